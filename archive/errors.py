@@ -1,0 +1,50 @@
+"""One rooted exception tree. Every error carries the exit code the CLI returns
+and a message that tells a person what to do next (OCRmyPDF's pattern)."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class ExitCode(IntEnum):
+    """Stable exit codes, documented in the README. Never renumber."""
+
+    ok = 0
+    bad_arguments = 2  # click's own code for usage errors
+    input_file = 3  # SRC missing / unreadable
+    verify_failed = 4  # fixity or event-log check found a problem
+    archive_error = 5  # the archive itself is unusable (missing, locked, ...)
+    query_error = 6  # malformed search query
+    other_error = 15
+
+
+class TradeArchiveError(Exception):
+    """Base of every error this project raises on purpose."""
+
+    exit_code: ExitCode = ExitCode.other_error
+
+
+class InputRejected(TradeArchiveError):
+    """A source file that cannot be archived as it is: it goes to quarantine.
+
+    ``reason`` is a short machine code (``not_pdf``, ``encrypted``, ...);
+    the message says in words what is wrong and what to do.
+    """
+
+    exit_code = ExitCode.input_file
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class ArchiveError(TradeArchiveError):
+    """The archive folder is missing, malformed or cannot be written."""
+
+    exit_code = ExitCode.archive_error
+
+
+class QueryError(TradeArchiveError):
+    """A search query the parser cannot understand."""
+
+    exit_code = ExitCode.query_error

@@ -1,0 +1,48 @@
+"""Reading the archive back out, page by page, in the export contract's shape
+(DESIGN.md §2). ``export`` and the indexer both read through here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from archive.metadata import FIELDS
+from archive.store import Archive, read_json
+
+
+def document_record(package: Path) -> dict:
+    """document.json, with the transaction's merged metadata where the document
+    is filed (the award notice's date belongs to the contract too)."""
+    document = read_json(package / "data" / "document.json")
+    transaction = package.parent / "transaction.json"
+    if transaction.exists():
+        merged = read_json(transaction)["metadata"]
+        own = document["metadata"]
+        document["metadata"] = {
+            name: own.get(name) if own.get(name) is not None else merged.get(name) for name in FIELDS
+        }
+    return document
+
+
+def iter_pages(archive: Archive, documents: Iterator[Path] | None = None) -> Iterator[dict]:
+    packages = sorted(documents if documents is not None else archive.documents(), key=_source_order)
+    for package in packages:
+        document = document_record(package)
+        for number in range(1, document["pages"] + 1):
+            page = read_json(package / "data" / "ocr" / f"{number:04d}.json")
+            yield {
+                "document": document["document"],
+                "source": document["source"],
+                "source_sha256": document["source_sha256"],
+                "page": number,
+                "text": page["text"],
+                "orientation": page["orientation"],
+                "blank": page["blank"],
+                "confidence": page["confidence"],
+                "doc_type": document["doc_type"],
+                "metadata": {name: document["metadata"].get(name) for name in FIELDS},
+            }
+
+
+def _source_order(package: Path) -> tuple[str, str]:
+    return (read_json(package / "data" / "document.json")["source"], package.name)

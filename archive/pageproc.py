@@ -1,0 +1,69 @@
+"""Everything done to one page, in a worker process: blank check, orientation,
+deskew, seal-ink removal, OCR, reading order. Takes paths, returns a small
+JSON-able record, so it crosses process (and Dask) boundaries cheaply."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from PIL import Image
+
+from archive.imaging import BLANK_INK_FRACTION, ink_fraction, turn_upright, without_red_ink
+from archive.ocr import RapidOcrEngine, get_engine, reading_order
+from archive.orientation import find_orientation_and_skew
+
+Image.MAX_IMAGE_PIXELS = 200_000_000  # A0 at 300 dpi is ~140 MP; beyond that is a decompression bomb
+
+
+@dataclass(frozen=True)
+class PageJob:
+    number: int
+    image_path: str  # the master image (never modified)
+    access_path: str  # where to write the upright, straightened image if one is needed
+    engine: str
+
+
+def process_page(job: PageJob) -> dict:
+    started = time.monotonic()
+    with Image.open(job.image_path) as opened:
+        image = opened.convert("RGB")
+    ink = ink_fraction(image)
+    record: dict = {"page": job.number, "ink": round(ink, 5), "engine": job.engine}
+    if ink < BLANK_INK_FRACTION:
+        record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0)
+        record.update(access_image=job.image_path, width=image.width, height=image.height)
+        record["seconds"] = round(time.monotonic() - started, 3)
+        return record
+    engine = get_engine(job.engine)
+    if isinstance(engine, RapidOcrEngine):
+        reading = engine.read_page(without_red_ink(image))
+        turn, skew, boxes = reading.turn, reading.skew, reading.boxes
+        upright = turn_upright(image, turn, skew)
+    else:
+        turn, skew = find_orientation_and_skew(image)
+        upright = turn_upright(image, turn, skew)
+        boxes = engine.read(without_red_ink(upright))
+    if upright is image:
+        access_image = job.image_path  # nothing to correct: the access PDF reuses the master bytes
+    else:
+        upright.save(job.access_path, format="JPEG", quality=88)
+        access_image = job.access_path
+    lines = reading_order(boxes)
+    chars = sum(len(line.text) for line in lines)
+    confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
+    record.update(
+        blank=False,
+        # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the
+        # counter-clockwise turn that undoes it
+        orientation=(360 - turn) % 360,
+        skew=skew,
+        lines=[line.to_json() for line in lines],
+        text="\n".join(line.text for line in lines),
+        confidence=round(confidence, 4),
+        access_image=access_image,
+        width=upright.width,
+        height=upright.height,
+        seconds=round(time.monotonic() - started, 3),
+    )
+    return record

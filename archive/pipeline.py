@@ -1,0 +1,201 @@
+"""Ingesting one document: the orchestrator over the step functions, in the
+order a person would describe it. Plain Python; ``flows/`` wraps it in a
+Prefect task and supplies a process pool for the pages."""
+
+from __future__ import annotations
+
+import getpass
+import platform
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pypdf
+
+from archive import PIPELINE_VERSION
+from archive.errors import InputRejected
+from archive.fixity import atomic_write_json, sha256_file
+from archive.intake import open_source_pdf
+from archive.metadata import merge
+from archive.ocr import engine_version
+from archive.package import file_package, make_bag, update_transaction
+from archive.pageproc import PageJob, process_page
+from archive.pages import PageImage, extract_pages
+from archive.store import Archive
+from archive.textpdf import AccessPage, write_access_pdf
+
+PageRunner = Callable[[Sequence[PageJob]], list[dict]]
+
+
+def run_pages_here(jobs: Sequence[PageJob]) -> list[dict]:
+    """Pages one after another in this process (tests, one-off runs)."""
+    return [process_page(job) for job in jobs]
+
+
+@dataclass
+class DocumentOutcome:
+    source: str
+    sha256: str
+    status: str  # archived | duplicate | quarantined
+    document: str | None = None
+    pages: int = 0
+    path: str | None = None
+    reason: str | None = None
+    message: str | None = None
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def document_id_for(sha256: str) -> str:
+    """Stable id: the same bytes always get the same id, wherever they arrive from."""
+    return sha256[:16]
+
+
+def ingest_document(
+    source: Path,
+    archive: Archive,
+    batch: str,
+    manifest_row: dict[str, str] | None = None,
+    engine: str = "rapidocr",
+    run_pages: PageRunner = run_pages_here,
+) -> DocumentOutcome:
+    started = time.monotonic()
+    sha256 = sha256_file(source)
+    document_id = document_id_for(sha256)
+    outcome = DocumentOutcome(source=str(source), sha256=sha256, status="archived", document=document_id)
+
+    if existing := archive.find_document(document_id) or archive.quarantined(sha256):
+        outcome.status, outcome.path = "duplicate", str(existing)
+        archive.log("ingestion", "skipped", note="already in the archive", source=str(source), sha256=sha256,
+                    document=document_id, batch=batch)  # fmt: skip
+        return outcome
+    try:
+        source_pdf, reader = open_source_pdf(source)
+        staging = archive.staging_dir / f"{document_id}.{uuid.uuid4().hex[:8]}"
+        staging.mkdir(parents=True)
+        try:
+            with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
+                package = _build_package(source, sha256, document_id, reader, staging, Path(scratch),
+                                         manifest_row, engine, run_pages, batch)  # fmt: skip
+            target = file_package(archive, staging, document_id, package["metadata"]["project_code"])
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+    except OSError:
+        raise  # disk or network trouble: the caller may retry; nothing was filed
+    except Exception as error:  # noqa: BLE001 - any other failure is this input's; keep it, go on
+        rejected = error if isinstance(error, InputRejected) else InputRejected(
+            "processing_error", f"{source.name} could not be processed ({type(error).__name__}: {error}); "
+            "it is kept in quarantine; report it with this message.")  # fmt: skip
+        archive.quarantine(source, sha256, rejected.reason, str(rejected), batch)
+        outcome.status, outcome.reason, outcome.message = "quarantined", rejected.reason, str(rejected)
+        outcome.seconds = round(time.monotonic() - started, 2)
+        return outcome
+
+    update_transaction(archive, package["metadata"]["project_code"], package)
+    outcome.pages, outcome.path = source_pdf.page_count, str(target)
+    outcome.seconds = round(time.monotonic() - started, 2)
+    archive.log("ingestion", source=str(source), sha256=sha256, document=document_id, batch=batch,
+                pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
+                tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
+    return outcome
+
+
+def _build_package(
+    source: Path,
+    sha256: str,
+    document_id: str,
+    reader: pypdf.PdfReader,
+    staging: Path,
+    scratch: Path,
+    manifest_row: dict[str, str] | None,
+    engine: str,
+    run_pages: PageRunner,
+    batch: str,
+) -> dict:
+    """Write every file of the package into ``staging`` and bag it; return document.json."""
+    original = staging / "original.pdf"
+    shutil.copyfile(source, original)
+    if sha256_file(original) != sha256:
+        raise OSError(f"copy of {source} does not match its checksum; the disk or the source is changing")
+
+    images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
+    jobs = [PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine) for img in images]
+    records = run_pages(jobs)
+
+    (staging / "ocr").mkdir()
+    for image, record in zip(images, records):
+        record.update(dpi=image.dpi, master_image=f"pages/{image.path.name}")
+        atomic_write_json(staging / "ocr" / f"{image.number:04d}.json", _without_paths(record))
+
+    write_access_pdf(
+        (
+            AccessPage(Path(r["access_image"]), r["width"], r["height"], img.dpi, r["lines"])
+            for img, r in zip(images, records)
+        ),
+        staging / "access.pdf",
+        title=source.name,
+    )
+    text = "\n".join(r["text"] for r in records)
+    meta = merge(manifest_row, text)
+    document = {
+        "document": document_id,
+        "source": source.name,
+        "source_path": str(source),
+        "source_sha256": sha256,
+        "pages": len(images),
+        "doc_type": meta.doc_type,
+        "metadata": meta.values,
+        "provenance": meta.provenance,
+        "extracted": meta.extracted,
+        "conflicts": meta.conflicts,
+        "manifest_row": manifest_row,
+        "process": {
+            "pipeline_version": PIPELINE_VERSION,
+            "engine": engine_version(engine),
+            "batch": batch,
+            "operator": getpass.getuser(),
+            "host": platform.node(),
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "pdf_version": reader.pdf_header.lstrip("%"),
+        },
+        "page_images": [
+            {
+                "page": img.number,
+                "file": f"pages/{img.path.name}",
+                "width": img.width,
+                "height": img.height,
+                "dpi": img.dpi,
+                "colour_mode": img.mode,
+                "compression": img.compression,
+                "method": img.method,
+            }
+            for img in images
+        ],  # fmt: skip
+    }
+    atomic_write_json(staging / "document.json", document)
+    make_bag(
+        staging,
+        {
+            "Source-Organization": "trade-archive",
+            "External-Identifier": document_id,
+            "External-Description": source.name,
+            "Project-Code": str(meta.values.get("project_code") or ""),
+            "Document-Type": meta.doc_type,
+            "Payload-Pages": str(len(images)),
+            "Batch": batch,
+        },
+    )
+    return document
+
+
+def _without_paths(record: dict) -> dict:
+    """The OCR JSON keeps no scratch paths (they do not exist after filing)."""
+    return {k: v for k, v in record.items() if k != "access_image"}

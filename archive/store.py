@@ -1,0 +1,116 @@
+"""The archive on disk (layout in DESIGN.md §3) and the few operations that
+touch more than one package: finding, listing, quarantining, logging."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from archive.errors import ArchiveError
+from archive.events import append_event
+from archive.fixity import atomic_write_json
+
+ENV_HOME = "TRADE_ARCHIVE_HOME"
+DEFAULT_HOME = "archive-data"
+
+
+def resolve_root(explicit: str | os.PathLike | None = None) -> Path:
+    """``--archive DIR``, else ``$TRADE_ARCHIVE_HOME``, else ``./archive-data``."""
+    return Path(explicit or os.environ.get(ENV_HOME) or DEFAULT_HOME).resolve()
+
+
+_UNSAFE = re.compile(r"[^\w\-.()（）〔〕﹝﹞\[\]]+")
+
+
+def safe_name(text: str, limit: int = 80) -> str:
+    """A folder name from a project code or file name that cannot leave its parent
+    folder: NFKC, no separators, control characters or leading dots."""
+    name = _UNSAFE.sub("_", unicodedata.normalize("NFKC", text)).strip("._")
+    return name[:limit] or "_"
+
+
+@dataclass(frozen=True)
+class Archive:
+    root: Path
+
+    @classmethod
+    def open(cls, root: Path, create: bool = False) -> Archive:
+        if create:
+            for sub in ("transactions", "unfiled", "quarantine", "reports", ".staging"):
+                (root / sub).mkdir(parents=True, exist_ok=True)
+        elif not (root / "transactions").is_dir():
+            raise ArchiveError(
+                f"no archive at {root}: pass --archive DIR or set {ENV_HOME}, or run `trade-archive ingest` first."
+            )
+        return cls(root)
+
+    @property
+    def events_path(self) -> Path:
+        return self.root / "events.jsonl"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.root / "index"
+
+    @property
+    def staging_dir(self) -> Path:
+        return self.root / ".staging"
+
+    def log(self, event_type: str, outcome: str = "success", **detail: object) -> dict:
+        return append_event(self.events_path, event_type, outcome, **detail)
+
+    def transaction_dir(self, project_code: str | None) -> Path:
+        if not project_code:
+            return self.root / "unfiled"
+        return self.root / "transactions" / safe_name(project_code)
+
+    def documents(self) -> Iterator[Path]:
+        """Every filed document package (BagIt bag), in a stable order."""
+        bags = [*self.root.glob("transactions/*/*/bagit.txt"), *self.root.glob("unfiled/*/bagit.txt")]
+        yield from sorted((bag.parent for bag in bags), key=lambda p: (p.parent.name, p.name))
+
+    def find_document(self, document_id: str) -> Path | None:
+        for pattern in (f"transactions/*/{document_id}", f"unfiled/{document_id}"):
+            for hit in self.root.glob(pattern):
+                if (hit / "bagit.txt").exists():
+                    return hit
+        return None
+
+    def quarantined(self, sha256: str) -> Path | None:
+        folder = self.root / "quarantine" / sha256
+        return folder if (folder / "reason.json").exists() else None
+
+    def quarantine(self, source: Path, sha256: str, reason: str, message: str, batch: str) -> Path:
+        """Keep a rejected file byte for byte with the reason, so nothing is lost."""
+        folder = self.root / "quarantine" / sha256
+        folder.mkdir(parents=True, exist_ok=True)
+        if source.exists():
+            shutil.copyfile(source, folder / ("original" + (source.suffix.lower() or ".bin")))
+        atomic_write_json(
+            folder / "reason.json",
+            {"source": str(source), "sha256": sha256, "reason": reason, "message": message, "batch": batch},
+        )
+        self.log(
+            "quarantine", "failure", source=str(source), sha256=sha256, reason=reason, message=message, batch=batch
+        )
+        return folder
+
+    def clear_staging(self) -> list[str]:
+        """Remove packages a crash left half-written; they were never filed."""
+        removed = []
+        if self.staging_dir.exists():
+            for leftover in self.staging_dir.iterdir():
+                shutil.rmtree(leftover, ignore_errors=True)
+                removed.append(leftover.name)
+        return removed
+
+
+def read_json(path: Path) -> dict:
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)

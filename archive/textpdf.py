@@ -1,0 +1,63 @@
+"""The searchable access PDF: each page is the upright, straightened page image
+with the OCR text laid over it invisibly (render mode 3), line by line, so that
+selecting, searching and extracting text (pypdf, pdftotext) give the reading
+order with no spaces between Chinese characters.
+
+The text uses Adobe's STSong-Light CID font with the UniGB-UCS2-H encoding: a
+standard CJK font every PDF reader knows, so nothing needs embedding for text
+that is never drawn. JPEG page images go in as they are (no re-encoding).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from reportlab.pdfbase import pdfmetrics
+from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+from reportlab.pdfgen import canvas
+
+FONT = "STSong-Light"
+pdfmetrics.registerFont(UnicodeCIDFont(FONT))
+
+
+@dataclass(frozen=True)
+class AccessPage:
+    image_path: Path
+    width_px: int
+    height_px: int
+    dpi: int
+    lines: list[dict]  # OcrLine.to_json() records, boxes in image pixels
+
+
+def write_access_pdf(pages: Iterable[AccessPage], out_path: Path, title: str = "") -> None:
+    pdf = canvas.Canvas(str(out_path), pageCompression=1, invariant=1)
+    pdf.setTitle(title)
+    pdf.setCreator("trade-archive")
+    for page in pages:
+        scale = 72.0 / page.dpi  # pixels -> points
+        width, height = page.width_px * scale, page.height_px * scale
+        pdf.setPageSize((width, height))
+        pdf.drawImage(str(page.image_path), 0, 0, width=width, height=height)
+        for line in page.lines:
+            _draw_invisible_line(pdf, line, scale, height)
+        pdf.showPage()
+    pdf.save()
+
+
+def _draw_invisible_line(pdf: canvas.Canvas, line: dict, scale: float, page_height: float) -> None:
+    text = line["text"]
+    if not text:
+        return
+    x0, y0, x1, y1 = (v * scale for v in line["box"])
+    size = max(1.0, (y1 - y0) * 0.85)
+    natural = pdfmetrics.stringWidth(text, FONT, size)
+    stretch = 100.0 * (x1 - x0) / natural if natural else 100.0
+    writer = pdf.beginText()
+    writer.setTextRenderMode(3)  # invisible: neither filled nor stroked
+    writer.setFont(FONT, size)
+    writer.setHorizScale(stretch)
+    writer.setTextOrigin(x0, page_height - y1 + 0.15 * size)  # baseline a little above the box bottom
+    writer.textOut(text)
+    pdf.drawText(writer)

@@ -1,0 +1,117 @@
+"""Fixity check of the whole archive: every bag re-hashed with ``bagit``'s own
+validator, every filed package still present, the event log's hash chain intact.
+
+The event log doubles as the catalogue: each ingestion event names the
+package's path and the SHA-256 of its tag manifest, so a package that vanished
+entirely, or was edited and re-bagged, is caught too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import bagit
+
+from archive.events import check_chain, read_events
+from archive.fixity import sha256_file
+from archive.store import Archive, read_json
+
+
+@dataclass
+class Problem:
+    kind: (
+        str  # changed | missing | untracked | invalid_bag | missing_package | rebagged | log_chain | quarantine_changed
+    )
+    path: str
+    detail: str
+    document: str | None = None
+    transaction: str | None = None
+
+
+@dataclass
+class VerifyReport:
+    documents: int = 0
+    files: int = 0
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict:
+        return {"ok": self.ok, "documents": self.documents, "files": self.files,
+                "problems": [asdict(p) for p in self.problems]}  # fmt: skip
+
+
+def verify_archive(archive: Archive) -> VerifyReport:
+    report = VerifyReport()
+    seen: set[str] = set()
+    for package in archive.documents():
+        seen.add(str(package.relative_to(archive.root)))
+        report.documents += 1
+        report.files += _verify_bag(archive, package, report.problems)
+    _check_catalogue(archive, seen, report.problems)
+    _check_quarantine(archive, report.problems)
+    for brk in check_chain(archive.events_path):
+        report.problems.append(Problem("log_chain", f"events.jsonl line {brk.line}", brk.problem))
+    return report
+
+
+def _verify_bag(archive: Archive, package: Path, problems: list[Problem]) -> int:
+    transaction = package.parent.name if package.parent.parent.name == "transactions" else None
+    where = {"document": package.name, "transaction": transaction}
+    try:
+        bag = bagit.Bag(str(package))
+        files = len(bag.entries)
+        bag.validate(processes=1)
+    except bagit.BagValidationError as error:
+        for detail in error.details or []:
+            relative = str(package.relative_to(archive.root) / detail.path)
+            if isinstance(detail, bagit.ChecksumMismatch):
+                problems.append(
+                    Problem("changed", relative, f"sha256 was {detail.expected}, now {detail.found}", **where)
+                )
+            elif isinstance(detail, bagit.FileMissing):
+                problems.append(Problem("missing", relative, "listed in the bag manifest but not on disk", **where))
+            elif isinstance(detail, bagit.UnexpectedFile):
+                problems.append(Problem("untracked", relative, "on disk but in no manifest", **where))
+            else:
+                problems.append(Problem("invalid_bag", relative, str(detail), **where))
+        if not error.details:
+            problems.append(Problem("invalid_bag", str(package.relative_to(archive.root)), str(error), **where))
+    except bagit.BagError as error:
+        problems.append(Problem("invalid_bag", str(package.relative_to(archive.root)), str(error), **where))
+        return 0
+    return files
+
+
+def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem]) -> None:
+    for event in read_events(archive.events_path):
+        if event.get("type") != "ingestion" or event.get("outcome") != "success" or not event.get("path"):
+            continue
+        path = event["path"]
+        package = archive.root / path
+        parts = Path(path).parts
+        where = {"document": event.get("document"), "transaction": parts[1] if parts[0] == "transactions" else None}
+        if path not in present:
+            problems.append(
+                Problem("missing_package", path, "ingested (see events.jsonl) but no longer in the archive", **where)
+            )
+            continue
+        expected = event.get("tagmanifest_sha256")
+        tagmanifest = package / "tagmanifest-sha256.txt"
+        if expected and tagmanifest.exists() and sha256_file(tagmanifest) != expected:
+            problems.append(Problem("rebagged", str(Path(path) / "tagmanifest-sha256.txt"),
+                                    "the bag's manifests were rewritten after ingest", **where))  # fmt: skip
+
+
+def _check_quarantine(archive: Archive, problems: list[Problem]) -> None:
+    for reason in sorted(archive.root.glob("quarantine/*/reason.json")):
+        expected = read_json(reason).get("sha256")
+        for kept in reason.parent.glob("original*"):
+            if expected and sha256_file(kept) != expected:
+                relative = str(kept.relative_to(archive.root))
+                problems.append(
+                    Problem("quarantine_changed", relative, "quarantined file no longer matches its checksum")
+                )

@@ -1,0 +1,174 @@
+"""``trade-archive``: the archivist's and admin's command line. Each command is
+a thin wrapper over one library call or flow; exit codes are in archive.errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from archive.errors import ExitCode, TradeArchiveError
+from archive.store import ENV_HOME, Archive, resolve_root
+
+archive_option = click.option(
+    "--archive", "archive_dir", type=click.Path(file_okay=False), default=None,
+    help=f"Archive folder (default: ${ENV_HOME}, else ./archive-data).",
+)  # fmt: skip
+
+
+def _fail(error: TradeArchiveError) -> None:
+    click.echo(f"error: {error}", err=True)
+    sys.exit(int(error.exit_code))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="trade-archive")
+def cli() -> None:
+    """Digitise paper trading archives: scans in, a verified, searchable archive out.
+
+    \b
+    Typical day:
+      trade-archive ingest scans/ --manifest scans/manifest.csv --archive /srv/archive
+      trade-archive verify --archive /srv/archive
+      trade-search 中标通知书 --archive /srv/archive
+    """
+
+
+@cli.command()
+@click.argument("src", type=click.Path(exists=True))
+@click.option(
+    "--manifest",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Trading platform export (CSV) to join by file name.",
+)
+@archive_option
+@click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default="rapidocr", show_default=True,
+              help="OCR engine. rapidocr (PP-OCR) is far more accurate on Chinese.")  # fmt: skip
+@click.option("--workers", type=int, default=None, help="OCR worker processes (default: one per core).")
+@click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
+def ingest(
+    src: str, manifest: str | None, archive_dir: str | None, engine: str, workers: int | None, as_json: bool
+) -> None:
+    """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
+
+    Files already in the archive (same SHA-256) are skipped, so re-running a
+    batch after an interruption finishes it. Unreadable, encrypted or non-PDF
+    files go to quarantine/ with a reason; the batch goes on.
+
+    \b
+    Example:
+      trade-archive ingest scans/2023-05 --manifest scans/2023-05/manifest.csv --archive /srv/archive
+    """
+    from flows.ingest import ingest_batch
+
+    summary = ingest_batch(
+        src=str(Path(src).resolve()),
+        archive_root=str(resolve_root(archive_dir)),
+        manifest=manifest and str(Path(manifest).resolve()),
+        engine=engine,
+        workers=workers,
+    )
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
+    else:
+        _print_summary(summary)
+    if summary["failed"]:
+        sys.exit(int(ExitCode.other_error))
+
+
+def _print_summary(summary: dict) -> None:
+    click.echo(
+        f"\nbatch {summary['batch']}: {summary['documents']} documents, {summary['archived']} archived "
+        f"({summary['pages']} pages), {summary['duplicates']} already in the archive, "
+        f"{len(summary['quarantined'])} quarantined, {len(summary['failed'])} failed; "
+        f"{summary['indexed_pages']} pages indexed; {summary['seconds']} s ({summary['pages_per_minute']} pages/min)"
+    )
+    for item in summary["quarantined"]:
+        click.echo(f"  quarantined {item['source']}: {item['message']}")
+    for item in summary["failed"]:
+        click.echo(f"  FAILED {item['source']}: {item['message']}")
+    for name in summary["manifest_rows_without_file"]:
+        click.echo(f"  manifest lists {name}, which is not in the batch")
+    for name in summary["ignored"]:
+        click.echo(f"  ignored (not a .pdf): {name}")
+    click.echo(f"report: {summary['archive']}/reports/{summary['batch']}.json")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@archive_option
+def export(fmt: str, archive_dir: str | None) -> None:
+    """Print every archived page as one JSON object per line (DESIGN.md §2 keys).
+
+    \b
+    Example:
+      trade-archive export --format jsonl --archive /srv/archive > pages.jsonl
+    """
+    from archive.export import iter_pages
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+    except TradeArchiveError as error:
+        _fail(error)
+    for page in iter_pages(archive):
+        click.echo(json.dumps(page, ensure_ascii=False))
+
+
+@cli.command()
+@archive_option
+@click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
+def verify(archive_dir: str | None, as_json: bool) -> None:
+    """Re-hash every archived file and check the event log's hash chain.
+
+    Exits 0 only when everything holds; otherwise exits 4 and names each
+    changed, missing or untracked file with its document and transaction.
+
+    \b
+    Example:
+      trade-archive verify --archive /srv/archive --json
+    """
+    from archive.verify import verify_archive
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+    except TradeArchiveError as error:
+        _fail(error)
+    report = verify_archive(archive)
+    archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
+                files=report.files, problems=len(report.problems))  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
+    else:
+        for p in report.problems:
+            owner = f" (document {p.document}, transaction {p.transaction})" if p.document else ""
+            click.echo(f"{p.kind.upper()}: {p.path}{owner}: {p.detail}")
+        state = "OK" if report.ok else f"{len(report.problems)} PROBLEM(S)"
+        click.echo(f"verify: {report.documents} documents, {report.files} files: {state}")
+    if not report.ok:
+        sys.exit(int(ExitCode.verify_failed))
+
+
+@cli.command()
+@archive_option
+def reindex(archive_dir: str | None) -> None:
+    """Rebuild the search index from the archive (the archive is the truth).
+
+    \b
+    Example:
+      trade-archive reindex --archive /srv/archive
+    """
+    from index import whoosh_index
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+    except TradeArchiveError as error:
+        _fail(error)
+    pages = whoosh_index.rebuild(archive)
+    archive.log("reindex", pages=pages)
+    click.echo(f"reindex: {pages} pages indexed")
+
+
+def main() -> None:
+    cli()

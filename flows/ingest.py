@@ -1,0 +1,141 @@
+"""The ingest flow: one Prefect task per document, pages OCR'd in a shared
+process pool, then one index writer for the whole batch."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
+from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.tasks import exponential_backoff
+
+from archive.fixity import atomic_write_json
+from archive.manifest import read_manifest
+from archive.parallel import PagePool, default_workers
+from archive.pipeline import ingest_document
+from archive.store import Archive
+from index import whoosh_index
+
+_pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
+
+
+def find_sources(src: Path) -> tuple[list[Path], list[Path]]:
+    """(PDFs, other files) under ``src``, recursively, in a stable order."""
+    if src.is_file():
+        return [src], []
+    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+    pdfs = [p for p in files if p.suffix.lower() == ".pdf"]
+    others = [p for p in files if p.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json", ".md", ".txt")]
+    return pdfs, others
+
+
+def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
+    """Retry I/O trouble; a bad PDF is quarantined inside the task and never raises."""
+    try:
+        state.result()
+    except OSError:
+        return True
+    except Exception:
+        return False
+    return False
+
+
+@task(
+    name="ingest-document",
+    cache_policy=NO_CACHE,
+    retries=2,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=_transient,
+    task_run_name="ingest {source}",
+)
+def ingest_document_task(source: str, archive_root: str, batch: str, manifest_row: dict | None, engine: str) -> dict:
+    run_pages = _pool.run if _pool is not None else None
+    kwargs = {"run_pages": run_pages} if run_pages else {}
+    outcome = ingest_document(Path(source), Archive(Path(archive_root)), batch, manifest_row, engine, **kwargs)
+    get_run_logger().info(
+        "%s: %s (%d pages, %.1f s)", Path(source).name, outcome.status, outcome.pages, outcome.seconds
+    )
+    return outcome.to_json()
+
+
+@dataclass
+class BatchSummary:
+    batch: str
+    archive: str
+    documents: int = 0
+    archived: int = 0
+    duplicates: int = 0
+    quarantined: list[dict] = field(default_factory=list)
+    failed: list[dict] = field(default_factory=list)  # could not be processed even after retries
+    ignored: list[str] = field(default_factory=list)
+    manifest_rows_without_file: list[str] = field(default_factory=list)
+    pages: int = 0
+    indexed_pages: int = 0
+    seconds: float = 0.0
+    pages_per_minute: float = 0.0
+    outcomes: list[dict] = field(default_factory=list)
+
+
+@flow(name="ingest-batch", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+def ingest_batch(
+    src: str,
+    archive_root: str,
+    manifest: str | None = None,
+    engine: str = "rapidocr",
+    workers: int | None = None,
+) -> dict:
+    global _pool
+    started = time.monotonic()
+    logger = get_run_logger()
+    archive = Archive.open(Path(archive_root), create=True)
+    batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    if leftovers := archive.clear_staging():
+        logger.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
+    pdfs, others = find_sources(Path(src))
+    rows = read_manifest(Path(manifest)) if manifest else {}
+    summary = BatchSummary(
+        batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[str(p) for p in others]
+    )
+    summary.manifest_rows_without_file = sorted(set(rows) - {p.name for p in pdfs})
+    logger.info("batch %s: %d PDFs under %s", batch, len(pdfs), src)
+
+    with PagePool(workers or default_workers(), engine) as pool:
+        _pool = pool
+        try:
+            futures = [
+                ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(p.name), engine) for p in pdfs
+            ]
+            for number, (path, future) in enumerate(zip(pdfs, futures), start=1):
+                outcome = future.result(raise_on_failure=False)
+                if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
+                    outcome = {"source": str(path), "status": "failed", "message": str(outcome), "pages": 0}
+                summary.outcomes.append(outcome)
+                logger.info("[%d/%d] %s: %s", number, len(pdfs), path.name, outcome["status"])
+        finally:
+            _pool = None
+
+    for outcome in summary.outcomes:
+        if outcome["status"] == "archived":
+            summary.archived += 1
+            summary.pages += outcome["pages"]
+        elif outcome["status"] == "duplicate":
+            summary.duplicates += 1
+        elif outcome["status"] == "failed":
+            summary.failed.append({"source": outcome["source"], "message": outcome["message"]})
+        else:
+            summary.quarantined.append(
+                {"source": outcome["source"], "reason": outcome["reason"], "message": outcome["message"]}
+            )
+    summary.indexed_pages = whoosh_index.update(archive)
+    summary.seconds = round(time.monotonic() - started, 1)
+    summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
+    report = asdict(summary)
+    atomic_write_json(archive.root / "reports" / f"{batch}.json", report)
+    archive.log("batch", batch=batch, documents=summary.documents, archived=summary.archived,
+                duplicates=summary.duplicates, quarantined=len(summary.quarantined), pages=summary.pages)  # fmt: skip
+    return report

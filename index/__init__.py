@@ -1,0 +1,1 @@
+"""The full-text index: derived from the archive, always rebuildable from it."""

@@ -1,0 +1,95 @@
+"""Chinese-aware analysis for the index, shared by indexing and querying.
+
+CJK bigrams with true token positions (so phrase queries work, as in Lucene's
+CJK analyzer), the last character of each Han run also as a unigram (so a
+single-character query finds every occurrence through a prefix), alphanumeric
+runs as single tokens, NFKC (full-width -> half-width), lower case, and the
+spaces OCR puts between Han characters removed.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+
+from whoosh.analysis import Token, Tokenizer
+
+from archive.ocr import HAN, join_han
+
+_RUN = re.compile(rf"([{HAN}]+)|([0-9a-z]+)")
+
+
+def normalise(text: str) -> str:
+    return join_han(unicodedata.normalize("NFKC", text)).lower()
+
+
+def terms(text: str) -> list[str]:
+    """The token texts of ``text`` in position order."""
+    return [text for text, _pos, _start, _end in _tokens(normalise(text))]
+
+
+def is_han(ch: str) -> bool:
+    return bool(re.fullmatch(rf"[{HAN}]", ch))
+
+
+def _tokens(text: str) -> Iterator[tuple[str, int, int, int]]:
+    position = 0
+    for match in _RUN.finditer(text):
+        han, word = match.groups()
+        start = match.start()
+        if word:
+            yield word, position, start, match.end()
+            position += 1
+            continue
+        if len(han) == 1:
+            yield han, position, start, start + 1
+            position += 1
+            continue
+        for i in range(len(han) - 1):
+            yield han[i : i + 2], position, start + i, start + i + 2
+            position += 1
+        yield han[-1], position, start + len(han) - 1, start + len(han)
+        position += 1
+
+
+class CjkTokenizer(Tokenizer):
+    def __call__(  # whoosh's tokenizer protocol
+        self,
+        value: str,
+        positions: bool = False,
+        chars: bool = False,
+        keeporiginal: bool = False,
+        removestops: bool = True,
+        start_pos: int = 0,
+        start_char: int = 0,
+        tokenize: bool = True,
+        mode: str = "",
+        **kwargs: object,
+    ) -> Iterator[Token]:
+        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+        for text, pos, start, end in _tokens(normalise(value)):
+            token.text = text
+            token.boost = 1.0
+            token.stopped = False
+            if keeporiginal:
+                token.original = text
+            if positions:
+                token.pos = start_pos + pos
+            if chars:
+                token.startchar, token.endchar = start_char + start, start_char + end
+            yield token
+
+
+def cjk_analyzer() -> CjkTokenizer:
+    return CjkTokenizer()
+
+
+def code_terms(code: str | None) -> list[str]:
+    """A project code as exact-match terms: the whole code and each segment, so
+    GXZC2023-G1-001234-KWZB is found by itself, by 001234 and by gxzc2023."""
+    if not code:
+        return []
+    norm = unicodedata.normalize("NFKC", code).lower()
+    parts = [p for p in re.split(r"[^0-9a-z\u3400-\u9fff]+", norm) if p]
+    return list(dict.fromkeys([re.sub(r"\s+", "", norm), *parts]))

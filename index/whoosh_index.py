@@ -1,0 +1,173 @@
+"""The whoosh backend: one index document per archived page.
+
+The index is derived: ``update`` adds the pages of every archived document the
+index does not hold yet (so a crash between filing and indexing heals on the
+next run), ``rebuild`` builds a fresh index beside the old one and swaps it in.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from whoosh import index as whoosh_index
+from whoosh import query as q
+from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
+
+from archive.export import iter_pages
+from archive.ocr import join_han
+from archive.store import Archive
+from index.analysis import cjk_analyzer, code_terms
+from index.query import build_query, highlight_terms
+
+SNIPPET_CHARS = 36
+
+
+def schema() -> Schema:
+    analyzer = cjk_analyzer()
+    return Schema(
+        page_id=ID(unique=True, stored=True),
+        document=ID(stored=True),
+        source=STORED,
+        page=NUMERIC(int, stored=True),
+        project_code=ID(stored=True),
+        code_terms=KEYWORD(lowercase=True),
+        doc_type=ID(stored=True),
+        transaction_type=ID(stored=True),
+        award_date=ID(stored=True),
+        amount=NUMERIC(float, stored=True),
+        parties=TEXT(analyzer=analyzer),
+        text=TEXT(analyzer=analyzer, stored=True, phrase=True),
+    )
+
+
+def _open_or_create(folder: Path) -> whoosh_index.Index:
+    if whoosh_index.exists_in(str(folder)):
+        return whoosh_index.open_dir(str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    return whoosh_index.create_in(str(folder), schema())
+
+
+def _page_fields(page: dict) -> dict:
+    meta = page["metadata"]
+    fields = {
+        "page_id": f"{page['document']}:{page['page']}",
+        "document": page["document"],
+        "source": page["source"],
+        "page": page["page"],
+        "project_code": meta.get("project_code") or "",
+        "code_terms": " ".join(code_terms(meta.get("project_code"))),
+        "doc_type": page["doc_type"] or "",
+        "transaction_type": meta.get("transaction_type") or "",
+        "award_date": meta.get("award_date") or "",
+        "parties": " ".join(str(meta.get(k) or "") for k in ("purchaser", "agency", "winner")),
+        "text": page["text"],
+    }
+    if meta.get("amount") is not None:
+        fields["amount"] = float(meta["amount"])
+    return fields
+
+
+def _write(ix: whoosh_index.Index, pages: Iterable[dict]) -> int:
+    count = 0
+    writer = ix.writer(limitmb=256)
+    try:
+        for page in pages:
+            writer.update_document(**_page_fields(page))
+            count += 1
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return count
+
+
+def indexed_documents(ix: whoosh_index.Index) -> set[str]:
+    with ix.searcher() as searcher:
+        return {term.decode() if isinstance(term, bytes) else term for term in searcher.lexicon("document")}
+
+
+def update(archive: Archive) -> int:
+    """Index the pages of every archived document not yet in the index; return pages added."""
+    ix = _open_or_create(archive.index_dir)
+    have = indexed_documents(ix)
+    missing = [p for p in archive.documents() if p.name not in have]
+    if not missing:
+        return 0
+    return _write(ix, iter_pages(archive, iter(missing)))
+
+
+def rebuild(archive: Archive) -> int:
+    """Build a whole new index from the archive, then swap it in."""
+    fresh = archive.root / "index.new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    ix = _open_or_create(fresh)
+    count = _write(ix, iter_pages(archive))
+    old = archive.root / "index.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if archive.index_dir.exists():
+        archive.index_dir.rename(old)
+    fresh.rename(archive.index_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return count
+
+
+@dataclass(frozen=True)
+class Filters:
+    transaction_type: str | None = None
+    doc_type: str | None = None
+    code: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+
+
+def _filter_query(filters: Filters) -> q.Query | None:
+    clauses: list[q.Query] = []
+    if filters.transaction_type:
+        clauses.append(q.Term("transaction_type", filters.transaction_type))
+    if filters.doc_type:
+        clauses.append(q.Term("doc_type", filters.doc_type))
+    if filters.code:
+        clauses.append(q.Term("code_terms", code_terms(filters.code)[0]))
+    if filters.date_from or filters.date_to:
+        clauses.append(q.TermRange("award_date", filters.date_from or "0000", filters.date_to or "9999"))
+    return q.And(clauses) if clauses else None
+
+
+def search(archive: Archive, raw_query: str, filters: Filters = Filters(), limit: int = 20) -> list[dict]:
+    query = build_query(raw_query)
+    if not whoosh_index.exists_in(str(archive.index_dir)):
+        return []
+    ix = whoosh_index.open_dir(str(archive.index_dir))
+    with ix.searcher() as searcher:
+        results = searcher.search(query, limit=limit, filter=_filter_query(filters))
+        marks = highlight_terms(raw_query)
+        return [
+            {
+                "document": hit["document"],
+                "source": hit["source"],
+                "page": hit["page"],
+                "project_code": hit.get("project_code") or None,
+                "doc_type": hit.get("doc_type") or None,
+                "score": round(float(hit.score), 4),
+                "snippet": snippet(hit.get("text", ""), marks),
+            }
+            for hit in results
+        ]
+
+
+def snippet(text: str, marks: list[str]) -> str:
+    """A short window of the page around the first match, matches in 【】."""
+    flat = join_han(unicodedata.normalize("NFKC", text)).replace("\n", " ")
+    lower = flat.lower()  # same length as flat: marks are found case-insensitively
+    first = min((i for m in marks if m and (i := lower.find(m)) >= 0), default=0)
+    start = max(0, first - SNIPPET_CHARS // 2)
+    window = flat[start : start + SNIPPET_CHARS * 2]
+    if marks:
+        pattern = "|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True) if m)
+        window = re.sub(f"({pattern})", r"【\1】", window, flags=re.IGNORECASE) if pattern else window
+    return ("…" if start else "") + window + ("…" if start + SNIPPET_CHARS * 2 < len(flat) else "")

@@ -1,0 +1,101 @@
+"""The whole pipeline, for real: the Prefect flow through the CLI, real OCR on
+the fixture scans, bad files in the batch, then export, search, verify,
+re-run and reindex against the archive it built."""
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from pypdf import PdfReader, PdfWriter
+
+import search_cli
+from flows.cli import cli
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, resources, prefect_harness):
+    src = tmp_path_factory.mktemp("scans")
+    for pdf in resources.glob("*.pdf"):
+        (src / "nested").mkdir(exist_ok=True)
+        (src / "nested" / pdf.name).write_bytes(pdf.read_bytes())
+    (src / "empty.pdf").write_bytes(b"")
+    (src / "photo.pdf").write_bytes(b"\xff\xd8\xff\xe0JFIF" + b"\0" * 64)
+    (src / "truncated.pdf").write_bytes((resources / "award-notice.pdf").read_bytes()[:300])
+    writer = PdfWriter(clone_from=PdfReader(resources / "notice-upside-down.pdf"))
+    writer.encrypt(user_password="pw", algorithm="RC4-128")
+    with open(src / "locked.pdf", "wb") as handle:
+        writer.write(handle)
+    archive = tmp_path_factory.mktemp("archive")
+    args = ["ingest", str(src), "--manifest", str(resources / "manifest.csv"), "--archive", str(archive), "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    return {"src": src, "archive": archive, "summary": summary, "args": args}
+
+
+def test_batch_archives_good_files_and_quarantines_bad_ones(batch):
+    summary = batch["summary"]
+    assert summary["archived"] == 2 and summary["pages"] == 3
+    reasons = {item["source"].rsplit("/", 1)[1]: item["reason"] for item in summary["quarantined"]}
+    assert reasons["empty.pdf"] == "empty_file"
+    assert reasons["photo.pdf"] == "not_pdf"
+    assert reasons["locked.pdf"] == "encrypted"
+    assert reasons["truncated.pdf"] in {"unreadable_pdf", "no_pages"}
+    for folder in (batch["archive"] / "quarantine").iterdir():
+        assert (folder / "reason.json").exists() and any(folder.glob("original*"))
+
+
+def test_export_gives_every_page_in_order(batch):
+    result = CliRunner().invoke(cli, ["export", "--format", "jsonl", "--archive", str(batch["archive"])])
+    assert result.exit_code == 0
+    pages = [json.loads(line) for line in result.output.splitlines()]
+    assert [(p["source"], p["page"]) for p in pages] == [
+        ("award-notice.pdf", 1), ("award-notice.pdf", 2), ("notice-upside-down.pdf", 1)
+    ]  # fmt: skip
+    award, blank, notice = pages
+    assert "南宁市公共资源交易中心" in award["text"] and award["doc_type"] == "award_notice"
+    assert award["metadata"]["project_code"] == "NNZC2023-G1-004567-KWZB"
+    assert award["metadata"]["amount"] == 1234567.89 and award["metadata"]["award_date"] == "2023-05-12"
+    assert blank["blank"] is True and blank["text"] == ""
+    assert notice["orientation"] == 180 and "单轨运行" in notice["text"]
+    assert set(award) >= {"document", "source_sha256", "confidence", "orientation", "blank", "metadata"}
+
+
+def test_search_cli_finds_phrase_and_code(batch):
+    runner = CliRunner()
+    result = runner.invoke(search_cli.main, ["交易中心", "--json", "--archive", str(batch["archive"])])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)
+    assert {(h["source"], h["page"]) for h in hits} == {("award-notice.pdf", 1), ("notice-upside-down.pdf", 1)}
+    assert set(hits[0]) == {"document", "source", "page", "project_code", "doc_type", "score", "snippet"}
+    result = runner.invoke(search_cli.main, ["NNZC2023-G1-004567-KWZB", "--archive", str(batch["archive"])])
+    assert "award-notice.pdf  p.1" in result.output
+    result = runner.invoke(search_cli.main, ['"unclosed', "--archive", str(batch["archive"])])
+    assert result.exit_code == 6 and "unbalanced quotes" in result.output
+
+
+def test_rerun_archives_nothing_twice(batch):
+    result = CliRunner().invoke(cli, batch["args"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    assert summary["archived"] == 0 and summary["duplicates"] == 6
+
+
+def test_verify_passes_then_names_a_changed_byte(batch):
+    runner = CliRunner()
+    archive = batch["archive"]
+    assert runner.invoke(cli, ["verify", "--archive", str(archive)]).exit_code == 0
+    victim = next(archive.glob("transactions/*/*/data/ocr/0001.json"))
+    original = victim.read_bytes()
+    victim.write_bytes(original[:10] + bytes([original[10] ^ 1]) + original[11:])
+    try:
+        result = runner.invoke(cli, ["verify", "--archive", str(archive)])
+        assert result.exit_code == 4
+        assert "CHANGED" in result.output and "data/ocr/0001.json" in result.output
+    finally:
+        victim.write_bytes(original)
+
+
+def test_reindex_rebuilds_the_same_pages(batch):
+    result = CliRunner().invoke(cli, ["reindex", "--archive", str(batch["archive"])])
+    assert result.exit_code == 0 and "3 pages" in result.output

@@ -1,0 +1,44 @@
+import hashlib
+import json
+
+from archive.events import append_event, check_chain, read_events
+from archive.fixity import atomic_write_bytes, sha256_file
+
+
+def test_sha256_file_matches_hashlib(tmp_path):
+    path = tmp_path / "f.bin"
+    data = b"trade-archive" * 100_000
+    path.write_bytes(data)
+    assert sha256_file(path) == hashlib.sha256(data).hexdigest()
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path):
+    target = tmp_path / "sub" / "x.json"
+    atomic_write_bytes(target, b"{}")
+    atomic_write_bytes(target, b'{"a": 1}')
+    assert target.read_bytes() == b'{"a": 1}'
+    assert [p.name for p in target.parent.iterdir()] == ["x.json"]
+
+
+def test_event_chain_holds_and_detects_edits(tmp_path):
+    log = tmp_path / "events.jsonl"
+    for i in range(4):
+        append_event(log, "ingestion", document=f"d{i}")
+    assert check_chain(log) == []
+    assert [e["document"] for e in read_events(log)] == ["d0", "d1", "d2", "d3"]
+
+    lines = log.read_text().splitlines()
+    edited = json.loads(lines[1])
+    edited["document"] = "forged"
+    lines[1] = json.dumps(edited, ensure_ascii=False, sort_keys=True)
+    log.write_text("\n".join(lines) + "\n")
+    assert [b.line for b in check_chain(log)] == [3]
+
+
+def test_event_chain_detects_deleted_line(tmp_path):
+    log = tmp_path / "events.jsonl"
+    for i in range(3):
+        append_event(log, "ingestion", document=f"d{i}")
+    lines = log.read_text().splitlines()
+    log.write_text("\n".join([lines[0], lines[2]]) + "\n")
+    assert [b.line for b in check_chain(log)] == [2]

@@ -1,0 +1,52 @@
+import pytest
+
+from archive.errors import QueryError
+from index.analysis import CjkTokenizer, code_terms, terms
+from index.query import build_query
+from index.whoosh_index import Filters, search, snippet
+
+
+def test_bigrams_with_true_positions_and_alnum_runs():
+    tokens = [(t.text, t.pos) for t in CjkTokenizer()("交易 中心 GXZC2023-g1", positions=True)]
+    assert tokens == [("交易", 0), ("易中", 1), ("中心", 2), ("心", 3), ("gxzc2023", 4), ("g1", 5)]
+
+
+def test_fullwidth_folds_to_halfwidth():
+    assert terms("ＧＸＺＣ２０２３") == ["gxzc2023"]
+
+
+def test_code_terms_cover_whole_code_and_segments():
+    assert code_terms("GXZC2023-G1-001234-KWZB") == ["gxzc2023-g1-001234-kwzb", "gxzc2023", "g1", "001234", "kwzb"]
+
+
+@pytest.mark.parametrize("bad", ['"unclosed', "OR 中标", "-废标", "   ", "“半个"])
+def test_malformed_queries_raise_clear_errors(bad):
+    with pytest.raises(QueryError):
+        build_query(bad)
+
+
+def test_snippet_marks_match_in_original_case():
+    assert "【GXZC2023】" in snippet("项目编号：GXZC2023-G1", ["gxzc2023"])
+
+
+def _sources(archive, query, **filters):
+    return {(h["source"], h["page"]) for h in search(archive, query, Filters(**filters))}
+
+
+def test_search_finds_substrings_phrases_and_codes(ingested_archive):
+    assert _sources(ingested_archive, "交易中心") == {("award-notice.pdf", 1), ("notice-upside-down.pdf", 1)}
+    assert _sources(ingested_archive, "“评标委员会评审”") == {("award-notice.pdf", 1)}
+    assert ("award-notice.pdf", 1) in _sources(ingested_archive, "NNZC2023-G1-004567-KWZB")
+    assert ("award-notice.pdf", 1) in _sources(ingested_archive, "004567")
+    assert ("notice-upside-down.pdf", 1) in _sources(ingested_archive, "gxzc2023")
+    assert _sources(ingested_archive, "档") == {("notice-upside-down.pdf", 1)}
+
+
+def test_search_operators_and_filters(ingested_archive):
+    assert _sources(ingested_archive, "交易中心 -档案") == {("award-notice.pdf", 1)}
+    assert _sources(ingested_archive, "排水管网 OR 单轨运行") == {
+        ("award-notice.pdf", 1),
+        ("notice-upside-down.pdf", 1),
+    }
+    assert _sources(ingested_archive, "交易中心", doc_type="award_notice") == {("award-notice.pdf", 1)}
+    assert _sources(ingested_archive, "交易中心", transaction_type="政府采购") == {("award-notice.pdf", 1)}
