@@ -88,8 +88,14 @@ def extract_fields(text: str) -> dict[str, object]:
     flat = unicodedata.normalize("NFKC", text)
     joined = flat.replace("\n", "")  # codes and names wrap across lines
     found: dict[str, object] = {}
-    if match := _CODE.search(joined):
+    if match := _CODE.search(flat):
         code = match.group(1)
+        rest = flat[match.end() :]
+        # A code cut by a line break inside brackets, "(项目编号：GXCQ202\n2-519)":
+        # join only when the next line's run closes the bracket, so a date on the
+        # next line is never glued onto the code.
+        if rest.startswith("\n") and (tail := re.match(r"\n([A-Za-z0-9\-]+)[)）]", rest)):
+            code += tail.group(1)
         if not code.endswith("号"):
             code = re.sub(r"-HT$", "", code)  # a contract number is the project code plus -HT
         found["project_code"] = code.strip("()（）")

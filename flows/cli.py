@@ -4,10 +4,13 @@ a thin wrapper over one library call or flow; exit codes are in archive.errors."
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
 import click
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # archives often sit offline
 
 from archive.errors import ExitCode, TradeArchiveError
 from archive.store import ENV_HOME, Archive, resolve_root
@@ -172,3 +175,7 @@ def reindex(archive_dir: str | None) -> None:
 
 def main() -> None:
     cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+# trade-archive: every set-up step is here, so a fresh Debian/Ubuntu machine needs only
+#   make demo   (ingest the bundled sample scans, search them, verify the archive)
+#   make test   (lint + the test suite)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils fonts-noto-cjk python3-venv
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+DEMO_ARCHIVE := demo-out/archive
+
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export OMP_THREAD_LIMIT := 1
+
+.PHONY: demo test bench system-deps venv lint clean
+
+system-deps:  ## tesseract + Chinese data, poppler (pdftotext), CJK fonts
+	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; \
+	else $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES); fi
+
+$(BIN)/trade-archive: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[test]'
+	@touch $@
+
+venv: $(BIN)/trade-archive
+
+demo: system-deps venv  ## ingest the bundled sample scans (plus one broken file), search, verify
+	rm -rf demo-out && mkdir -p demo-out/scans
+	cp tests/resources/*.pdf tests/resources/manifest.csv demo-out/scans/
+	printf 'this is not a PDF\n' > demo-out/scans/broken-scan.pdf
+	$(BIN)/trade-archive ingest demo-out/scans --manifest demo-out/scans/manifest.csv --archive $(DEMO_ARCHIVE)
+	$(BIN)/python search_cli.py 交易中心 --archive $(DEMO_ARCHIVE)
+	$(BIN)/python search_cli.py NNZC2023-G1-004567-KWZB --archive $(DEMO_ARCHIVE)
+	$(BIN)/trade-archive verify --archive $(DEMO_ARCHIVE)
+	$(BIN)/trade-archive export --format jsonl --archive $(DEMO_ARCHIVE) | head -c 600; echo
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: system-deps venv lint  ## the fast default suite (real OCR end to end included)
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: system-deps venv
+	$(BIN)/python -m pytest -q
+
+bench: system-deps venv  ## OCR accuracy + throughput on ../shared/data/scans-dev
+	$(BIN)/python bench/ocr_bench.py
+
+clean:
+	rm -rf demo-out .pytest_cache
