@@ -26,6 +26,21 @@ DOC_TYPES = (
     "candidate_notice", "award_notice", "contract", "notice", "other",
 )  # fmt: skip
 
+# What staff call each document type: indexed with every page, so 中标通知书 finds
+# notices titled 中标（成交）通知书 or 成交通知书.
+DOC_TYPE_NAMES = {
+    "tender_notice": "招标公告 采购公告",
+    "tender_documents": "招标文件 采购文件",
+    "bid": "投标文件 响应文件",
+    "bid_opening": "开标记录 开标记录表",
+    "evaluation_report": "评标报告 评审报告",
+    "candidate_notice": "中标候选人公示 成交候选人公示",
+    "award_notice": "中标通知书 成交通知书 中标（成交）通知书 中标结果通知书",
+    "contract": "合同 采购合同",
+    "notice": "通知",
+    "other": "",
+}
+
 # Title keywords, most specific first: the first match in the first lines wins.
 TITLE_KEYWORDS = (
     ("中标候选人", "candidate_notice"),

@@ -11,6 +11,8 @@ from whoosh import query as q
 from archive.errors import QueryError
 from index.analysis import code_terms, is_han, normalise, terms
 
+# The page text, the parties' names and what staff call the document type.
+TEXT_FIELDS = ("text", "parties", "doc_type_names")
 _TOKEN = re.compile(r'-?"[^"]*"?|-?“[^”]*”?|\S+')
 
 
@@ -48,12 +50,13 @@ def term_query(text: str) -> q.Query:
     project-code match."""
     tokens = terms(text)
     options: list[q.Query] = []
-    if len(tokens) == 1 and is_han(tokens[0]):
-        options.append(q.Prefix("text", tokens[0]))  # a single character: bigrams starting with it
-    elif len(tokens) == 1:
-        options.append(q.Term("text", tokens[0]))
-    elif tokens:
-        options.append(_phrase(tokens))
+    for field in TEXT_FIELDS:
+        if len(tokens) == 1 and is_han(tokens[0]):
+            options.append(q.Prefix(field, tokens[0]))  # a single character: bigrams starting with it
+        elif len(tokens) == 1:
+            options.append(q.Term(field, tokens[0]))
+        elif tokens:
+            options.append(_phrase(field, tokens))
     codes = code_terms(text)
     if codes:
         options.append(q.Term("code_terms", codes[0]))
@@ -62,12 +65,12 @@ def term_query(text: str) -> q.Query:
     return options[0] if len(options) == 1 else q.Or(options)
 
 
-def _phrase(tokens: list[str]) -> q.Query:
+def _phrase(field: str, tokens: list[str]) -> q.Query:
     # A phrase of Han bigrams ends with the run's last character as a unigram
     # token; drop it, the final bigram already covers that character.
     if len(tokens) > 1 and len(tokens[-1]) == 1 and is_han(tokens[-1]) and len(tokens[-2]) == 2:
         tokens = tokens[:-1]
-    return q.Term("text", tokens[0]) if len(tokens) == 1 else q.Phrase("text", tokens)
+    return q.Term(field, tokens[0]) if len(tokens) == 1 else q.Phrase(field, tokens)
 
 
 def build_query(raw: str) -> q.Query:

@@ -19,6 +19,7 @@ from whoosh import query as q
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from archive.export import iter_pages
+from archive.metadata import DOC_TYPE_NAMES
 from archive.ocr import join_han
 from archive.store import Archive
 from index.analysis import cjk_analyzer, code_terms
@@ -41,6 +42,7 @@ def schema() -> Schema:
         award_date=ID(stored=True),
         amount=NUMERIC(float, stored=True),
         parties=TEXT(analyzer=analyzer),
+        doc_type_names=TEXT(analyzer=analyzer, field_boost=0.5),
         text=TEXT(analyzer=analyzer, stored=True, phrase=True),
     )
 
@@ -65,6 +67,7 @@ def _page_fields(page: dict) -> dict:
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
         "parties": " ".join(str(meta.get(k) or "") for k in ("purchaser", "agency", "winner")),
+        "doc_type_names": DOC_TYPE_NAMES.get(page["doc_type"] or "", ""),
         "text": page["text"],
     }
     if meta.get("amount") is not None:

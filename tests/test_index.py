@@ -50,3 +50,8 @@ def test_search_operators_and_filters(ingested_archive):
     }
     assert _sources(ingested_archive, "交易中心", doc_type="award_notice") == {("award-notice.pdf", 1)}
     assert _sources(ingested_archive, "交易中心", transaction_type="政府采购") == {("award-notice.pdf", 1)}
+
+
+def test_common_name_of_the_document_type_finds_it(ingested_archive):
+    # The fixture's title is 中标（成交）通知书; staff type 中标通知书.
+    assert ("award-notice.pdf", 1) in _sources(ingested_archive, "中标通知书")
