@@ -47,7 +47,7 @@ test-all: system-deps venv
 	$(BIN)/python -m pytest -q
 
 bench: system-deps venv  ## OCR accuracy + throughput on ../shared/data/scans-dev
-	$(BIN)/python bench/ocr_bench.py
+	$(BIN)/python bench/ocr_quality.py --engine both
 
 clean:
 	rm -rf demo-out .pytest_cache

@@ -13,7 +13,8 @@ class ExitCode(IntEnum):
     bad_arguments = 2  # click's own code for usage errors
     input_file = 3  # SRC missing / unreadable
     verify_failed = 4  # fixity or event-log check found a problem
-    archive_error = 5  # the archive itself is unusable (missing, locked, ...)
+    archive_error = 5  # the archive itself is unusable (missing, unwritable, ...)
+    archive_busy = 7  # another writer holds the archive; try again later
     query_error = 6  # malformed search query
     other_error = 15
 
@@ -42,6 +43,12 @@ class ArchiveError(TradeArchiveError):
     """The archive folder is missing, malformed or cannot be written."""
 
     exit_code = ExitCode.archive_error
+
+
+class ArchiveBusy(ArchiveError):
+    """Another ingest or reindex is writing to the archive right now."""
+
+    exit_code = ExitCode.archive_busy
 
 
 class QueryError(TradeArchiveError):

@@ -45,24 +45,6 @@ def is_blank(image: Image.Image) -> bool:
     return ink_fraction(image) < BLANK_INK_FRACTION
 
 
-def red_ink_mask(rgb: np.ndarray) -> np.ndarray:
-    """True where a pixel is seal red: red well above both green and blue."""
-    r, g, b = (rgb[..., i].astype(np.int16) for i in range(3))
-    return (r > 110) & (r - g > 45) & (r - b > 35)
-
-
-def without_red_ink(rgb: Image.Image) -> Image.Image:
-    """The page with seal-red ink painted over in the paper colour, so the seal's
-    ring text does not get read into the body text. Black text under the seal
-    stays (it is not red)."""
-    arr = np.array(rgb.convert("RGB"))
-    mask = red_ink_mask(arr)
-    if mask.mean() < 0.0005:
-        return rgb
-    arr[mask] = paper_colour(rgb)
-    return Image.fromarray(arr)
-
-
 def turn_upright(image: Image.Image, orientation: int, skew: float) -> Image.Image:
     """Undo the scan's turn (``orientation``: degrees clockwise the content was
     turned) and its skew (degrees, counter-clockwise positive) in one resampling."""

@@ -118,7 +118,7 @@ class RapidOcrEngine:
             crops = [np.ascontiguousarray(np.rot90(crop, 2)) for crop in crops]
             quads = _rotate_180(quads, work.width, work.height)
         skew = skew_degrees(quads)
-        texts, scores = self._recognise(crops)
+        texts, scores = self.recognise_lines(crops)
         # Map boxes from the work copy into the upright, straightened page image.
         scale = max(image.size) / max(work.size)
         upright_quads = rotate_points(quads, skew, work.size) * scale
@@ -136,10 +136,12 @@ class RapidOcrEngine:
         quads = self.detect(np.asarray(small))
         return quads * (work.width / small.width) if len(quads) else quads
 
-    def _recognise(self, crops: list[np.ndarray]) -> tuple[list[str], list[float]]:
+    def recognise_lines(self, crops: list[np.ndarray | Image.Image]) -> tuple[list[str], list[float]]:
+        """Recognition only, one text line per image (no detection)."""
         from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
-        result = self._ocr._load_rec_model()(TextRecInput(img=crops))
+        arrays = [np.asarray(c) if isinstance(c, Image.Image) else c for c in crops]
+        result = self._ocr._load_rec_model()(TextRecInput(img=arrays))
         return list(result.txts or []), [float(s) for s in (result.scores or [])]
 
     def detect(self, rgb: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ transaction's merged metadata, up to date."""
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
 import os
@@ -36,7 +37,14 @@ def file_package(archive: Archive, staging: Path, document_id: str, project_code
     parent = archive.transaction_dir(project_code)
     parent.mkdir(parents=True, exist_ok=True)
     target = parent / document_id
-    os.rename(staging, target)
+    if target.exists():
+        raise FileExistsError(errno.EEXIST, "already filed", str(target))
+    try:
+        os.rename(staging, target)
+    except OSError as error:  # another writer filed the same bytes a moment ago
+        if error.errno in (errno.EEXIST, errno.ENOTEMPTY):
+            raise FileExistsError(errno.EEXIST, "already filed", str(target)) from error
+        raise
     fsync_dir(parent)
     return target
 

@@ -72,10 +72,7 @@ def ingest_document(
     outcome = DocumentOutcome(source=str(source), sha256=sha256, status="archived", document=document_id)
 
     if existing := archive.find_document(document_id) or archive.quarantined(sha256):
-        outcome.status, outcome.path = "duplicate", str(existing)
-        archive.log("ingestion", "skipped", note="already in the archive", source=str(source), sha256=sha256,
-                    document=document_id, batch=batch)  # fmt: skip
-        return outcome
+        return _duplicate(archive, outcome, existing, batch)
     try:
         source_pdf, reader = open_source_pdf(source)
         staging = archive.staging_dir / f"{document_id}.{uuid.uuid4().hex[:8]}"
@@ -88,6 +85,8 @@ def ingest_document(
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+    except FileExistsError as error:  # the same bytes arrived twice in this batch and the other copy won
+        return _duplicate(archive, outcome, Path(error.filename), batch)
     except OSError:
         raise  # disk or network trouble: the caller may retry; nothing was filed
     except Exception as error:  # noqa: BLE001 - any other failure is this input's; keep it, go on
@@ -105,6 +104,14 @@ def ingest_document(
     archive.log("ingestion", source=str(source), sha256=sha256, document=document_id, batch=batch,
                 pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
                 tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
+    return outcome
+
+
+def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch: str) -> DocumentOutcome:
+    """Same SHA-256 as something already archived (or quarantined): keep one copy, log the arrival."""
+    outcome.status, outcome.path = "duplicate", str(existing)
+    archive.log("ingestion", "duplicate", source=outcome.source, sha256=outcome.sha256, document=outcome.document,
+                existing=str(existing.relative_to(archive.root)), batch=batch)  # fmt: skip
     return outcome
 
 
@@ -127,7 +134,9 @@ def _build_package(
         raise OSError(f"copy of {source} does not match its checksum; the disk or the source is changing")
 
     images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
-    jobs = [PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine) for img in images]
+    jobs = [
+        PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine, img.dpi) for img in images
+    ]
     records = run_pages(jobs)
 
     (staging / "ocr").mkdir()
@@ -188,7 +197,12 @@ def _build_package(
             "External-Identifier": document_id,
             "External-Description": source.name,
             "Project-Code": str(meta.values.get("project_code") or ""),
+            "Project-Name": str(meta.values.get("project_name") or ""),
+            "Transaction-Type": str(meta.values.get("transaction_type") or ""),
             "Document-Type": meta.doc_type,
+            "Source-SHA256": sha256,
+            "OCR-Engine": engine_version(engine),
+            "Pipeline-Version": PIPELINE_VERSION,
             "Payload-Pages": str(len(images)),
             "Batch": batch,
         },

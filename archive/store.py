@@ -3,16 +3,19 @@ touch more than one package: finding, listing, quarantining, logging."""
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import shutil
 import unicodedata
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 
-from archive.errors import ArchiveError
+from archive.errors import ArchiveBusy, ArchiveError
 from archive.events import append_event
 from archive.fixity import atomic_write_json
 
@@ -100,6 +103,33 @@ class Archive:
             "quarantine", "failure", source=str(source), sha256=sha256, reason=reason, message=message, batch=batch
         )
         return folder
+
+    @contextmanager
+    def writer_lock(self, wait: bool = False) -> Iterator[None]:
+        """One writer at a time (ingest, reindex, filing): two batches writing one
+        archive would race on transaction.json and the index. The lock is an
+        ``flock``, so a killed writer never leaves it stuck."""
+        path = self.root / ".writer.lock"
+        with open(path, "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                handle.seek(0)
+                holder = handle.read().strip() or "another process"
+                raise ArchiveBusy(
+                    f"{self.root} is being written by {holder}; "
+                    "wait for it to finish, or pass --wait to queue behind it."
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"pid {os.getpid()} since {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                handle.seek(0)
+                handle.truncate()
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def clear_staging(self) -> list[str]:
         """Remove packages a crash left half-written; they were never filed."""

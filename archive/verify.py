@@ -51,6 +51,7 @@ def verify_archive(archive: Archive) -> VerifyReport:
         seen.add(str(package.relative_to(archive.root)))
         report.documents += 1
         report.files += _verify_bag(archive, package, report.problems)
+    _check_stray_files(archive, report.problems)
     _check_catalogue(archive, seen, report.problems)
     _check_quarantine(archive, report.problems)
     for brk in check_chain(archive.events_path):
@@ -61,29 +62,55 @@ def verify_archive(archive: Archive) -> VerifyReport:
 def _verify_bag(archive: Archive, package: Path, problems: list[Problem]) -> int:
     transaction = package.parent.name if package.parent.parent.name == "transactions" else None
     where = {"document": package.name, "transaction": transaction}
+    relative = package.relative_to(archive.root)
     try:
         bag = bagit.Bag(str(package))
-        files = len(bag.entries)
         bag.validate(processes=1)
+        return len(bag.entries)
     except bagit.BagValidationError as error:
-        for detail in error.details or []:
-            relative = str(package.relative_to(archive.root) / detail.path)
-            if isinstance(detail, bagit.ChecksumMismatch):
-                problems.append(
-                    Problem("changed", relative, f"sha256 was {detail.expected}, now {detail.found}", **where)
-                )
-            elif isinstance(detail, bagit.FileMissing):
-                problems.append(Problem("missing", relative, "listed in the bag manifest but not on disk", **where))
-            elif isinstance(detail, bagit.UnexpectedFile):
-                problems.append(Problem("untracked", relative, "on disk but in no manifest", **where))
-            else:
-                problems.append(Problem("invalid_bag", relative, str(detail), **where))
-        if not error.details:
-            problems.append(Problem("invalid_bag", str(package.relative_to(archive.root)), str(error), **where))
+        details = _all_details(bag) or []
+        if not details:
+            problems.append(Problem("invalid_bag", str(relative), str(error), **where))
     except bagit.BagError as error:
-        problems.append(Problem("invalid_bag", str(package.relative_to(archive.root)), str(error), **where))
+        problems.append(Problem("invalid_bag", str(relative), str(error), **where))
         return 0
-    return files
+    for detail in details:
+        path = str(relative / detail.path)
+        if isinstance(detail, bagit.ChecksumMismatch):
+            problems.append(Problem("changed", path, f"sha256 was {detail.expected}, now {detail.found}", **where))
+        elif isinstance(detail, bagit.FileMissing):
+            problems.append(Problem("missing", path, "listed in the bag manifest but not on disk", **where))
+        elif isinstance(detail, bagit.UnexpectedFile):
+            problems.append(Problem("untracked", path, "on disk but in no manifest", **where))
+        else:
+            problems.append(Problem("invalid_bag", path, str(detail), **where))
+    return len(bag.entries)
+
+
+def _all_details(bag: bagit.Bag) -> list:
+    """Every missing, unexpected and changed file. ``Bag.validate`` stops at the
+    first failing stage (a file-count mismatch hides which file changed), so the
+    stages run here one by one."""
+    details = []
+    for stage in (bag._validate_completeness, lambda: bag._validate_entries(1)):
+        try:
+            stage()
+        except bagit.BagValidationError as error:
+            details.extend(error.details or [])
+    return details
+
+
+def _check_stray_files(archive: Archive, problems: list[Problem]) -> None:
+    """Files beside the packages, where only transaction.json belongs."""
+    for folder in [*sorted((archive.root / "transactions").glob("*")), archive.root / "unfiled"]:
+        if not folder.is_dir():
+            continue
+        transaction = folder.name if folder.parent.name == "transactions" else None
+        for entry in sorted(folder.iterdir()):
+            if entry.name == "transaction.json" or (entry / "bagit.txt").exists():
+                continue
+            relative = str(entry.relative_to(archive.root))
+            problems.append(Problem("untracked", relative, "not part of any package", transaction=transaction))
 
 
 def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem]) -> None:

@@ -50,9 +50,10 @@ def cli() -> None:
 @click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default="rapidocr", show_default=True,
               help="OCR engine. rapidocr (PP-OCR) is far more accurate on Chinese.")  # fmt: skip
 @click.option("--workers", type=int, default=None, help="OCR worker processes (default: one per core).")
+@click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
 def ingest(
-    src: str, manifest: str | None, archive_dir: str | None, engine: str, workers: int | None, as_json: bool
+    src: str, manifest: str | None, archive_dir: str | None, engine: str, workers: int | None, wait: bool, as_json: bool
 ) -> None:
     """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
 
@@ -66,13 +67,17 @@ def ingest(
     """
     from flows.ingest import ingest_batch
 
-    summary = ingest_batch(
-        src=str(Path(src).resolve()),
-        archive_root=str(resolve_root(archive_dir)),
-        manifest=manifest and str(Path(manifest).resolve()),
-        engine=engine,
-        workers=workers,
-    )
+    try:
+        summary = ingest_batch(
+            src=str(Path(src).resolve()),
+            archive_root=str(resolve_root(archive_dir)),
+            manifest=manifest and str(Path(manifest).resolve()),
+            engine=engine,
+            workers=workers,
+            wait=wait,
+        )
+    except TradeArchiveError as error:
+        _fail(error)
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -92,6 +97,8 @@ def _print_summary(summary: dict) -> None:
         click.echo(f"  quarantined {item['source']}: {item['message']}")
     for item in summary["failed"]:
         click.echo(f"  FAILED {item['source']}: {item['message']}")
+    for item in summary["duplicate_files"]:
+        click.echo(f"  duplicate {item['source']}: same bytes as {item['archived_as']}")
     for name in summary["manifest_rows_without_file"]:
         click.echo(f"  manifest lists {name}, which is not in the batch")
     for name in summary["ignored"]:
@@ -171,6 +178,27 @@ def reindex(archive_dir: str | None) -> None:
     pages = whoosh_index.rebuild(archive)
     archive.log("reindex", pages=pages)
     click.echo(f"reindex: {pages} pages indexed")
+
+
+@cli.command()
+@click.argument("destination", type=click.Path(file_okay=False))
+@click.option("--transaction", "project_code", help="Only this project code's documents.")
+@archive_option
+def transfer(destination: str, project_code: str | None, archive_dir: str | None) -> None:
+    """Copy validated BagIt packages to DESTINATION with a transfer manifest,
+    ready for an archives bureau or Archivematica's bag transfer.
+
+    \b
+    Example:
+      trade-archive transfer /mnt/handover --transaction GXZC2023-G1-001234-KWZB --archive /srv/archive
+    """
+    from archive.transfer import transfer as transfer_bags
+
+    try:
+        manifest = transfer_bags(Archive.open(resolve_root(archive_dir)), Path(destination), project_code)
+    except TradeArchiveError as error:
+        _fail(error)
+    click.echo(f"transfer: {len(manifest['bags'])} validated bags in {destination} (transfer-manifest.json)")
 
 
 def main() -> None:

@@ -70,6 +70,7 @@ class BatchSummary:
     documents: int = 0
     archived: int = 0
     duplicates: int = 0
+    duplicate_files: list[dict] = field(default_factory=list)  # same bytes as an archived (or quarantined) file
     quarantined: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # could not be processed even after retries
     ignored: list[str] = field(default_factory=list)
@@ -88,15 +89,21 @@ def ingest_batch(
     manifest: str | None = None,
     engine: str = "rapidocr",
     workers: int | None = None,
+    wait: bool = False,
 ) -> dict:
+    archive = Archive.open(Path(archive_root), create=True)
+    with archive.writer_lock(wait=wait):
+        return _ingest_locked(archive, Path(src), manifest, engine, workers)
+
+
+def _ingest_locked(archive: Archive, src: Path, manifest: str | None, engine: str, workers: int | None) -> dict:
     global _pool
     started = time.monotonic()
     logger = get_run_logger()
-    archive = Archive.open(Path(archive_root), create=True)
-    batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if leftovers := archive.clear_staging():
         logger.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
-    pdfs, others = find_sources(Path(src))
+    pdfs, others = find_sources(src)
     rows = read_manifest(Path(manifest)) if manifest else {}
     summary = BatchSummary(
         batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[str(p) for p in others]
@@ -125,6 +132,7 @@ def ingest_batch(
             summary.pages += outcome["pages"]
         elif outcome["status"] == "duplicate":
             summary.duplicates += 1
+            summary.duplicate_files.append({"source": outcome["source"], "archived_as": outcome["path"]})
         elif outcome["status"] == "failed":
             summary.failed.append({"source": outcome["source"], "message": outcome["message"]})
         else:

@@ -3,9 +3,11 @@ from PIL import Image, ImageDraw
 from pypdf import PdfReader
 from reportlab.pdfgen import canvas
 
-from archive.imaging import is_blank, red_ink_mask, turn_upright, without_red_ink
+from archive.imaging import is_blank, turn_upright
 from archive.ocr import rotate_points
+from archive.pageproc import read_seals
 from archive.pages import extract_pages
+from archive.seals import find_seals, red_mask, without_seals
 
 
 def test_scanned_jpeg_pages_are_extracted_byte_for_byte(tmp_path, resources):
@@ -35,14 +37,32 @@ def test_blank_detection_ignores_paper_tone_and_speckle(tmp_path, resources):
     assert is_blank(blank_page)
 
 
-def test_red_seal_ink_is_painted_out_but_black_text_stays():
-    page = Image.new("RGB", (400, 200), (245, 242, 235))
+def _page_with_seal_and_red_heading() -> Image.Image:
+    page = Image.new("RGB", (1240, 1754), (245, 242, 235))
     draw = ImageDraw.Draw(page)
-    draw.rectangle((10, 10, 100, 100), fill=(30, 30, 30))
-    draw.ellipse((200, 20, 380, 180), outline=(210, 30, 30), width=10)
-    cleaned = np.asarray(without_red_ink(page))
-    assert not red_ink_mask(cleaned).any()
-    assert cleaned[50, 50].tolist() == [30, 30, 30]
+    draw.rectangle((100, 80, 1100, 140), fill=(200, 40, 40))  # a red heading bar (红头): not a seal
+    draw.rectangle((700, 700, 900, 720), fill=(30, 30, 30))  # black text under the seal
+    draw.ellipse((650, 550, 900, 800), outline=(200, 60, 60), width=6)
+    draw.ellipse((740, 640, 810, 710), fill=(200, 60, 60))
+    return page
+
+
+def test_seals_are_found_and_painted_out_but_black_text_and_red_headings_stay():
+    page = _page_with_seal_and_red_heading()
+    seals = find_seals(page, dpi=150)
+    assert len(seals) == 1
+    x0, y0, x1, y1 = seals[0].box
+    assert abs(x0 - 650) < 12 and abs(y1 - 800) < 12
+    cleaned = np.asarray(without_seals(page, seals))
+    assert not red_mask(cleaned[540:810, 640:910]).any()
+    assert cleaned[710, 800].tolist() == [30, 30, 30]
+    assert red_mask(cleaned[80:140, 100:1100]).all()
+
+
+def test_seal_name_is_read_from_the_fixture(resources):
+    image = PdfReader(resources / "award-notice.pdf").pages[0].images[0].image
+    seals = read_seals(image.rotate(-1.2, fillcolor=(246, 243, 236)), dpi=150)
+    assert [s["text"] for s in seals] == ["南宁市住建局"]
 
 
 def test_turn_upright_undoes_a_quarter_turn():

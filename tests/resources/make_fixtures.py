@@ -9,6 +9,7 @@ it (needs fonts-noto-cjk or fonts-wqy-zenhei) only to change them:
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 
@@ -61,10 +62,17 @@ def render_page(lines: list[str], seal: str | None = None, skew: float = 0.0, tu
         x = (A4[0] - draw.textlength(line, font=_font(size))) / 2 if i == 0 else 110
         draw.text((x, y), line, font=_font(size), fill=(30, 30, 30))
         y += size + 34
-    if seal:
-        cx, cy, r = 900, y - 40, 120
-        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=(205, 30, 35), width=7)
-        draw.text((cx - 100, cy - 18), seal, font=_font(34), fill=(205, 30, 35))
+    if seal:  # a round official seal: name set upright around the upper arc, a star inside
+        cx, cy, r = 900, y - 60, 125
+        red = (200, 60, 60)
+        draw.ellipse((cx - r, cy - r, cx + r, cy + r), outline=red, width=6)
+        for i, ch in enumerate(seal):
+            angle = math.radians(200 + i * 140 / (len(seal) - 1))
+            gx, gy = cx + 0.72 * r * math.cos(angle), cy + 0.72 * r * math.sin(angle)
+            draw.text((gx - 15, gy - 15), ch, font=_font(30), fill=red)
+        star = [(cx + 40 * math.cos(math.radians(-90 + k * 144)), cy + 40 * math.sin(math.radians(-90 + k * 144)))
+                for k in range(5)]  # fmt: skip
+        draw.polygon(star, fill=red)
     rng = random.Random(7)
     for _ in range(1500):  # scanner speckle
         px, py = rng.randrange(A4[0]), rng.randrange(A4[1])
@@ -92,7 +100,7 @@ def save_pdf(pages: list[Image.Image], path: Path) -> None:
 
 
 def main() -> None:
-    save_pdf([render_page(AWARD, seal="南宁住建局", skew=1.2), blank_page()], HERE / "award-notice.pdf")
+    save_pdf([render_page(AWARD, seal="南宁市住建局", skew=1.2), blank_page()], HERE / "award-notice.pdf")
     save_pdf([render_page(NOTICE, turn=180)], HERE / "notice-upside-down.pdf")
     truth = {
         "award-notice.pdf": {"pages": [{"text": "\n".join(AWARD), "blank": False}, {"text": "", "blank": True}]},

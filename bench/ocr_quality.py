@@ -1,11 +1,12 @@
-"""OCR accuracy and throughput on a labelled scan set (default: ../shared/data/scans-dev).
+"""OCR accuracy and speed on a labelled scan set (default: ../shared/data/scans-dev).
 
-Ingests the set through the real CLI into a fresh archive, then compares the
-export with the truth files. Prints CER (Levenshtein / truth length after NFKC
-and removing white space, summed over non-blank pages, as DESIGN.md §4),
-CER per document kind, orientation and blank-page accuracy, and pages/min.
+Ingests the set through the real CLI into a fresh archive, reads
+``trade-archive export`` and compares it with the truth files. Prints CER
+(Levenshtein / truth length after NFKC and removing white space, summed over
+non-blank pages, pages as scanned, as DESIGN.md §4), CER per document kind,
+orientation and blank-page accuracy, pages missing, and seconds per page.
 
-    python bench/ocr_bench.py [--data DIR] [--engine rapidocr|tesseract] [--workers N] [--archive DIR]
+    python bench/ocr_quality.py [--set DIR] [--engine rapidocr|tesseract|both] [--workers N] [--archive DIR]
 """
 
 from __future__ import annotations
@@ -42,18 +43,24 @@ def clean(text: str) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--engine", default="rapidocr")
+    parser.add_argument("--set", dest="data", type=Path, default=DEFAULT_DATA, help="labelled scan set")
+    parser.add_argument("--engine", default="rapidocr", choices=["rapidocr", "tesseract", "both"])
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--archive", type=Path, default=None, help="reuse an archive already ingested from --data")
     parser.add_argument("--show", type=int, default=3, help="print the N worst pages")
     args = parser.parse_args()
+    engines = ["rapidocr", "tesseract"] if args.engine == "both" else [args.engine]
+    for engine in engines:
+        measure(args, engine)
+    return 0
 
+
+def measure(args: argparse.Namespace, engine: str) -> None:
     archive = args.archive or Path(tempfile.mkdtemp(prefix="ocr-bench-"))
     seconds = None
     if args.archive is None:
         command = [sys.executable, "-m", "flows.cli", "ingest", str(args.data / "scans"), "--archive", str(archive),
-                   "--engine", args.engine, "--manifest", str(args.data / "manifest.csv")]  # fmt: skip
+                   "--engine", engine, "--manifest", str(args.data / "manifest.csv")]  # fmt: skip
         if args.workers:
             command += ["--workers", str(args.workers)]
         started = time.monotonic()
@@ -85,16 +92,19 @@ def main() -> int:
         by_kind[truth_doc["doc_type"]][1] += len(want)
         worst.append((distance / max(1, len(want)), page["source"], page["page"]))
 
-    print(f"pages: {len(pages)}   engine: {args.engine}")
+    expected = sum(len(json.loads(p.read_text())["pages"]) for p in (args.data / "truth").glob("*.json"))
+    print(f"\n== engine: {engine}   pages exported: {len(pages)}   pages missing: {expected - len(pages)}")
     print(f"CER: {100 * errors / max(1, length):.2f}%  ({errors} errors / {length} chars, non-blank pages)")
     for kind, (e, n) in sorted(by_kind.items()):
         print(f"  {kind:10s} CER {100 * e / max(1, n):.2f}%")
     print(f"orientation correct: {orientation_ok}/{len(pages)}   blank flag correct: {blank_ok}/{len(pages)}")
     if seconds is not None:
-        print(f"ingest wall time: {seconds:.1f} s (incl. Prefect start-up) = {60 * len(pages) / seconds:.1f} pages/min")
+        print(
+            f"ingest wall time: {seconds:.1f} s (incl. Prefect start-up) = {seconds / len(pages):.2f} s/page "
+            f"= {60 * len(pages) / seconds:.1f} pages/min"
+        )
     for rate, source, number in sorted(worst, reverse=True)[: args.show]:
         print(f"  worst: {source} p.{number}: CER {100 * rate:.1f}%")
-    return 0
 
 
 if __name__ == "__main__":

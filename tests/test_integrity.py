@@ -1,0 +1,141 @@
+"""Fixity, the event log, writer exclusion, crash safety and transfer."""
+
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import bagit
+import pytest
+
+from archive.errors import ArchiveBusy
+from archive.pipeline import ingest_document
+from archive.store import Archive
+from archive.transfer import transfer
+from archive.verify import verify_archive
+from index import whoosh_index
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def archive_copy(ingested_archive, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    return Archive(root)
+
+
+def test_every_bag_validates_and_verify_is_clean(archive_copy):
+    for package in archive_copy.documents():
+        bagit.Bag(str(package)).validate()
+    report = verify_archive(archive_copy)
+    assert report.ok and report.documents == 2
+
+
+def test_verify_names_each_kind_of_damage(archive_copy):
+    package = next(archive_copy.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent  # 2 pages
+    image = package / "data" / "pages" / "0001.jpg"
+    data = bytearray(image.read_bytes())
+    data[5000] ^= 0xFF
+    image.write_bytes(bytes(data))
+    (package / "data" / "ocr" / "0002.json").unlink()
+    (package / "data" / "notes.txt").write_text("stray")
+    (package.parent / "stray.pdf").write_bytes(b"%PDF-1.4")
+    lines = archive_copy.events_path.read_text().splitlines()
+    lines[0] = lines[0].replace('"ingestion"', '"ingestion "')
+    archive_copy.events_path.write_text("\n".join(lines) + "\n")
+
+    problems = verify_archive(archive_copy).problems
+    found = {(p.kind, Path(p.path).name) for p in problems}
+    assert ("changed", "0001.jpg") in found
+    assert ("missing", "0002.json") in found
+    assert ("untracked", "notes.txt") in found
+    assert ("untracked", "stray.pdf") in found
+    assert ("log_chain", "events.jsonl line 2") in found
+    changed = next(p for p in problems if p.kind == "changed")
+    assert changed.document == package.name and changed.transaction == package.parent.name
+
+
+def test_a_second_writer_is_refused_with_a_clear_message(archive_copy):
+    with archive_copy.writer_lock():
+        with pytest.raises(ArchiveBusy, match="pass --wait"):
+            with archive_copy.writer_lock():
+                pass
+    with archive_copy.writer_lock():  # released: the next writer gets in
+        pass
+
+
+def test_crash_before_filing_leaves_nothing_and_rerun_finishes(tmp_path, resources, monkeypatch):
+    archive = Archive.open(tmp_path / "a", create=True)
+    source = resources / "notice-upside-down.pdf"
+
+    def crash(*_args):
+        raise KeyboardInterrupt("power cut")
+
+    monkeypatch.setattr("archive.package.os.rename", crash)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_document(source, archive, "b1")
+    monkeypatch.undo()
+    assert list(archive.documents()) == [] and list(archive.staging_dir.iterdir()) == []
+    assert ingest_document(source, archive, "b2").status == "archived"
+    assert verify_archive(archive).ok
+
+
+def test_same_bytes_under_another_name_are_archived_once(tmp_path, resources):
+    archive = Archive.open(tmp_path / "a", create=True)
+    copy = tmp_path / "elsewhere" / "renamed.pdf"
+    copy.parent.mkdir()
+    shutil.copy(resources / "notice-upside-down.pdf", copy)
+    assert ingest_document(resources / "notice-upside-down.pdf", archive, "b1").status == "archived"
+    assert ingest_document(copy, archive, "b2").status == "duplicate"
+    events = [json.loads(line) for line in archive.events_path.read_text().splitlines()]
+    assert events[-1]["outcome"] == "duplicate" and events[-1]["source"] == str(copy)
+
+
+def test_transfer_writes_validated_bags_and_a_manifest(archive_copy, tmp_path):
+    manifest = transfer(archive_copy, tmp_path / "out", "NNZC2023-G1-004567-KWZB")
+    assert [b["source"] for b in manifest["bags"]] == ["award-notice.pdf"]
+    bagit.Bag(str(tmp_path / "out" / manifest["bags"][0]["bag"])).validate()
+    assert json.loads((tmp_path / "out" / "transfer-manifest.json").read_text())["bags"]
+
+
+def _variant(src: Path, dest: Path, tag: int) -> None:
+    """The same scan with different bytes (a trailing PDF comment): a new document."""
+    dest.write_bytes(src.read_bytes() + f"\n% copy {tag}\n".encode())
+
+
+def test_sigkill_at_random_moments_then_rerun_archives_everything_once(tmp_path, resources, prefect_harness):
+    """Kill the real CLI ingest (SIGKILL) at random moments, five times, then run
+    it to the end: each document archived exactly once, verify clean, every page indexed."""
+    from prefect.settings import PREFECT_API_URL
+
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for i in range(3):
+        _variant(resources / "award-notice.pdf", scans / f"award-{i}.pdf", i)
+        _variant(resources / "notice-upside-down.pdf", scans / f"notice-{i}.pdf", i)
+    root = tmp_path / "archive"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "PYTHONPATH": str(ROOT)}
+    command = [sys.executable, "-m", "flows.cli", "ingest", str(scans), "--archive", str(root), "--workers", "1"]
+    rng = random.Random(20231231)
+    for _ in range(5):
+        process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                   start_new_session=True)  # fmt: skip
+        time.sleep(rng.uniform(2.0, 9.0))
+        os.killpg(process.pid, signal.SIGKILL)  # the CLI and its OCR workers, like a power cut
+        process.wait()
+    finished = subprocess.run(command + ["--json"], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+
+    archive = Archive(root)
+    packages = list(archive.documents())
+    assert len(packages) == 6 and len({p.name for p in packages}) == 6
+    assert verify_archive(archive).ok
+    assert not any(archive.staging_dir.iterdir())
+    hits = whoosh_index.search(archive, "交易中心", limit=100)
+    assert len({(h["document"], h["page"]) for h in hits}) == 6  # page 1 of every document
