@@ -11,8 +11,8 @@ from archive.store import Archive, read_json
 
 
 def document_record(package: Path) -> dict:
-    """document.json, with the transaction's merged metadata where the document
-    is filed (the award notice's date belongs to the contract too)."""
+    """document.json, with its transaction's merged metadata where the document
+    is filed (the award notice's date and amount belong to the contract too)."""
     document = read_json(package / "data" / "document.json")
     transaction = package.parent / "transaction.json"
     if transaction.exists():

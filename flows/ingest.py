@@ -13,12 +13,12 @@ from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
+import index
 from archive.fixity import atomic_write_json
 from archive.manifest import read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document
 from archive.store import Archive
-from index import whoosh_index
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
 
@@ -139,7 +139,7 @@ def _ingest_locked(archive: Archive, src: Path, manifest: str | None, engine: st
             summary.quarantined.append(
                 {"source": outcome["source"], "reason": outcome["reason"], "message": outcome["message"]}
             )
-    summary.indexed_pages = whoosh_index.update(archive)
+    summary.indexed_pages = index.update(archive)
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
     report = asdict(summary)

@@ -1,1 +1,109 @@
-"""The full-text index: derived from the archive, always rebuildable from it."""
+"""The full-text index: derived from the archive, always rebuildable from it.
+
+Two backends behind one seam (DESIGN.md §5): ``whoosh`` (pure Python, the
+default) and ``tantivy`` (Rust; for archives past a few tens of thousands of
+pages). The archive decides which one it uses: the name is stored in
+``ARCHIVE/index/backend`` when its index is built. A new index takes
+``$TRADE_ARCHIVE_INDEX`` (whoosh|tantivy), else whoosh; ``rebuild`` may switch.
+
+    from index import Filters, rebuild, search, update
+    update(archive)                       # index the pages of documents the index lacks
+    rebuild(archive)                      # fresh index beside the old one, then swap
+    rebuild(archive, backend="tantivy")   # ... and switch the archive to tantivy
+    search(archive, "中标 -废标", Filters(doc_type="award_notice"), limit=20)
+
+The backends are imported only when used, so whoosh-only installs never need tantivy.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from pathlib import Path
+from types import ModuleType
+
+from archive.errors import ArchiveError
+from archive.store import Archive
+from index.query import Filters
+
+__all__ = ["BACKENDS", "ENV_BACKEND", "Filters", "backend_module", "backend_name", "rebuild", "search", "update"]
+
+BACKENDS = ("whoosh", "tantivy")
+DEFAULT_BACKEND = "whoosh"
+ENV_BACKEND = "TRADE_ARCHIVE_INDEX"
+MARKER = "backend"
+
+
+def _checked(name: str, where: str) -> str:
+    value = name.strip().lower()
+    if value not in BACKENDS:
+        raise ArchiveError(f"unknown index backend {name!r} in {where}: use one of {', '.join(BACKENDS)}")
+    return value
+
+
+def read_marker(folder: Path) -> str | None:
+    """The backend an index folder was built with: its marker file, else what its files look like."""
+    marker = folder / MARKER
+    if marker.is_file():
+        return _checked(marker.read_text(encoding="utf-8"), str(marker))
+    if (folder / "meta.json").is_file():
+        return "tantivy"
+    if any(folder.glob("_MAIN_*.toc")):
+        return "whoosh"  # built before the marker existed
+    return None
+
+
+def write_marker(folder: Path, name: str) -> None:
+    marker = folder / MARKER
+    if not marker.is_file() or marker.read_text(encoding="utf-8").strip() != name:
+        marker.write_text(name + "\n", encoding="utf-8")
+
+
+def check_marker(folder: Path, name: str) -> None:
+    """Refuse to mix backends in one index folder."""
+    have = read_marker(folder)
+    if have and have != name:
+        raise ArchiveError(
+            f"the index at {folder} is a {have} index, not {name}: use index.update/search, "
+            f"or switch it with `TRADE_ARCHIVE_INDEX={name} trade-archive reindex`"
+        )
+
+
+def env_backend() -> str | None:
+    value = os.environ.get(ENV_BACKEND, "").strip()
+    return _checked(value, f"${ENV_BACKEND}") if value else None
+
+
+def backend_name(archive: Archive) -> str:
+    """The archive's backend: the one its index was built with; for an archive
+    without an index, $TRADE_ARCHIVE_INDEX, else whoosh."""
+    return read_marker(archive.index_dir) or env_backend() or DEFAULT_BACKEND
+
+
+def backend_module(name: str) -> ModuleType:
+    """The backend module (index.whoosh_index or index.tantivy_index)."""
+    name = _checked(name, "the backend argument")
+    try:
+        return importlib.import_module(f"index.{name}_index")
+    except ImportError as error:
+        if error.name != name:
+            raise
+        raise ArchiveError(f"the {name} index backend is not installed ({error}): pip install {name}") from error
+
+
+def update(archive: Archive) -> int:
+    """Index the pages of every archived document the index lacks; return pages added."""
+    return backend_module(backend_name(archive)).update(archive)
+
+
+def rebuild(archive: Archive, backend: str | None = None) -> int:
+    """Rebuild the index from the archive and swap it in; return pages indexed.
+    ``backend``: whoosh|tantivy; None = $TRADE_ARCHIVE_INDEX if set, else the
+    archive's current backend (whoosh for an archive without an index)."""
+    name = _checked(backend, "the backend argument") if backend else env_backend() or backend_name(archive)
+    return backend_module(name).rebuild(archive)
+
+
+def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:
+    """Hits with the keys document, source, page, project_code, doc_type, score, snippet."""
+    return backend_module(backend_name(archive)).search(archive, raw_query, filters, limit)

@@ -29,6 +29,21 @@ def terms(text: str) -> list[str]:
     return [text for text, _pos, _start, _end in _tokens(normalise(text))]
 
 
+def token_string(text: str) -> str:
+    """The tokens of ``text`` joined by single spaces, in position order: the
+    same tokens as ``terms`` for backends that index pre-tokenised text with a
+    whitespace tokenizer (positions stay true: one token, one position)."""
+    out: list[str] = []
+    for match in _RUN.finditer(normalise(text)):
+        han, word = match.groups()
+        if word:
+            out.append(word)
+            continue
+        out.extend([han[i : i + 2] for i in range(len(han) - 1)])
+        out.append(han[-1])
+    return " ".join(out)
+
+
 def is_han(ch: str) -> bool:
     return bool(re.fullmatch(rf"[{HAN}]", ch))
 
@@ -92,4 +107,13 @@ def code_terms(code: str | None) -> list[str]:
         return []
     norm = unicodedata.normalize("NFKC", code).lower()
     parts = [p for p in re.split(r"[^0-9a-z\u3400-\u9fff]+", norm) if p]
+    if not parts:
+        return []  # only punctuation: nothing to match on
     return list(dict.fromkeys([re.sub(r"\s+", "", norm), *parts]))
+
+
+def parties_text(meta: dict) -> str:
+    """Purchaser, agency and winner as one text for the ``parties`` field, kept
+    apart by " ; " so no bigram or phrase runs from one name into the next
+    (spaces alone would be removed between Han characters)."""
+    return " ; ".join(str(meta[k]) for k in ("purchaser", "agency", "winner") if meta.get(k))

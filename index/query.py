@@ -1,18 +1,31 @@
-"""The query syntax staff expect, parsed into whoosh queries:
-space = AND, "..." or “...” = phrase, -word = NOT, OR between two terms."""
+"""The query syntax staff expect: space = AND, "..." or “...” = phrase, -word = NOT,
+OR between two terms.
+
+``parse_query`` turns the raw text into a backend-neutral ``ParsedQuery`` (groups
+of ``Match``es); each backend compiles that into its own query objects, so the
+two backends cannot drift apart on what a query means. ``build_query`` is the
+whoosh compilation. ``Filters`` and ``check_filters`` are shared the same way.
+"""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, replace
+from datetime import date
 
 from whoosh import query as q
 
 from archive.errors import QueryError
+from archive.metadata import DOC_TYPE_ALIASES, DOC_TYPES
+from archive.ocr import join_han
 from index.analysis import code_terms, is_han, normalise, terms
 
 # The page text, the parties' names and what staff call the document type.
 TEXT_FIELDS = ("text", "parties", "doc_type_names")
+# Weight of a match on what staff call the document type, against one in the page text.
+DOC_TYPE_NAMES_BOOST = 0.5
+SNIPPET_CHARS = 36
 _TOKEN = re.compile(r'-?"[^"]*"?|-?“[^”]*”?|\S+')
 
 
@@ -23,6 +36,45 @@ class QueryPart:
     phrase: bool
 
 
+@dataclass(frozen=True)
+class Match:
+    """One word or phrase as index terms.
+
+    ``tokens``: the analysed tokens to match as a phrase (one token: a term);
+    ``prefix``: a single Han character, matched as every token starting with it
+    (its bigrams and the run-final unigram); ``code``: the whole project code
+    as an exact ``code_terms`` term, or None."""
+
+    text: str
+    tokens: tuple[str, ...]
+    prefix: bool
+    code: str | None
+
+
+@dataclass(frozen=True)
+class ParsedQuery:
+    """AND of ``must`` groups (each an OR of matches), minus any ``must_not`` match."""
+
+    must: tuple[tuple[Match, ...], ...]
+    must_not: tuple[Match, ...]
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Restrictions on the hits. Dates are award dates YYYY-MM-DD (inclusive),
+    amounts are yuan (inclusive); ``code`` matches the whole project code or any
+    segment; ``party`` matches purchaser, agency or winner by substring."""
+
+    transaction_type: str | None = None
+    doc_type: str | None = None
+    code: str | None = None
+    date_from: str | None = None
+    date_to: str | None = None
+    amount_min: float | None = None
+    amount_max: float | None = None
+    party: str | None = None
+
+
 def split_query(raw: str) -> list[QueryPart | str]:
     """Words, phrases and the OR operator, in order."""
     if raw.count('"') % 2 or raw.count("“") != raw.count("”"):
@@ -30,6 +82,8 @@ def split_query(raw: str) -> list[QueryPart | str]:
     parts: list[QueryPart | str] = []
     for token in _TOKEN.findall(raw):
         if token == "OR":
+            if parts and parts[-1] == "OR":
+                raise QueryError("OR OR: put one term between the ORs, e.g. 中标 OR 成交 OR 合同")
             parts.append("OR")
             continue
         negated = token.startswith("-") and len(token) > 1
@@ -45,35 +99,21 @@ def split_query(raw: str) -> list[QueryPart | str]:
     return parts
 
 
-def term_query(text: str) -> q.Query:
-    """One word or phrase: its tokens as a phrase in the page text, or an exact
-    project-code match."""
+def match(text: str, with_code: bool = True) -> Match:
+    """One word or phrase as a ``Match``; QueryError when nothing in it is searchable."""
     tokens = terms(text)
-    options: list[q.Query] = []
-    for field in TEXT_FIELDS:
-        if len(tokens) == 1 and is_han(tokens[0]):
-            options.append(q.Prefix(field, tokens[0]))  # a single character: bigrams starting with it
-        elif len(tokens) == 1:
-            options.append(q.Term(field, tokens[0]))
-        elif tokens:
-            options.append(_phrase(field, tokens))
-    codes = code_terms(text)
-    if codes:
-        options.append(q.Term("code_terms", codes[0]))
-    if not options:
-        raise QueryError(f"{text!r} has nothing searchable in it (only punctuation?)")
-    return options[0] if len(options) == 1 else q.Or(options)
-
-
-def _phrase(field: str, tokens: list[str]) -> q.Query:
+    prefix = len(tokens) == 1 and is_han(tokens[0])
     # A phrase of Han bigrams ends with the run's last character as a unigram
     # token; drop it, the final bigram already covers that character.
     if len(tokens) > 1 and len(tokens[-1]) == 1 and is_han(tokens[-1]) and len(tokens[-2]) == 2:
         tokens = tokens[:-1]
-    return q.Term(field, tokens[0]) if len(tokens) == 1 else q.Phrase(field, tokens)
+    codes = code_terms(text) if with_code else []
+    if not tokens and not codes:
+        raise QueryError(f"{text!r} has nothing searchable in it (only punctuation?)")
+    return Match(text, tuple(tokens), prefix, codes[0] if codes else None)
 
 
-def build_query(raw: str) -> q.Query:
+def parse_query(raw: str) -> ParsedQuery:
     parts = split_query(normalise_quotes(raw))
     groups: list[list[QueryPart]] = [[]]
     expect_or_operand = False
@@ -87,19 +127,117 @@ def build_query(raw: str) -> q.Query:
         else:
             groups.append([part])
         expect_or_operand = False
-    must: list[q.Query] = []
-    must_not: list[q.Query] = []
+    must: list[tuple[Match, ...]] = []
+    must_not: list[Match] = []
     for group in (g for g in groups if g):
-        positives = [term_query(p.text) for p in group if not p.negated]
-        for p in group:
-            if p.negated:
-                must_not.append(term_query(p.text))
+        positives = tuple(match(p.text) for p in group if not p.negated)
+        must_not.extend(match(p.text) for p in group if p.negated)
         if positives:
-            must.append(positives[0] if len(positives) == 1 else q.Or(positives))
+            must.append(positives)
     if not must:
         raise QueryError("a query cannot be only exclusions: add a word to search for, e.g. 中标 -废标")
+    return ParsedQuery(tuple(must), tuple(must_not))
+
+
+# --- filters -------------------------------------------------------------------------------------------------------
+
+
+def check_date(value: str, option: str = "date") -> str:
+    """A date as YYYY-MM-DD (full-width digits allowed); QueryError otherwise."""
+    text = unicodedata.normalize("NFKC", value).strip()
+    try:
+        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            raise ValueError(text)
+        date.fromisoformat(text)
+    except ValueError:
+        raise QueryError(f"{option} {value!r} is not a date: write YYYY-MM-DD, e.g. 2023-01-31") from None
+    return text
+
+
+def check_doc_type(value: str) -> str:
+    text = value.strip().lower()
+    text = DOC_TYPE_ALIASES.get(text, text)
+    if text not in DOC_TYPES:
+        raise QueryError(f"unknown document type {value!r}: use one of {', '.join(DOC_TYPES)}")
+    return text
+
+
+def check_filters(filters: Filters) -> Filters:
+    """The filters with dates, document type and amounts checked and normalised;
+    QueryError with a clear message for anything that cannot be right."""
+    changes: dict[str, object] = {}
+    if filters.date_from:
+        changes["date_from"] = check_date(filters.date_from, "--from")
+    if filters.date_to:
+        changes["date_to"] = check_date(filters.date_to, "--to")
+    if changes.get("date_from") and changes.get("date_to") and changes["date_from"] > changes["date_to"]:
+        raise QueryError(f"--from {filters.date_from} is after --to {filters.date_to}")
+    if filters.doc_type:
+        changes["doc_type"] = check_doc_type(filters.doc_type)
+    if filters.transaction_type:
+        changes["transaction_type"] = filters.transaction_type.strip()
+    for name in ("amount_min", "amount_max"):
+        value = getattr(filters, name)
+        if value is not None and (not isinstance(value, int | float) or value != value):
+            raise QueryError(f"amount {value!r} is not a number of yuan, e.g. 1500000")
+    if filters.amount_min is not None and filters.amount_max is not None and filters.amount_min > filters.amount_max:
+        raise QueryError(f"--min {filters.amount_min:g} is more than --max {filters.amount_max:g}")
+    if filters.code and not code_terms(filters.code):
+        raise QueryError(f"project code {filters.code!r} has nothing searchable in it")
+    if filters.party:
+        match(filters.party, with_code=False)  # raises when nothing searchable
+    return replace(filters, **changes) if changes else filters
+
+
+def code_filter_term(code: str) -> str:
+    """The ``code_terms`` term a --code filter matches: the whole code, or one segment."""
+    return code_terms(code)[0]
+
+
+def date_number(value: str | None) -> int | None:
+    """YYYY-MM-DD as the integer YYYYMMDD (for numeric range filters), or None."""
+    if not value or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        return None
+    return int(value.replace("-", ""))
+
+
+# --- whoosh compilation --------------------------------------------------------------------------------------------
+
+
+def field_query(field: str, m: Match) -> q.Query | None:
+    """A match within one analysed text field, as a whoosh query."""
+    if not m.tokens:
+        return None
+    if m.prefix:
+        return q.Prefix(field, m.tokens[0])  # a single character: bigrams starting with it
+    if len(m.tokens) == 1:
+        return q.Term(field, m.tokens[0])
+    return q.Phrase(field, list(m.tokens))
+
+
+def whoosh_match(m: Match) -> q.Query:
+    options = [query for field in TEXT_FIELDS if (query := field_query(field, m)) is not None]
+    if m.code:
+        options.append(q.Term("code_terms", m.code))
+    return options[0] if len(options) == 1 else q.Or(options)
+
+
+def term_query(text: str) -> q.Query:
+    """One word or phrase: its tokens as a phrase in the page text, or an exact
+    project-code match."""
+    return whoosh_match(match(text))
+
+
+def build_query(raw: str) -> q.Query:
+    parsed = parse_query(raw)
+    must = [whoosh_match(g[0]) if len(g) == 1 else q.Or([whoosh_match(m) for m in g]) for g in parsed.must]
     result: q.Query = must[0] if len(must) == 1 else q.And(must)
-    return q.AndNot(result, q.Or(must_not)) if must_not else result
+    if parsed.must_not:
+        return q.AndNot(result, q.Or([whoosh_match(m) for m in parsed.must_not]))
+    return result
+
+
+# --- hits ----------------------------------------------------------------------------------------------------------
 
 
 def normalise_quotes(raw: str) -> str:
@@ -113,3 +251,22 @@ def highlight_terms(raw: str) -> list[str]:
     except QueryError:
         return []
     return [normalise(p.text) for p in parts if isinstance(p, QueryPart) and not p.negated]
+
+
+def flat_text(text: str) -> str:
+    """The page text as snippets show it: NFKC, no spaces between Han, one line.
+    Idempotent, so a backend may store it ready-made."""
+    return join_han(unicodedata.normalize("NFKC", text)).replace("\n", " ")
+
+
+def snippet(text: str, marks: list[str]) -> str:
+    """A short window of the page around the first match, matches in 【】."""
+    flat = flat_text(text)
+    lower = flat.lower()  # same length as flat: marks are found case-insensitively
+    first = min((i for m in marks if m and (i := lower.find(m)) >= 0), default=0)
+    start = max(0, first - SNIPPET_CHARS // 2)
+    window = flat[start : start + SNIPPET_CHARS * 2]
+    if marks:
+        pattern = "|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True) if m)
+        window = re.sub(f"({pattern})", r"【\1】", window, flags=re.IGNORECASE) if pattern else window
+    return ("…" if start else "") + window + ("…" if start + SNIPPET_CHARS * 2 < len(flat) else "")

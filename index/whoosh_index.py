@@ -7,11 +7,8 @@ next run), ``rebuild`` builds a fresh index beside the old one and swaps it in.
 
 from __future__ import annotations
 
-import re
 import shutil
-import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 from whoosh import index as whoosh_index
@@ -20,12 +17,23 @@ from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
 from archive.export import iter_pages
 from archive.metadata import DOC_TYPE_NAMES
-from archive.ocr import join_han
 from archive.store import Archive
-from index.analysis import cjk_analyzer, code_terms
-from index.query import build_query, highlight_terms
+from index import check_marker, write_marker
+from index.analysis import cjk_analyzer, code_terms, parties_text
+from index.query import (
+    DOC_TYPE_NAMES_BOOST,
+    SNIPPET_CHARS,  # noqa: F401  (re-exported: older callers import it from here)
+    Filters,
+    build_query,
+    check_filters,
+    code_filter_term,
+    field_query,
+    highlight_terms,
+    match,
+    snippet,
+)
 
-SNIPPET_CHARS = 36
+NAME = "whoosh"
 
 
 def schema() -> Schema:
@@ -42,16 +50,25 @@ def schema() -> Schema:
         award_date=ID(stored=True),
         amount=NUMERIC(float, stored=True),
         parties=TEXT(analyzer=analyzer),
-        doc_type_names=TEXT(analyzer=analyzer, field_boost=0.5),
+        doc_type_names=TEXT(analyzer=analyzer, field_boost=DOC_TYPE_NAMES_BOOST),
         text=TEXT(analyzer=analyzer, stored=True, phrase=True),
     )
 
 
+def exists(folder: Path) -> bool:
+    """Whether ``folder`` holds a whoosh index."""
+    return whoosh_index.exists_in(str(folder))
+
+
 def _open_or_create(folder: Path) -> whoosh_index.Index:
-    if whoosh_index.exists_in(str(folder)):
-        return whoosh_index.open_dir(str(folder))
-    folder.mkdir(parents=True, exist_ok=True)
-    return whoosh_index.create_in(str(folder), schema())
+    check_marker(folder, NAME)
+    if exists(folder):
+        ix = whoosh_index.open_dir(str(folder))
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        ix = whoosh_index.create_in(str(folder), schema())
+    write_marker(folder, NAME)
+    return ix
 
 
 def _page_fields(page: dict) -> dict:
@@ -66,7 +83,7 @@ def _page_fields(page: dict) -> dict:
         "doc_type": page["doc_type"] or "",
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
-        "parties": " ".join(str(meta.get(k) or "") for k in ("purchaser", "agency", "winner")),
+        "parties": parties_text(meta),
         "doc_type_names": DOC_TYPE_NAMES.get(page["doc_type"] or "", ""),
         "text": page["text"],
     }
@@ -104,6 +121,11 @@ def update(archive: Archive) -> int:
     return _write(ix, iter_pages(archive, iter(missing)))
 
 
+def add_pages(archive: Archive, pages: Iterable[dict]) -> int:
+    """Index page dicts in the export shape (archive.export.iter_pages) as they are."""
+    return _write(_open_or_create(archive.index_dir), pages)
+
+
 def rebuild(archive: Archive) -> int:
     """Build a whole new index from the archive, then swap it in."""
     fresh = archive.root / "index.new"
@@ -119,15 +141,6 @@ def rebuild(archive: Archive) -> int:
     return count
 
 
-@dataclass(frozen=True)
-class Filters:
-    transaction_type: str | None = None
-    doc_type: str | None = None
-    code: str | None = None
-    date_from: str | None = None
-    date_to: str | None = None
-
-
 def _filter_query(filters: Filters) -> q.Query | None:
     clauses: list[q.Query] = []
     if filters.transaction_type:
@@ -135,15 +148,21 @@ def _filter_query(filters: Filters) -> q.Query | None:
     if filters.doc_type:
         clauses.append(q.Term("doc_type", filters.doc_type))
     if filters.code:
-        clauses.append(q.Term("code_terms", code_terms(filters.code)[0]))
+        clauses.append(q.Term("code_terms", code_filter_term(filters.code)))
     if filters.date_from or filters.date_to:
         clauses.append(q.TermRange("award_date", filters.date_from or "0000", filters.date_to or "9999"))
+    if filters.amount_min is not None or filters.amount_max is not None:
+        clauses.append(q.NumericRange("amount", filters.amount_min, filters.amount_max))
+    if filters.party:
+        clauses.append(field_query("parties", match(filters.party, with_code=False)))
     return q.And(clauses) if clauses else None
 
 
-def search(archive: Archive, raw_query: str, filters: Filters = Filters(), limit: int = 20) -> list[dict]:
+def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:
     query = build_query(raw_query)
-    if not whoosh_index.exists_in(str(archive.index_dir)):
+    filters = check_filters(filters or Filters())
+    check_marker(archive.index_dir, NAME)
+    if not exists(archive.index_dir):
         return []
     ix = whoosh_index.open_dir(str(archive.index_dir))
     with ix.searcher() as searcher:
@@ -161,16 +180,3 @@ def search(archive: Archive, raw_query: str, filters: Filters = Filters(), limit
             }
             for hit in results
         ]
-
-
-def snippet(text: str, marks: list[str]) -> str:
-    """A short window of the page around the first match, matches in 【】."""
-    flat = join_han(unicodedata.normalize("NFKC", text)).replace("\n", " ")
-    lower = flat.lower()  # same length as flat: marks are found case-insensitively
-    first = min((i for m in marks if m and (i := lower.find(m)) >= 0), default=0)
-    start = max(0, first - SNIPPET_CHARS // 2)
-    window = flat[start : start + SNIPPET_CHARS * 2]
-    if marks:
-        pattern = "|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True) if m)
-        window = re.sub(f"({pattern})", r"【\1】", window, flags=re.IGNORECASE) if pattern else window
-    return ("…" if start else "") + window + ("…" if start + SNIPPET_CHARS * 2 < len(flat) else "")

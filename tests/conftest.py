@@ -31,10 +31,10 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def ingested_archive(tmp_path_factory):
     """The fixture scans ingested once with real OCR, without Prefect (plain functions)."""
+    import index
     from archive.manifest import read_manifest
     from archive.pipeline import ingest_document
     from archive.store import Archive
-    from index import whoosh_index
 
     root = tmp_path_factory.mktemp("archive")
     archive = Archive.open(root, create=True)
@@ -42,7 +42,7 @@ def ingested_archive(tmp_path_factory):
     for pdf in sorted(RESOURCES.glob("*.pdf")):
         outcome = ingest_document(pdf, archive, "test-batch", rows.get(pdf.name))
         assert outcome.status == "archived", outcome
-    whoosh_index.update(archive)
+    index.update(archive)
     return archive
 
 

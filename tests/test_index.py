@@ -49,7 +49,9 @@ def test_search_operators_and_filters(ingested_archive):
         ("notice-upside-down.pdf", 1),
     }
     assert _sources(ingested_archive, "交易中心", doc_type="award_notice") == {("award-notice.pdf", 1)}
-    assert _sources(ingested_archive, "交易中心", transaction_type="政府采购") == {("award-notice.pdf", 1)}
+    # Both codes (GXZC…, NNZC…) are government procurement, read from the code's form.
+    assert len(_sources(ingested_archive, "交易中心", transaction_type="政府采购")) == 2
+    assert _sources(ingested_archive, "交易中心", code="nnzc2023") == {("award-notice.pdf", 1)}
 
 
 def test_common_name_of_the_document_type_finds_it(ingested_archive):

@@ -13,12 +13,12 @@ from pathlib import Path
 import bagit
 import pytest
 
+import index
 from archive.errors import ArchiveBusy
 from archive.pipeline import ingest_document
 from archive.store import Archive
 from archive.transfer import transfer
 from archive.verify import verify_archive
-from index import whoosh_index
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -137,5 +137,5 @@ def test_sigkill_at_random_moments_then_rerun_archives_everything_once(tmp_path,
     assert len(packages) == 6 and len({p.name for p in packages}) == 6
     assert verify_archive(archive).ok
     assert not any(archive.staging_dir.iterdir())
-    hits = whoosh_index.search(archive, "交易中心", limit=100)
+    hits = index.search(archive, "交易中心", limit=100)
     assert len({(h["document"], h["page"]) for h in hits}) == 6  # page 1 of every document

@@ -34,7 +34,8 @@ def test_manifest_wins_and_disagreement_is_recorded():
     assert meta.extracted["amount"] == 1234567.89
     assert "amount" in meta.conflicts
     assert meta.provenance["winner"] == "text"
-    assert meta.values["project_name"] is None and meta.provenance["project_name"] is None
+    assert meta.values["project_name"] == "南宁市排水管网改造工程" and meta.provenance["project_name"] == "text"
+    assert "manifest_disagrees:amount" in meta.qc_flags
 
 
 def test_manifest_in_gb18030_with_folder_paths(tmp_path):

@@ -1,0 +1,265 @@
+"""The tantivy backend: one index document per archived page, same functions and
+same query semantics as the whoosh backend (index/whoosh_index.py).
+
+Text is analysed here, in Python, by index/analysis.py (CJK bigrams + run-final
+unigram, alphanumeric runs, NFKC, spaces between Han removed) and handed to
+tantivy as a space-separated token string indexed with its ``whitespace``
+tokenizer: one token, one position, so phrase queries see true positions and
+both backends index exactly the same terms. The page text is stored as
+bytes, already flattened for snippets (index.query.flat_text). Award dates are also indexed as the integer YYYYMMDD
+for range filters.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+
+import tantivy
+
+from archive.errors import ArchiveError, QueryError
+from archive.export import iter_pages
+from archive.metadata import DOC_TYPE_NAMES
+from archive.store import Archive
+from index import check_marker, write_marker
+from index.analysis import code_terms, parties_text, token_string
+from index.query import (
+    DOC_TYPE_NAMES_BOOST,
+    TEXT_FIELDS,
+    Filters,
+    Match,
+    check_filters,
+    code_filter_term,
+    date_number,
+    flat_text,
+    highlight_terms,
+    match,
+    parse_query,
+    snippet,
+)
+
+NAME = "tantivy"
+WRITER_HEAP = 128_000_000
+
+
+def schema() -> tantivy.Schema:
+    b = tantivy.SchemaBuilder()
+    b.add_text_field("page_id", tokenizer_name="raw", index_option="basic")
+    b.add_text_field("document", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("source", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_integer_field("page", stored=True)
+    b.add_text_field("project_code", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("code_terms", tokenizer_name="whitespace", index_option="basic")
+    b.add_text_field("doc_type", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("transaction_type", tokenizer_name="raw", index_option="basic")
+    b.add_text_field("award_date", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_integer_field("award_day", indexed=True, fast=True)
+    b.add_float_field("amount", stored=True, indexed=True, fast=True)
+    for field in TEXT_FIELDS:  # text, parties, doc_type_names: pre-tokenised, with positions
+        b.add_text_field(field, tokenizer_name="whitespace", index_option="position")
+    b.add_bytes_field("body", stored=True)  # the page text as OCR'd, for snippets
+    return b.build()
+
+
+SCHEMA = schema()
+
+
+def exists(folder: Path) -> bool:
+    """Whether ``folder`` holds a tantivy index."""
+    return (folder / "meta.json").is_file()
+
+
+def _open_or_create(folder: Path) -> tantivy.Index:
+    check_marker(folder, NAME)
+    if exists(folder):
+        ix = tantivy.Index.open(str(folder))
+    else:
+        folder.mkdir(parents=True, exist_ok=True)
+        ix = tantivy.Index(SCHEMA, path=str(folder), reuse=False)
+    write_marker(folder, NAME)
+    return ix
+
+
+def _page_document(page: dict) -> tantivy.Document:
+    meta = page["metadata"]
+    doc_type = page["doc_type"] or ""
+    fields: dict = {
+        "page_id": f"{page['document']}:{page['page']}",
+        "document": page["document"],
+        "source": page["source"],
+        "page": int(page["page"]),
+        "project_code": meta.get("project_code") or "",
+        "code_terms": " ".join(code_terms(meta.get("project_code"))),
+        "doc_type": doc_type,
+        "transaction_type": meta.get("transaction_type") or "",
+        "award_date": meta.get("award_date") or "",
+        "parties": token_string(parties_text(meta)),
+        "doc_type_names": token_string(DOC_TYPE_NAMES.get(doc_type, "")),
+        "text": token_string(page["text"]),
+        "body": flat_text(page["text"]).encode("utf-8"),
+    }
+    if (day := date_number(meta.get("award_date"))) is not None:
+        fields["award_day"] = day
+    if meta.get("amount") is not None:
+        fields["amount"] = float(meta["amount"])
+    return tantivy.Document.from_dict(fields, SCHEMA)
+
+
+def _writer(ix: tantivy.Index, folder: Path) -> tantivy.IndexWriter:
+    try:
+        return ix.writer(heap_size=WRITER_HEAP, num_threads=1)
+    except ValueError as error:
+        raise ArchiveError(
+            f"the index at {folder} is being written by another process (an ingest or reindex?): "
+            f"try again when it has finished ({error})"
+        ) from error
+
+
+def _write(ix: tantivy.Index, folder: Path, pages: Iterable[dict]) -> int:
+    count = 0
+    writer = _writer(ix, folder)
+    try:
+        for page in pages:
+            writer.add_document(_page_document(page))
+            count += 1
+    except BaseException:
+        writer.rollback()
+        raise
+    writer.commit()
+    writer.wait_merging_threads()
+    return count
+
+
+def indexed_documents(ix: tantivy.Index) -> set[str]:
+    ix.reload()
+    return {term for term, _count in ix.searcher().terms_with_prefix("document", "")}
+
+
+def update(archive: Archive) -> int:
+    """Index the pages of every archived document not yet in the index; return pages added."""
+    ix = _open_or_create(archive.index_dir)
+    have = indexed_documents(ix)
+    missing = [p for p in archive.documents() if p.name not in have]
+    if not missing:
+        return 0
+    return _write(ix, archive.index_dir, iter_pages(archive, iter(missing)))
+
+
+def add_pages(archive: Archive, pages: Iterable[dict]) -> int:
+    """Index page dicts in the export shape (archive.export.iter_pages) as they are."""
+    return _write(_open_or_create(archive.index_dir), archive.index_dir, pages)
+
+
+def rebuild(archive: Archive) -> int:
+    """Build a whole new index from the archive, then swap it in."""
+    fresh = archive.root / "index.new"
+    shutil.rmtree(fresh, ignore_errors=True)
+    count = _write(_open_or_create(fresh), fresh, iter_pages(archive))
+    old = archive.root / "index.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if archive.index_dir.exists():
+        archive.index_dir.rename(old)
+    fresh.rename(archive.index_dir)
+    shutil.rmtree(old, ignore_errors=True)
+    return count
+
+
+# --- queries -------------------------------------------------------------------------------------------------------
+
+Occur = tantivy.Occur
+Query = tantivy.Query
+
+
+def _any(queries: list[tantivy.Query]) -> tantivy.Query:
+    return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, x) for x in queries])
+
+
+def field_query(field: str, m: Match) -> tantivy.Query | None:
+    """A match within one pre-tokenised text field (see index.query.field_query for whoosh)."""
+    if not m.tokens:
+        return None
+    if m.prefix:  # a single Han character: itself and every bigram starting with it
+        return Query.regex_query(SCHEMA, field, re.escape(m.tokens[0]) + ".?")
+    if len(m.tokens) == 1:
+        return Query.term_query(SCHEMA, field, m.tokens[0])
+    return Query.phrase_query(SCHEMA, field, list(m.tokens))
+
+
+def match_query(m: Match) -> tantivy.Query:
+    options = []
+    for field in TEXT_FIELDS:
+        query = field_query(field, m)
+        if query is not None and field == "doc_type_names":
+            query = Query.boost_query(query, DOC_TYPE_NAMES_BOOST)
+        if query is not None:
+            options.append(query)
+    if m.code:
+        options.append(Query.term_query(SCHEMA, "code_terms", m.code))
+    return _any(options)
+
+
+def build_query(raw: str) -> tantivy.Query:
+    """The staff query syntax (index.query.parse_query) as a tantivy query."""
+    parsed = parse_query(raw)
+    clauses = [(Occur.Must, _any([match_query(m) for m in group])) for group in parsed.must]
+    clauses += [(Occur.MustNot, match_query(m)) for m in parsed.must_not]
+    return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
+
+
+def filter_queries(filters: Filters) -> list[tantivy.Query]:
+    clauses: list[tantivy.Query] = []
+    if filters.transaction_type:
+        clauses.append(Query.term_query(SCHEMA, "transaction_type", filters.transaction_type))
+    if filters.doc_type:
+        clauses.append(Query.term_query(SCHEMA, "doc_type", filters.doc_type))
+    if filters.code:
+        clauses.append(Query.term_query(SCHEMA, "code_terms", code_filter_term(filters.code)))
+    if filters.date_from or filters.date_to:
+        low, high = date_number(filters.date_from), date_number(filters.date_to)
+        clauses.append(Query.range_query(SCHEMA, "award_day", tantivy.FieldType.Integer, low, high))
+    if filters.amount_min is not None or filters.amount_max is not None:
+        low = float(filters.amount_min) if filters.amount_min is not None else None
+        high = float(filters.amount_max) if filters.amount_max is not None else None
+        clauses.append(Query.range_query(SCHEMA, "amount", tantivy.FieldType.Float, low, high))
+    if filters.party:
+        party = field_query("parties", match(filters.party, with_code=False))
+        if party is not None:
+            clauses.append(party)
+    return clauses
+
+
+def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:
+    query = build_query(raw_query)
+    filters = check_filters(filters or Filters())
+    check_marker(archive.index_dir, NAME)
+    if not exists(archive.index_dir):
+        return []
+    restrictions = filter_queries(filters)
+    if restrictions:  # filters narrow the hits without changing their scores
+        query = Query.boolean_query(
+            [(Occur.Must, query), *((Occur.Must, Query.const_score_query(f, 0.0)) for f in restrictions)]
+        )
+    searcher = tantivy.Index.open(str(archive.index_dir)).searcher()
+    try:
+        found = searcher.search(query, limit, count=False).hits
+    except ValueError as error:  # tantivy refused the query: say so, no traceback
+        raise QueryError(f"the index could not run {raw_query!r}: {error}") from error
+    marks = highlight_terms(raw_query)
+    hits = []
+    for score, address in found:
+        doc = searcher.doc(address)
+        body = doc.get_first("body") or b""
+        hits.append(
+            {
+                "document": doc.get_first("document"),
+                "source": doc.get_first("source"),
+                "page": doc.get_first("page"),
+                "project_code": doc.get_first("project_code") or None,
+                "doc_type": doc.get_first("doc_type") or None,
+                "score": round(float(score), 4),
+                "snippet": snippet(bytes(body).decode("utf-8"), marks),
+            }
+        )
+    return hits

@@ -1,0 +1,335 @@
+"""The same queries and filters against both index backends, on small indexes
+built from page dicts in the export shape (no OCR)."""
+
+import json
+
+import pytest
+
+import index
+from archive.errors import ArchiveError, QueryError
+from archive.store import Archive
+from index import Filters, backend_module
+from index.analysis import terms, token_string
+from index.query import flat_text
+
+BACKENDS = ["whoosh", "tantivy"]
+HIT_KEYS = {"document", "source", "page", "project_code", "doc_type", "score", "snippet"}
+
+AWARD = {
+    "project_code": "GXZC2023-G1-001234-KWZB",
+    "project_name": "城区排水管网改造工程",
+    "transaction_type": "政府采购",
+    "purchaser": "南宁市排水有限责任公司",
+    "agency": "广西招标有限公司",
+    "winner": "中建三局集团有限公司",
+    "amount": 1234567.89,
+    "award_date": "2023-05-10",
+}
+CONTRACT = {
+    "project_code": "NNZC2024-G3-004567-RY",
+    "project_name": "轨道交通单轨运行系统",
+    "transaction_type": "工程建设招标投标",
+    "purchaser": "柳州市轨道交通集团",
+    "agency": None,
+    "winner": "华鑫科技有限公司",
+    "amount": 50000,
+    "award_date": "2024-02-01",
+}
+UNKNOWN = dict.fromkeys(AWARD)
+
+
+def _page(document, source, number, text, doc_type, metadata):
+    return {
+        "document": document,
+        "source": source,
+        "source_sha256": document * 4,
+        "page": number,
+        "text": text,
+        "orientation": 0,
+        "blank": False,
+        "confidence": 0.98,
+        "doc_type": doc_type,
+        "metadata": dict(metadata),
+    }
+
+
+PAGES = [
+    _page(
+        "a1a1a1a1a1a1a1a1",
+        "award-notice.pdf",
+        1,
+        "中标（成交）通知书\n项目编号：GXZC2023-G1-001234-KWZB\n广西壮族自治区公共资源交 易 中 心\n"
+        "经评标委员会评审，确定中建三局集团有限公司为城区排水管网改造工程的中标人。",
+        "award_notice",
+        AWARD,
+    ),
+    _page(
+        "a1a1a1a1a1a1a1a1",
+        "award-notice.pdf",
+        2,
+        "本通知书一式三份，交易中心存档一份，档案编号 ＧＸＺＣ２０２３ 。",
+        "award_notice",
+        AWARD,
+    ),
+    _page(
+        "b2b2b2b2b2b2b2b2",
+        "contract.pdf",
+        1,
+        "采购合同 项目编号：NNZC2024-G3-004567-RY 单轨运行系统 供应商：华鑫\n评标委员会的评审意见附后。",
+        "contract",
+        CONTRACT,
+    ),
+    _page(
+        "c3c3c3c3c3c3c3c3",
+        "scan-0042.pdf",
+        1,
+        "关于鑫源公司废标的通知 交易中心 2023年",
+        None,
+        UNKNOWN,
+    ),
+]
+AWARD_1 = ("award-notice.pdf", 1)
+AWARD_2 = ("award-notice.pdf", 2)
+CONTRACT_1 = ("contract.pdf", 1)
+NOTICE_1 = ("scan-0042.pdf", 1)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def archive(request, tmp_path_factory):
+    if request.param == "tantivy":
+        pytest.importorskip("tantivy")
+    arch = Archive.open(tmp_path_factory.mktemp(request.param), create=True)
+    assert backend_module(request.param).add_pages(arch, PAGES) == len(PAGES)
+    assert index.backend_name(arch) == request.param
+    return arch
+
+
+def _found(archive, query, **filters):
+    return {(h["source"], h["page"]) for h in index.search(archive, query, Filters(**filters), 50)}
+
+
+def test_token_string_is_the_analyzers_tokens():
+    text = "交 易中心 GXZC2023-g1 ＡＢ 档 评标委员会"
+    assert token_string(text).split() == terms(text)
+
+
+def test_stored_snippet_text_is_idempotent():
+    for text in ("中 \n 心 AB\nCD  交 易", "ＧＸ，中\u3000心\nab", "a\n中"):
+        assert flat_text(flat_text(text)) == flat_text(text)
+
+
+def test_hits_have_exactly_the_contract_keys(archive):
+    hits = index.search(archive, "交易中心")
+    assert hits and all(set(hit) == HIT_KEYS for hit in hits)
+    award = next(h for h in hits if h["source"] == "award-notice.pdf" and h["page"] == 1)
+    assert award["document"] == "a1a1a1a1a1a1a1a1"
+    assert award["project_code"] == "GXZC2023-G1-001234-KWZB"
+    assert award["doc_type"] == "award_notice"
+    assert isinstance(award["score"], float) and award["score"] > 0
+    assert "【交易中心】" in award["snippet"]  # OCR's spaces between Han removed
+
+
+def test_words_are_anded_and_spaces_between_han_ignored(archive):
+    assert _found(archive, "交易中心") == {AWARD_1, AWARD_2, NOTICE_1}
+    assert _found(archive, "交易中心 存档") == {AWARD_2}
+    assert _found(archive, "评标委员会 评审") == {AWARD_1, CONTRACT_1}
+
+
+def test_phrase_needs_adjacent_characters(archive):
+    assert _found(archive, "“评标委员会评审”") == {AWARD_1}
+    assert _found(archive, '"评标委员会评审"') == {AWARD_1}
+    assert _found(archive, '"评审 评标委员会"') == set()
+
+
+def test_single_character_as_bigram_start_and_run_end(archive):
+    # 鑫 ends the run 华鑫 on the contract page and starts 鑫源 on the notice.
+    assert _found(archive, "鑫") == {CONTRACT_1, NOTICE_1}
+    assert _found(archive, "档") == {AWARD_2}
+
+
+def test_project_code_whole_segment_and_full_width(archive):
+    assert AWARD_1 in _found(archive, "GXZC2023-G1-001234-KWZB")
+    assert _found(archive, "001234") == {AWARD_1, AWARD_2}  # the code field holds every segment
+    assert _found(archive, "gxzc2023") == {AWARD_1, AWARD_2}
+    assert _found(archive, "ＧＸＺＣ２０２３") == {AWARD_1, AWARD_2}
+    assert _found(archive, "004567") == {CONTRACT_1}
+    assert _found(archive, "nnzc2024-g3-004567-ry") == {CONTRACT_1}
+
+
+def test_not_excludes(archive):
+    assert _found(archive, "交易中心 -档案") == {AWARD_1, NOTICE_1}
+    assert _found(archive, "交易中心 -档案 -废标") == {AWARD_1}
+    assert _found(archive, "交易中心 -001234") == {NOTICE_1}
+
+
+def test_or_matches_either_and_binds_tighter_than_and(archive):
+    assert _found(archive, "排水管网 OR 单轨运行") == {AWARD_1, CONTRACT_1}
+    assert _found(archive, "排水管网 OR 单轨运行 OR 鑫源") == {AWARD_1, CONTRACT_1, NOTICE_1}
+    assert _found(archive, "评审 排水管网 OR 单轨运行") == {AWARD_1, CONTRACT_1}
+    assert _found(archive, "中标人 排水管网 OR 单轨运行") == {AWARD_1}
+
+
+def test_what_staff_call_the_document_type_finds_it(archive):
+    assert AWARD_2 in _found(archive, "中标通知书")  # the page never says 中标通知书
+
+
+def test_filter_transaction_and_document_type(archive):
+    assert _found(archive, "评审", transaction_type="政府采购") == {AWARD_1}
+    assert _found(archive, "评审", transaction_type="工程建设招标投标") == {CONTRACT_1}
+    assert _found(archive, "评审", doc_type="contract") == {CONTRACT_1}
+    assert _found(archive, "交易中心", doc_type="award") == {AWARD_1, AWARD_2}  # manifest alias
+
+
+def test_filter_code_whole_or_segment(archive):
+    assert _found(archive, "交易中心", code="GXZC2023-G1-001234-KWZB") == {AWARD_1, AWARD_2}
+    assert _found(archive, "评审", code="004567") == {CONTRACT_1}
+    assert _found(archive, "评审", code="ＮＮＺＣ２０２４") == {CONTRACT_1}
+    assert _found(archive, "交易中心", code="999999") == set()
+
+
+def test_filter_award_dates(archive):
+    assert _found(archive, "评审", date_from="2024-01-01") == {CONTRACT_1}
+    assert _found(archive, "评审", date_to="2023-12-31") == {AWARD_1}
+    assert _found(archive, "评审", date_from="2023-05-10", date_to="2023-05-10") == {AWARD_1}
+    assert _found(archive, "交易中心", date_from="2000-01-01") == {AWARD_1, AWARD_2}  # no date: out
+
+
+def test_filter_amounts(archive):
+    assert _found(archive, "评审", amount_min=100000) == {AWARD_1}
+    assert _found(archive, "评审", amount_max=50000) == {CONTRACT_1}
+    assert _found(archive, "评审", amount_min=50000, amount_max=50000.0) == {CONTRACT_1}
+    assert _found(archive, "交易中心", amount_min=0) == {AWARD_1, AWARD_2}  # no amount: out
+
+
+def test_filter_party_by_substring_of_any_party(archive):
+    assert _found(archive, "评审", party="中建三局") == {AWARD_1}  # winner
+    assert _found(archive, "评审", party="招标有限") == {AWARD_1}  # agency
+    assert _found(archive, "评审", party="柳州市轨道") == {CONTRACT_1}  # purchaser
+    assert _found(archive, "评审", party="鑫") == {CONTRACT_1}  # one character
+    assert _found(archive, "评审", party="公司广西") == set()  # never across two names
+    assert _found(archive, "交易中心", party="鑫源") == set()  # the text is not a party
+
+
+def test_filters_combine(archive):
+    assert _found(archive, "交易中心", doc_type="award_notice", code="001234", date_from="2023-01-01",
+                  amount_max=2e6, party="中建", transaction_type="政府采购") == {AWARD_1, AWARD_2}  # fmt: skip
+    assert _found(archive, "交易中心", doc_type="contract", code="001234") == set()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    ['"unclosed', "“半个", "OR 中标", "中标 OR", "中标 OR OR 成交", "-废标", "   ", "——", "中标 -"],
+)
+def test_malformed_queries_raise_clear_errors(archive, bad):
+    if bad == "中标 -":  # a lone dash is a word with nothing searchable in it
+        with pytest.raises(QueryError, match="nothing searchable"):
+            index.search(archive, bad)
+        return
+    with pytest.raises(QueryError) as caught:
+        index.search(archive, bad)
+    assert str(caught.value) and "Traceback" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("filters", "message"),
+    [
+        ({"date_from": "2023/01/01"}, "YYYY-MM-DD"),
+        ({"date_to": "2023-02-30"}, "YYYY-MM-DD"),
+        ({"date_from": "2024-01-01", "date_to": "2023-01-01"}, "after"),
+        ({"amount_min": 10, "amount_max": 5}, "more than"),
+        ({"doc_type": "receipt"}, "award_notice"),
+        ({"party": "——"}, "nothing searchable"),
+        ({"code": "——"}, "nothing searchable"),
+    ],
+)
+def test_malformed_filters_raise_clear_errors(archive, filters, message):
+    with pytest.raises(QueryError, match=message):
+        index.search(archive, "交易中心", Filters(**filters))
+
+
+def test_both_backends_agree(tmp_path):
+    pytest.importorskip("tantivy")
+    archives = {}
+    for name in ("whoosh", "tantivy"):
+        archives[name] = Archive.open(tmp_path / name, create=True)
+        backend_module(name).add_pages(archives[name], PAGES)
+    for query in ("交易中心", "“评标委员会评审”", "鑫", "001234", "交易中心 -档案", "排水管网 OR 单轨运行", "通知书"):
+        assert _found(archives["whoosh"], query) == _found(archives["tantivy"], query), query
+
+
+# --- the facade: the archive decides the backend -----------------------------------------------------------------
+
+
+def test_new_index_takes_the_env_backend_then_keeps_it(tmp_path, monkeypatch):
+    pytest.importorskip("tantivy")
+    arch = Archive.open(tmp_path / "a", create=True)
+    monkeypatch.delenv(index.ENV_BACKEND, raising=False)
+    assert index.backend_name(arch) == "whoosh"  # the default
+    monkeypatch.setenv(index.ENV_BACKEND, "tantivy")
+    assert index.update(arch) == 0
+    assert (arch.index_dir / "backend").read_text().strip() == "tantivy"
+    monkeypatch.setenv(index.ENV_BACKEND, "whoosh")
+    assert index.backend_name(arch) == "tantivy"  # an existing index keeps its backend
+    assert index.search(arch, "交易中心") == []
+
+
+def test_rebuild_switches_backend_and_refuses_mixing(tmp_path, monkeypatch):
+    pytest.importorskip("tantivy")
+    monkeypatch.delenv(index.ENV_BACKEND, raising=False)
+    arch = Archive.open(tmp_path / "a", create=True)
+    assert index.rebuild(arch) == 0
+    assert index.backend_name(arch) == "whoosh"
+    assert index.rebuild(arch, backend="tantivy") == 0
+    assert index.backend_name(arch) == "tantivy"
+    assert not (arch.root / "index.new").exists() and not (arch.root / "index.old").exists()
+    with pytest.raises(ArchiveError, match="tantivy index"):
+        backend_module("whoosh").update(arch)  # a whoosh writer must not touch a tantivy index
+    monkeypatch.setenv(index.ENV_BACKEND, "whoosh")
+    index.rebuild(arch)  # the env var chooses on rebuild
+    assert index.backend_name(arch) == "whoosh"
+
+
+def test_unknown_backend_names_are_refused(tmp_path, monkeypatch):
+    arch = Archive.open(tmp_path / "a", create=True)
+    monkeypatch.setenv(index.ENV_BACKEND, "lucene")
+    with pytest.raises(ArchiveError, match="whoosh, tantivy"):
+        index.backend_name(arch)
+    with pytest.raises(ArchiveError, match="whoosh, tantivy"):
+        index.rebuild(arch, backend="elastic")
+
+
+# --- update and rebuild read the archive (a hand-made one: bags without OCR) ---------------------------------------
+
+
+def _file_document(archive, pages):
+    """Lay ``pages`` (one document) out as archive.export.iter_pages reads them back."""
+    first = pages[0]
+    code = first["metadata"]["project_code"]
+    package = archive.root / ("transactions/" + code if code else "unfiled") / first["document"]
+    (package / "data" / "ocr").mkdir(parents=True)
+    (package / "bagit.txt").write_text("BagIt-Version: 0.97\n")
+    document = {key: first[key] for key in ("document", "source", "source_sha256", "doc_type", "metadata")}
+    (package / "data" / "document.json").write_text(json.dumps({**document, "pages": len(pages)}, ensure_ascii=False))
+    for page in pages:
+        ocr = {key: page[key] for key in ("text", "orientation", "blank", "confidence")}
+        (package / "data" / "ocr" / f"{page['page']:04d}.json").write_text(json.dumps(ocr, ensure_ascii=False))
+
+
+@pytest.mark.parametrize("name", ["whoosh", "tantivy"])
+def test_update_adds_only_missing_documents_and_rebuild_swaps(tmp_path, monkeypatch, name):
+    if name == "tantivy":
+        pytest.importorskip("tantivy")
+    monkeypatch.setenv(index.ENV_BACKEND, name)
+    arch = Archive.open(tmp_path / "archive", create=True)
+    _file_document(arch, PAGES[:2])
+    _file_document(arch, PAGES[2:3])
+    assert index.update(arch) == 3
+    assert index.update(arch) == 0  # nothing new
+    _file_document(arch, PAGES[3:])
+    assert index.update(arch) == 1
+    assert _found(arch, "交易中心") == {AWARD_1, AWARD_2, NOTICE_1}
+    assert _found(arch, "评审", party="中建三局", amount_min=1e6, date_to="2023-12-31") == {AWARD_1}
+    monkeypatch.delenv(index.ENV_BACKEND)
+    assert index.rebuild(arch) == 4
+    assert index.backend_name(arch) == name
+    assert _found(arch, "鑫") == {CONTRACT_1, NOTICE_1}
