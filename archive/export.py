@@ -19,7 +19,7 @@ def document_record(package: Path) -> dict:
         merged = read_json(transaction)["metadata"]
         own = document["metadata"]
         document["metadata"] = {
-            name: own.get(name) if own.get(name) is not None else merged.get(name) for name in FIELDS
+            name: merged.get(name) if merged.get(name) is not None else own.get(name) for name in FIELDS
         }
     return document
 

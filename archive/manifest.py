@@ -1,19 +1,94 @@
 """The trading platform's export (manifest): one row per scanned file.
 
-Basic join by file name; validation and header mapping grow in the metadata issue.
+Reads CSV as Chinese office software writes it (UTF-8, UTF-8 with BOM,
+GB18030/GBK) and XLSX; maps Chinese or English column headers (or the
+operator's own, ``extra_columns``) onto the archive's field names; checks every
+value and reports each problem with its row number. A bad value is dropped
+(the text may still supply it); nothing is dropped silently.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
-ENCODINGS = ("utf-8-sig", "gb18030")  # what Chinese office software writes
+from archive.metadata import DOC_TYPES, normalise_doc_type
+
+ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 is a superset of GBK and GB2312
+
+HEADERS = {
+    "file": ("file", "filename", "file_name", "文件", "文件名", "文件名称", "扫描文件"),
+    "project_code": ("project_code", "code", "项目编号", "采购编号", "招标编号", "项目代码", "交易编号"),
+    "project_name": ("project_name", "项目名称", "采购项目名称"),
+    "transaction_type": ("transaction_type", "type", "交易类型", "业务类型", "交易分类"),
+    "purchaser": ("purchaser", "tenderer", "采购人", "招标人", "采购人/招标人", "招标人/采购人", "出让人"),
+    "agency": ("agency", "代理机构", "采购代理机构", "招标代理机构", "招标代理"),
+    "winner": ("winner", "supplier", "中标人", "成交供应商", "中标人/成交供应商", "中标（成交）供应商", "中标供应商",
+               "竞得人", "受让方"),
+    "amount": ("amount", "中标金额", "成交金额", "中标金额/成交金额", "中标（成交）金额", "合同金额", "成交价"),
+    "award_date": ("award_date", "中标日期", "成交日期", "中标（成交）日期", "中标时间", "成交时间"),
+    "doc_type": ("doc_type", "document_type", "文件类型", "文档类型", "材料类型"),
+    "pages": ("pages", "页数", "扫描页数"),
+}  # fmt: skip
+
+TRANSACTION_TYPES = (
+    "工程建设招标投标", "政府采购", "土地使用权出让", "矿业权出让", "国有产权交易",
+    "药品和医疗器械采购", "农村集体产权交易", "林权交易", "环境权交易", "其他",
+)  # fmt: skip
+# Short forms platforms also export.
+TYPE_ALIASES = {"工程建设": "工程建设招标投标", "工程招标": "工程建设招标投标", "土地出让": "土地使用权出让",
+                "土地使用权": "土地使用权出让", "矿业权": "矿业权出让", "国有产权": "国有产权交易",
+                "产权交易": "国有产权交易", "药品采购": "药品和医疗器械采购", "医疗器械采购": "药品和医疗器械采购",
+                "排污权交易": "环境权交易", "碳排放权交易": "环境权交易", "用能权交易": "环境权交易"}  # fmt: skip
 
 
-def read_manifest(path: Path) -> dict[str, dict[str, str]]:
-    """Rows keyed by the file's base name (the manifest may give folders too)."""
+@dataclass
+class Manifest:
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # file base name -> cleaned row
+    problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number"
+    row_numbers: dict[str, int] = field(default_factory=dict)
+
+    def get(self, name: str) -> dict[str, str] | None:
+        return self.rows.get(name)
+
+
+def read_manifest(path: Path, extra_columns: dict[str, str] | None = None) -> Manifest:
+    """Read and check a manifest. ``extra_columns`` maps a field to a header the
+    platform uses that the built-in names do not know, e.g. {"amount": "合同价"}."""
+    table = _read_xlsx(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _read_csv(path)
+    if not table:
+        return Manifest(problems=[f"{path.name}: empty"])
+    mapping, unknown = _map_headers(table[0], extra_columns or {})
+    manifest = Manifest()
+    if "file" not in mapping.values():
+        manifest.problems.append(f"{path.name}: no file-name column (expected one of: {', '.join(HEADERS['file'])})")
+        return manifest
+    if unknown:
+        manifest.problems.append(f"{path.name}: columns not used: {', '.join(unknown)}")
+    for number, cells in enumerate(table[1:], start=2):  # row 1 is the header, as a spreadsheet counts
+        raw = {mapping[i]: str(v).strip() for i, v in enumerate(cells) if i in mapping and v not in (None, "")}
+        if not any(raw.values()):
+            continue
+        name = Path(raw.get("file", "").replace("\\", "/")).name
+        if not name:
+            manifest.problems.append(f"row {number}: no file name")
+            continue
+        if name in manifest.rows:
+            manifest.problems.append(
+                f"row {number}: {name} is listed again (first on row {manifest.row_numbers[name]})"
+            )
+            continue
+        manifest.rows[name] = _clean_row(raw, number, manifest.problems)
+        manifest.row_numbers[name] = number
+    return manifest
+
+
+def _read_csv(path: Path) -> list[list[str]]:
     raw = path.read_bytes()
     for encoding in ENCODINGS:
         try:
@@ -22,10 +97,91 @@ def read_manifest(path: Path) -> dict[str, dict[str, str]]:
         except UnicodeDecodeError:
             continue
     else:
-        raise ValueError(f"{path.name}: not UTF-8 or GB18030 text")
-    rows: dict[str, dict[str, str]] = {}
-    for row in csv.DictReader(io.StringIO(text)):
-        name = (row.get("file") or "").strip()
-        if name:
-            rows[Path(name.replace("\\", "/")).name] = {k.strip(): (v or "").strip() for k, v in row.items() if k}
-    return rows
+        raise ValueError(f"{path.name}: not UTF-8 or GB18030 text; save it as CSV UTF-8")
+    return [row for row in csv.reader(io.StringIO(text))]
+
+
+def _read_xlsx(path: Path) -> list[list[object]]:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(path, read_only=True, data_only=True)
+    try:
+        return [list(row) for row in workbook.worksheets[0].iter_rows(values_only=True)]
+    finally:
+        workbook.close()
+
+
+def _map_headers(header: list, extra: dict[str, str]) -> tuple[dict[int, str], list[str]]:
+    lookup = {_norm(alias): name for name, aliases in HEADERS.items() for alias in aliases}
+    lookup.update({_norm(header_text): name for name, header_text in extra.items()})
+    mapping, unknown = {}, []
+    for i, cell in enumerate(header):
+        name = lookup.get(_norm(str(cell or "")))
+        if name and name not in mapping.values():
+            mapping[i] = name
+        elif cell:
+            unknown.append(str(cell))
+    return mapping, unknown
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", text)).lower()
+
+
+def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[str, str]:
+    row = dict(raw)
+    if "amount" in row:
+        amount = parse_amount(row["amount"])
+        if amount is None:
+            problems.append(f"row {number}: amount {row['amount']!r} is not a number of yuan")
+            row.pop("amount")
+        else:
+            row["amount"] = f"{amount:.2f}"
+    if "award_date" in row:
+        day = parse_date(row["award_date"])
+        if day is None:
+            problems.append(f"row {number}: award_date {row['award_date']!r} is not a date")
+            row.pop("award_date")
+        else:
+            row["award_date"] = day
+    if "transaction_type" in row:
+        kind = TYPE_ALIASES.get(row["transaction_type"], row["transaction_type"])
+        if kind not in TRANSACTION_TYPES:
+            known = ", ".join(TRANSACTION_TYPES)
+            problems.append(f"row {number}: transaction_type {row['transaction_type']!r} is not one of {known}")
+            row.pop("transaction_type")
+        else:
+            row["transaction_type"] = kind
+    if "doc_type" in row and normalise_doc_type(row["doc_type"]) is None:
+        problems.append(f"row {number}: doc_type {row['doc_type']!r} is not one of {', '.join(DOC_TYPES)}")
+        row.pop("doc_type")
+    if "pages" in row and not row["pages"].isdigit():
+        problems.append(f"row {number}: pages {row['pages']!r} is not a whole number")
+        row.pop("pages")
+    return row
+
+
+def parse_amount(text: str) -> float | None:
+    """'¥1,234,567.89', '1234567.89元', '123.45万元' -> yuan."""
+    cleaned = unicodedata.normalize("NFKC", str(text)).replace(",", "").replace("¥", "").replace("元", "").strip()
+    scale = 1
+    if cleaned.endswith("万"):
+        cleaned, scale = cleaned[:-1], 10_000
+    try:
+        value = float(cleaned) * scale
+    except ValueError:
+        return None
+    return round(value, 2) if value >= 0 else None
+
+
+def parse_date(text: str) -> str | None:
+    """'2023-05-12', '2023/5/12', '2023.5.12', '2023年5月12日', Excel dates -> 'YYYY-MM-DD'."""
+    if isinstance(text, (datetime, date)):
+        return text.strftime("%Y-%m-%d")
+    match = re.fullmatch(r"\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+[\d:]+)?\s*", str(text))
+    if not match:
+        return None
+    try:
+        return date(int(match.group(1)), int(match.group(2)), int(match.group(3))).isoformat()
+    except ValueError:
+        return None

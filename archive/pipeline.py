@@ -11,7 +11,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,6 +48,7 @@ class DocumentOutcome:
     reason: str | None = None
     message: str | None = None
     seconds: float = 0.0
+    qc_flags: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -100,6 +101,7 @@ def ingest_document(
 
     update_transaction(archive, package["metadata"]["project_code"], package)
     outcome.pages, outcome.path = source_pdf.page_count, str(target)
+    outcome.qc_flags = package["qc_flags"]
     outcome.seconds = round(time.monotonic() - started, 2)
     archive.log("ingestion", source=str(source), sha256=sha256, document=document_id, batch=batch,
                 pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
@@ -165,6 +167,7 @@ def _build_package(
         "provenance": meta.provenance,
         "extracted": meta.extracted,
         "conflicts": meta.conflicts,
+        "qc_flags": meta.qc_flags + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")],
         "manifest_row": manifest_row,
         "process": {
             "pipeline_version": PIPELINE_VERSION,

@@ -114,23 +114,27 @@ def _check_stray_files(archive: Archive, problems: list[Problem]) -> None:
 
 
 def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem]) -> None:
+    """Every package the event log says was filed is still where the log last put it."""
+    where: dict[str, dict] = {}  # document -> its ingestion event, path updated by filing events
     for event in read_events(archive.events_path):
-        if event.get("type") != "ingestion" or event.get("outcome") != "success" or not event.get("path"):
-            continue
+        if event.get("type") == "ingestion" and event.get("outcome") == "success" and event.get("path"):
+            where[event["document"]] = dict(event)
+        elif event.get("type") == "filing" and event.get("document") in where:
+            where[event["document"]]["path"] = event["to"]
+    for document, event in where.items():
         path = event["path"]
-        package = archive.root / path
         parts = Path(path).parts
-        where = {"document": event.get("document"), "transaction": parts[1] if parts[0] == "transactions" else None}
+        owner = {"document": document, "transaction": parts[1] if parts[0] == "transactions" else None}
         if path not in present:
             problems.append(
-                Problem("missing_package", path, "ingested (see events.jsonl) but no longer in the archive", **where)
+                Problem("missing_package", path, "filed (see events.jsonl) but no longer in the archive", **owner)
             )
             continue
         expected = event.get("tagmanifest_sha256")
-        tagmanifest = package / "tagmanifest-sha256.txt"
+        tagmanifest = archive.root / path / "tagmanifest-sha256.txt"
         if expected and tagmanifest.exists() and sha256_file(tagmanifest) != expected:
             problems.append(Problem("rebagged", str(Path(path) / "tagmanifest-sha256.txt"),
-                                    "the bag's manifests were rewritten after ingest", **where))  # fmt: skip
+                                    "the bag's manifests were rewritten after ingest", **owner))  # fmt: skip
 
 
 def _check_quarantine(archive: Archive, problems: list[Problem]) -> None:

@@ -44,8 +44,10 @@ def cli() -> None:
 @click.option(
     "--manifest",
     type=click.Path(exists=True, dir_okay=False),
-    help="Trading platform export (CSV) to join by file name.",
+    help="Trading platform export (CSV in UTF-8/GBK, or XLSX) to join by file name.",
 )
+@click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
+              help="Map a manifest column the built-in names miss, e.g. --column amount=合同价.")  # fmt: skip
 @archive_option
 @click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default="rapidocr", show_default=True,
               help="OCR engine. rapidocr (PP-OCR) is far more accurate on Chinese.")  # fmt: skip
@@ -53,7 +55,14 @@ def cli() -> None:
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
 def ingest(
-    src: str, manifest: str | None, archive_dir: str | None, engine: str, workers: int | None, wait: bool, as_json: bool
+    src: str,
+    manifest: str | None,
+    columns: tuple[str, ...],
+    archive_dir: str | None,
+    engine: str,
+    workers: int | None,
+    wait: bool,
+    as_json: bool,
 ) -> None:
     """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
 
@@ -75,6 +84,7 @@ def ingest(
             engine=engine,
             workers=workers,
             wait=wait,
+            columns=_column_map(columns),
         )
     except TradeArchiveError as error:
         _fail(error)
@@ -84,6 +94,16 @@ def ingest(
         _print_summary(summary)
     if summary["failed"]:
         sys.exit(int(ExitCode.other_error))
+
+
+def _column_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    mapping = {}
+    for pair in pairs:
+        name, sep, header = pair.partition("=")
+        if not sep or not name or not header:
+            raise click.BadParameter(f"{pair!r}: write FIELD=HEADER, e.g. amount=合同价", param_hint="--column")
+        mapping[name.strip()] = header.strip()
+    return mapping
 
 
 def _print_summary(summary: dict) -> None:
@@ -99,8 +119,16 @@ def _print_summary(summary: dict) -> None:
         click.echo(f"  FAILED {item['source']}: {item['message']}")
     for item in summary["duplicate_files"]:
         click.echo(f"  duplicate {item['source']}: same bytes as {item['archived_as']}")
+    for problem in summary["manifest_problems"]:
+        click.echo(f"  manifest {problem}")
     for name in summary["manifest_rows_without_file"]:
         click.echo(f"  manifest lists {name}, which is not in the batch")
+    for name in summary["files_without_manifest_row"]:
+        click.echo(f"  {name} has no manifest row")
+    for item in summary["filed_by_name"]:
+        click.echo(f"  filed {item['document']} under {item['project_code']} (project name matches)")
+    for source, flags in summary["qc_flags"].items():
+        click.echo(f"  QC {source}: {', '.join(flags)}")
     for name in summary["ignored"]:
         click.echo(f"  ignored (not a .pdf): {name}")
     click.echo(f"report: {summary['archive']}/reports/{summary['batch']}.json")
@@ -182,6 +210,31 @@ def reindex(archive_dir: str | None, backend: str | None) -> None:
         _fail(error)
     archive.log("reindex", pages=pages, backend=index.backend_name(archive))
     click.echo(f"reindex: {pages} pages indexed ({index.backend_name(archive)})")
+
+
+@cli.command(name="file")
+@click.argument("document")
+@click.option("--code", "project_code", required=True, help="The project code to file the document under.")
+@archive_option
+def file_command(document: str, project_code: str, archive_dir: str | None) -> None:
+    """File a document (e.g. one left in unfiled/) under a transaction; the
+    package moves whole and the move is logged.
+
+    \b
+    Example:
+      trade-archive file 3fa85f6457174562 --code GXZC2023-G1-001234-KWZB --archive /srv/archive
+    """
+    import index
+    from archive.filing import file_document
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        with archive.writer_lock():
+            target = file_document(archive, document, project_code, "filed by hand")
+            index.refresh(archive, [document])
+    except TradeArchiveError as error:
+        _fail(error)
+    click.echo(f"filed {document} under {project_code}: {target}")
 
 
 @cli.command()

@@ -14,8 +14,9 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
+from archive.filing import file_unfiled_by_project_name
 from archive.fixity import atomic_write_json
-from archive.manifest import read_manifest
+from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document
 from archive.store import Archive
@@ -75,6 +76,10 @@ class BatchSummary:
     failed: list[dict] = field(default_factory=list)  # could not be processed even after retries
     ignored: list[str] = field(default_factory=list)
     manifest_rows_without_file: list[str] = field(default_factory=list)
+    files_without_manifest_row: list[str] = field(default_factory=list)
+    manifest_problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number of yuan"
+    filed_by_name: list[dict] = field(default_factory=list)  # unfiled documents matched to a transaction
+    qc_flags: dict[str, list[str]] = field(default_factory=dict)  # source file -> what QC should look at
     pages: int = 0
     indexed_pages: int = 0
     seconds: float = 0.0
@@ -90,13 +95,16 @@ def ingest_batch(
     engine: str = "rapidocr",
     workers: int | None = None,
     wait: bool = False,
+    columns: dict[str, str] | None = None,
 ) -> dict:
     archive = Archive.open(Path(archive_root), create=True)
     with archive.writer_lock(wait=wait):
-        return _ingest_locked(archive, Path(src), manifest, engine, workers)
+        return _ingest_locked(archive, Path(src), manifest, engine, workers, columns)
 
 
-def _ingest_locked(archive: Archive, src: Path, manifest: str | None, engine: str, workers: int | None) -> dict:
+def _ingest_locked(
+    archive: Archive, src: Path, manifest: str | None, engine: str, workers: int | None, columns: dict[str, str] | None
+) -> dict:
     global _pool
     started = time.monotonic()
     logger = get_run_logger()
@@ -104,11 +112,16 @@ def _ingest_locked(archive: Archive, src: Path, manifest: str | None, engine: st
     if leftovers := archive.clear_staging():
         logger.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
     pdfs, others = find_sources(src)
-    rows = read_manifest(Path(manifest)) if manifest else {}
     summary = BatchSummary(
         batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[str(p) for p in others]
     )
-    summary.manifest_rows_without_file = sorted(set(rows) - {p.name for p in pdfs})
+    rows = read_manifest(Path(manifest), columns) if manifest else Manifest()
+    if manifest:
+        summary.manifest_problems = rows.problems
+        summary.manifest_rows_without_file = sorted(set(rows.rows) - {p.name for p in pdfs})
+        summary.files_without_manifest_row = sorted({p.name for p in pdfs} - set(rows.rows))
+        for problem in rows.problems:
+            logger.warning("manifest: %s", problem)
     logger.info("batch %s: %d PDFs under %s", batch, len(pdfs), src)
 
     with PagePool(workers or default_workers(), engine) as pool:
@@ -139,7 +152,12 @@ def _ingest_locked(archive: Archive, src: Path, manifest: str | None, engine: st
             summary.quarantined.append(
                 {"source": outcome["source"], "reason": outcome["reason"], "message": outcome["message"]}
             )
+    for document, code in file_unfiled_by_project_name(archive):
+        logger.info("filed %s under %s (project name matches)", document, code)
+        summary.filed_by_name.append({"document": document, "project_code": code})
+    summary.qc_flags = {Path(o["source"]).name: o["qc_flags"] for o in summary.outcomes if o.get("qc_flags")}
     summary.indexed_pages = index.update(archive)
+    index.refresh(archive, [item["document"] for item in summary.filed_by_name])
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
     report = asdict(summary)

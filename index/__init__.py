@@ -96,6 +96,11 @@ def update(archive: Archive) -> int:
     return backend_module(backend_name(archive)).update(archive)
 
 
+def refresh(archive: Archive, documents: list[str]) -> int:
+    """Re-index the pages of these documents (their metadata changed, e.g. filing)."""
+    return backend_module(backend_name(archive)).refresh(archive, documents) if documents else 0
+
+
 def rebuild(archive: Archive, backend: str | None = None) -> int:
     """Rebuild the index from the archive and swap it in; return pages indexed.
     ``backend``: whoosh|tantivy; None = $TRADE_ARCHIVE_INDEX if set, else the

@@ -117,10 +117,12 @@ def _writer(ix: tantivy.Index, folder: Path) -> tantivy.IndexWriter:
         ) from error
 
 
-def _write(ix: tantivy.Index, folder: Path, pages: Iterable[dict]) -> int:
+def _write(ix: tantivy.Index, folder: Path, pages: Iterable[dict], replace: Iterable[str] = ()) -> int:
     count = 0
     writer = _writer(ix, folder)
     try:
+        for document in replace:  # deletes and adds land in one commit
+            writer.delete_documents("document", document)
         for page in pages:
             writer.add_document(_page_document(page))
             count += 1
@@ -145,6 +147,13 @@ def update(archive: Archive) -> int:
     if not missing:
         return 0
     return _write(ix, archive.index_dir, iter_pages(archive, iter(missing)))
+
+
+def refresh(archive: Archive, documents: list[str]) -> int:
+    """Re-index these documents' pages (after filing moved them to a transaction)."""
+    packages = [p for p in archive.documents() if p.name in set(documents)]
+    ix = _open_or_create(archive.index_dir)
+    return _write(ix, archive.index_dir, iter_pages(archive, iter(packages)), replace=documents)
 
 
 def add_pages(archive: Archive, pages: Iterable[dict]) -> int:

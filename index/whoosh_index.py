@@ -121,6 +121,13 @@ def update(archive: Archive) -> int:
     return _write(ix, iter_pages(archive, iter(missing)))
 
 
+def refresh(archive: Archive, documents: list[str]) -> int:
+    """Re-index these documents' pages (after filing moved them to a transaction);
+    page ids are unique, so each page replaces its old entry."""
+    packages = [p for p in archive.documents() if p.name in set(documents)]
+    return _write(_open_or_create(archive.index_dir), iter_pages(archive, iter(packages)))
+
+
 def add_pages(archive: Archive, pages: Iterable[dict]) -> int:
     """Index page dicts in the export shape (archive.export.iter_pages) as they are."""
     return _write(_open_or_create(archive.index_dir), pages)

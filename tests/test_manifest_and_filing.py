@@ -1,0 +1,104 @@
+import json
+import shutil
+
+import pytest
+from openpyxl import Workbook
+
+from archive.amounts import parse_capitals, parse_figures
+from archive.export import iter_pages
+from archive.filing import file_document, file_unfiled_by_project_name
+from archive.manifest import read_manifest
+from archive.metadata import merge, transaction_type_from
+from archive.store import Archive
+from archive.verify import verify_archive
+
+
+def test_chinese_headers_in_gbk_with_row_numbered_problems(tmp_path):
+    path = tmp_path / "export.csv"
+    text = (
+        "文件名,项目编号,项目名称,交易类型,中标人,中标金额,中标日期\n"
+        'a.pdf,GXZC2023-G1-001234-KWZB,南宁项目,政府采购,广西甲公司,"￥1,234,567.89",2023年5月12日\n'
+        "b.pdf,GXCQ2022-519,柳州项目,拍卖,广西乙公司,12a,2023-13-01\n"
+        "a.pdf,X,重复,政府采购,,,\n"
+    )
+    path.write_bytes(text.encode("gbk"))
+    manifest = read_manifest(path)
+    assert manifest.rows["a.pdf"]["amount"] == "1234567.89"
+    assert manifest.rows["a.pdf"]["award_date"] == "2023-05-12"
+    assert manifest.rows["a.pdf"]["winner"] == "广西甲公司"
+    assert "amount" not in manifest.rows["b.pdf"] and "transaction_type" not in manifest.rows["b.pdf"]
+    problems = "\n".join(manifest.problems)
+    assert "row 3: amount '12a'" in problems
+    assert "row 3: award_date '2023-13-01'" in problems
+    assert "row 3: transaction_type '拍卖'" in problems
+    assert "row 4: a.pdf is listed again (first on row 2)" in problems
+
+
+def test_xlsx_with_english_headers_and_a_custom_column(tmp_path):
+    book = Workbook()
+    sheet = book.active
+    sheet.append(["file", "project_code", "合同价", "award_date"])
+    sheet.append(["scans/a.pdf", "E4506001877206002", 2606000, "2023/2/26"])
+    path = tmp_path / "export.xlsx"
+    book.save(path)
+    manifest = read_manifest(path, {"amount": "合同价"})
+    assert manifest.rows["a.pdf"] == {
+        "file": "scans/a.pdf", "project_code": "E4506001877206002", "amount": "2606000.00", "award_date": "2023-02-26"
+    }  # fmt: skip
+    assert manifest.problems == []
+
+
+def test_amounts_in_figures_and_capitals_agree_or_are_flagged():
+    assert parse_capitals("大写：人民币叁仟捌佰玖拾伍万伍仟柒佰柒拾叁元零陆分") == 38955773.06
+    assert parse_capitals("人民币壹亿零贰佰万元整") == 102_000_000
+    assert parse_figures("中标金额为¥38,955,773.06元") == 38955773.06
+    text = "中标（成交）通知书\n中标金额为¥38,955,778.06元（大写：人民币叁仟捌佰玖拾伍万伍仟柒佰柒拾叁元零陆分）"
+    assert "amount_figures_vs_capitals" in merge(None, text).qc_flags
+
+
+def test_transaction_type_from_the_code_form():
+    assert transaction_type_from("GXZC2021-G1-728594-BHZX", "") == "政府采购"
+    assert transaction_type_from("GXCQ2022-519", "") == "国有产权交易"
+    assert transaction_type_from("450600-GT2023-107", "") == "土地使用权出让"
+    assert transaction_type_from("E4506001877206002", "") == "工程建设招标投标"
+    assert transaction_type_from("GXYC20214952", "") == "药品和医疗器械采购"
+    assert transaction_type_from(None, "国有建设用地使用权挂牌出让") == "土地使用权出让"
+
+
+@pytest.mark.parametrize(
+    "field,value", [("winner", "广西别的公司"), ("amount", "1000000"), ("project_name", "别的项目")]
+)
+def test_every_altered_manifest_value_is_flagged(field, value):
+    text = (
+        "中标（成交）通知书\n南宁新宇建设工程有限公司：\n南宁市公共资源交易中心的南宁市排水管网改造工程"
+        "（项目编号：NNZC2023-G1-004567-KWZB），中标金额为¥1,234,567.89元。"
+    )
+    meta = merge({field: value}, text)
+    assert f"manifest_disagrees:{field}" in meta.qc_flags
+    assert meta.values[field] == (float(value) if field == "amount" else value)  # the manifest still wins
+
+
+def test_unfiled_document_is_filed_by_project_name_and_verify_follows(ingested_archive, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    # The notice (title: 关于做好档案数字化工作的通知) as if its code had been unreadable: unfiled.
+    folder = archive.transaction_dir("GXZC2023-G1-001234-KWZB")
+    notice = next(folder.glob("*/bagit.txt")).parent
+    shutil.move(str(notice), str(root / "unfiled" / notice.name))
+    shutil.rmtree(folder)
+    # A transaction known by that project name (say, from its award notice).
+    record = archive.transaction_dir("GX-2023-77") / "transaction.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"project_code": "GX-2023-77", "metadata": {"project_name": "做好档案数字化工作"},
+                                  "provenance": {}, "documents": []}, ensure_ascii=False))  # fmt: skip
+
+    assert file_unfiled_by_project_name(archive) == [(notice.name, "GX-2023-77")]
+    pages = [p for p in iter_pages(archive) if p["document"] == notice.name]
+    assert pages[0]["metadata"]["project_code"] == "GX-2023-77"
+    last = json.loads(archive.events_path.read_text().splitlines()[-1])
+    assert last["type"] == "filing" and last["to"] == f"transactions/GX-2023-77/{notice.name}"
+    assert verify_archive(archive).ok  # verify follows the filing event to the new place
+
+    target = file_document(archive, notice.name, "GXZC2023-G1-001234-KWZB", "archivist corrected it")
+    assert target.parent.name == "GXZC2023-G1-001234-KWZB" and verify_archive(archive).ok
