@@ -73,7 +73,7 @@ class RapidOcrEngine:
     """
 
     name = "rapidocr"
-    DETECT_SIDE = 1280  # detector input: plenty for 200-300 dpi text, 2x cheaper than 2000
+    DETECT_SIDE = 1024  # detector input: plenty for 200-300 dpi text, 2x cheaper than 2000
     READ_SIDE = 2000  # recogniser crops come from this copy (RapidOCR's own default)
 
     def __init__(self) -> None:
@@ -84,6 +84,8 @@ class RapidOcrEngine:
         self._ocr = RapidOCR(
             params={
                 "Global.log_level": "error",
+                # One line per run: batches pad every line to the widest, measured 30% slower on one thread.
+                "Rec.rec_batch_num": 1,
                 "EngineConfig.onnxruntime.intra_op_num_threads": 1,
                 "EngineConfig.onnxruntime.inter_op_num_threads": 1,
             }

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from archive.imaging import paper_colour
+from archive.imaging import paper_colour, small_copy
 
 SEAL_MIN_INCHES, SEAL_MAX_INCHES = 0.8, 2.8  # official seals are 38-45 mm across; allow for the odd one
 RING_SIDE = 640  # seals are resampled to this size before their glyphs are taken out
@@ -47,8 +47,9 @@ def red_mask(rgb: np.ndarray) -> np.ndarray:
 
 def find_seals(image: Image.Image, dpi: int) -> list[Seal]:
     """Seal-sized, roughly square clusters of red ink."""
-    scale = min(1.0, 800 / max(image.size))
-    small = np.asarray(image.convert("RGB").resize((round(image.width * scale), round(image.height * scale))))
+    shrunk = small_copy(image, 800).convert("RGB")
+    scale = shrunk.width / image.width
+    small = np.asarray(shrunk)
     mask = red_mask(small).astype(np.uint8)
     if mask.mean() < 0.0005:
         return []

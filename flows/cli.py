@@ -74,10 +74,15 @@ def ingest(
     Example:
       trade-archive ingest scans/2023-05 --manifest scans/2023-05/manifest.csv --archive /srv/archive
     """
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from archive.parallel import default_workers
     from flows.ingest import ingest_batch
 
+    workers = workers or default_workers()
+    in_flight = ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
     try:
-        summary = ingest_batch(
+        summary = ingest_batch.with_options(task_runner=in_flight)(
             src=str(Path(src).resolve()),
             archive_root=str(resolve_root(archive_dir)),
             manifest=manifest and str(Path(manifest).resolve()),

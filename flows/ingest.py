@@ -87,7 +87,12 @@ class BatchSummary:
     outcomes: list[dict] = field(default_factory=list)
 
 
-@flow(name="ingest-batch", task_runner=ThreadPoolTaskRunner(max_workers=2), log_prints=True)
+# Documents in flight: more than the OCR processes, so that while some documents
+# are being extracted, written as PDF or bagged, the pool still has pages to read.
+DOCUMENTS_IN_FLIGHT = 4
+
+
+@flow(name="ingest-batch", task_runner=ThreadPoolTaskRunner(max_workers=DOCUMENTS_IN_FLIGHT), log_prints=True)
 def ingest_batch(
     src: str,
     archive_root: str,
@@ -98,6 +103,7 @@ def ingest_batch(
     columns: dict[str, str] | None = None,
 ) -> dict:
     archive = Archive.open(Path(archive_root), create=True)
+    workers = workers or default_workers()
     with archive.writer_lock(wait=wait):
         return _ingest_locked(archive, Path(src), manifest, engine, workers, columns)
 
@@ -124,7 +130,7 @@ def _ingest_locked(
             logger.warning("manifest: %s", problem)
     logger.info("batch %s: %d PDFs under %s", batch, len(pdfs), src)
 
-    with PagePool(workers or default_workers(), engine) as pool:
+    with PagePool(workers, engine) as pool:
         _pool = pool
         try:
             futures = [

@@ -1,0 +1,134 @@
+"""Throughput and memory of a whole ingest, as an archivist runs it.
+
+Runs ``trade-archive ingest`` (the real CLI, Prefect start-up included) on a
+folder of scans into a fresh archive, sampling the resident memory of the
+whole process tree (the CLI, its Prefect server and its OCR workers), and
+prints pages/min and peak RSS. ``--big N`` instead builds one N-page scan by
+concatenating the set's pages and ingests that (the bounded-memory check).
+``--ocrmypdf`` also times OCRmyPDF (--rotate-pages --deskew --jobs N,
+chi_sim+eng) on the same files, when it is installed, for a same-machine ratio.
+
+    python bench/throughput.py [--set DIR] [--workers N] [--big 300] [--ocrmypdf]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from pypdf import PdfReader, PdfWriter
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SET = ROOT.parent / "shared" / "data" / "scans-dev" / "scans"
+OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2 cores
+
+
+def tree_rss(pid: int) -> tuple[int, int]:
+    """(sum, largest) resident set size in bytes of ``pid`` and all its descendants (Linux /proc)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, IndexError, ValueError):
+            continue
+    total, largest, todo = 0, 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        largest = max(largest, rss.get(current, 0))
+        todo.extend(children.get(current, []))
+    return total, largest
+
+
+def run_measured(command: list[str]) -> tuple[float, int, int]:
+    """Run ``command``; return (seconds, peak tree RSS, peak single-process RSS)."""
+    started = time.monotonic()
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    peak = [0, 0]
+
+    def sample() -> None:
+        while process.poll() is None:
+            total, largest = tree_rss(process.pid)
+            peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    if process.wait() != 0:
+        raise SystemExit(f"{command[:4]} failed with exit code {process.returncode}")
+    sampler.join()
+    return time.monotonic() - started, peak[0], peak[1]
+
+
+def count_pages(pdfs: list[Path]) -> int:
+    return sum(len(PdfReader(p).pages) for p in pdfs)
+
+
+def build_big_pdf(pdfs: list[Path], pages: int, out: Path) -> None:
+    writer = PdfWriter()
+    while len(writer.pages) < pages:
+        for pdf in pdfs:
+            for page in PdfReader(pdf).pages:
+                if len(writer.pages) < pages:
+                    writer.add_page(page)
+    with open(out, "wb") as handle:
+        writer.write(handle)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--set", dest="scans", type=Path, default=DEFAULT_SET, help="folder of scanned PDFs")
+    parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
+    parser.add_argument("--big", type=int, default=0, help="ingest one PDF of this many pages instead")
+    parser.add_argument("--ocrmypdf", action="store_true", help="also time OCRmyPDF on the same files")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="throughput-"))
+    pdfs = sorted(args.scans.rglob("*.pdf"))
+    source = args.scans
+    if args.big:
+        source = work / "big"
+        source.mkdir()
+        build_big_pdf(pdfs, args.big, source / f"big-{args.big}.pdf")
+        pdfs = [source / f"big-{args.big}.pdf"]
+    pages = count_pages(pdfs)
+    command = [sys.executable, "-m", "flows.cli", "ingest", str(source), "--archive", str(work / "archive"),
+               "--workers", str(args.workers)]  # fmt: skip
+    seconds, peak, largest = run_measured(command)
+    rate = 60 * pages / seconds
+    print(f"trade-archive: {pages} pages in {seconds:.1f} s = {rate:.1f} pages/min "
+          f"({args.workers} OCR workers, whole CLI run incl. Prefect start-up)")  # fmt: skip
+    print(f"peak RSS: {peak / 2**20:.0f} MiB for the whole process tree, {largest / 2**20:.0f} MiB largest process")
+
+    baseline = OCRMYPDF_DESIGN_PAGES_PER_MIN
+    if args.ocrmypdf and shutil.which("ocrmypdf"):
+        started = time.monotonic()
+        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+        for pdf in pdfs:
+            subprocess.run(["ocrmypdf", "--rotate-pages", "--deskew", "--jobs", str(args.workers), "-l", "chi_sim+eng",
+                            "--output-type", "pdf", str(pdf), str(work / "ocrmypdf.pdf")], check=True, env=env,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        baseline = 60 * pages / (time.monotonic() - started)
+        print(f"OCRmyPDF (same machine, same files): {baseline:.1f} pages/min")
+    else:
+        print(f"OCRmyPDF baseline: {baseline} pages/min (DESIGN.md §4, 2-core machine; pass --ocrmypdf to re-measure)")
+    print(f"speed-up over OCRmyPDF: {rate / baseline:.1f}x (target 4x)")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
