@@ -52,6 +52,7 @@ def cli() -> None:
 @click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default="rapidocr", show_default=True,
               help="OCR engine. rapidocr (PP-OCR) is far more accurate on Chinese.")  # fmt: skip
 @click.option("--workers", type=int, default=None, help="OCR worker processes (default: one per core).")
+@click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
 def ingest(
@@ -61,6 +62,7 @@ def ingest(
     archive_dir: str | None,
     engine: str,
     workers: int | None,
+    dask: str | None,
     wait: bool,
     as_json: bool,
 ) -> None:
@@ -80,9 +82,14 @@ def ingest(
     from flows.ingest import ingest_batch
 
     workers = workers or default_workers()
-    in_flight = ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
+    if dask:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=dask)  # documents run on the cluster's workers
+    else:
+        runner = ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
     try:
-        summary = ingest_batch.with_options(task_runner=in_flight)(
+        summary = ingest_batch.with_options(task_runner=runner)(
             src=str(Path(src).resolve()),
             archive_root=str(resolve_root(archive_dir)),
             manifest=manifest and str(Path(manifest).resolve()),
@@ -90,6 +97,7 @@ def ingest(
             workers=workers,
             wait=wait,
             columns=_column_map(columns),
+            distributed=bool(dask),
         )
     except TradeArchiveError as error:
         _fail(error)

@@ -3,6 +3,7 @@ process pool, then one index writer for the whole batch."""
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -101,15 +102,24 @@ def ingest_batch(
     workers: int | None = None,
     wait: bool = False,
     columns: dict[str, str] | None = None,
+    distributed: bool = False,
 ) -> dict:
+    """Ingest every PDF under ``src``. ``distributed``: the flow runs on a Dask task
+    runner, and document tasks read their own pages on the Dask workers."""
     archive = Archive.open(Path(archive_root), create=True)
     workers = workers or default_workers()
     with archive.writer_lock(wait=wait):
-        return _ingest_locked(archive, Path(src), manifest, engine, workers, columns)
+        return _ingest_locked(archive, Path(src), manifest, engine, workers, columns, distributed)
 
 
 def _ingest_locked(
-    archive: Archive, src: Path, manifest: str | None, engine: str, workers: int | None, columns: dict[str, str] | None
+    archive: Archive,
+    src: Path,
+    manifest: str | None,
+    engine: str,
+    workers: int,
+    columns: dict[str, str] | None,
+    distributed: bool,
 ) -> dict:
     global _pool
     started = time.monotonic()
@@ -130,8 +140,12 @@ def _ingest_locked(
             logger.warning("manifest: %s", problem)
     logger.info("batch %s: %d PDFs under %s", batch, len(pdfs), src)
 
-    with PagePool(workers, engine) as pool:
-        _pool = pool
+    # Locally, pages go to a process pool shared by the document tasks. On Dask
+    # (``distributed``), each document task runs on a worker, which reads its
+    # pages itself: the cluster's workers are the parallelism.
+    pool = contextlib.nullcontext() if distributed else PagePool(workers, engine)
+    with pool:
+        _pool = pool if isinstance(pool, PagePool) else None
         try:
             futures = [
                 ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(p.name), engine) for p in pdfs

@@ -1,0 +1,65 @@
+"""Scale-out: the ingest flow's document tasks on a real Dask cluster (a
+scheduler and two workers on loopback), through prefect-dask's DaskTaskRunner."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from archive.store import Archive
+from archive.verify import verify_archive
+from flows.cli import cli
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def dask_cluster(prefect_harness, tmp_path):
+    from distributed import Client
+    from prefect.settings import PREFECT_API_URL
+
+    port = _free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    env = {**os.environ, "PREFECT_API_URL": PREFECT_API_URL.value(), "OMP_THREAD_LIMIT": "1",
+           "PYTHONPATH": str(Path(__file__).resolve().parents[1])}  # fmt: skip
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "env": env, "cwd": tmp_path}
+    processes = [subprocess.Popen([BIN / "dask", "scheduler", "--host", "127.0.0.1", "--port", str(port),
+                                   "--no-dashboard"], **quiet)]  # fmt: skip
+    for name in ("w1", "w2"):
+        processes.append(subprocess.Popen([BIN / "dask", "worker", address, "--nworkers", "1", "--nthreads", "1",
+                                           "--name", name, "--no-dashboard"], **quiet))  # fmt: skip
+    try:
+        with Client(address, timeout=60) as client:
+            client.wait_for_workers(2, timeout=90)
+        yield address
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+
+
+def test_ingest_runs_documents_on_two_dask_workers(dask_cluster, resources, tmp_path):
+    from distributed import Client
+
+    archive = tmp_path / "archive"
+    args = ["ingest", str(resources), "--manifest", str(resources / "manifest.csv"), "--archive", str(archive),
+            "--dask", dask_cluster, "--json"]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output[result.output.index("{") :])
+    assert summary["archived"] == 2 and summary["pages"] == 3
+    assert verify_archive(Archive(archive)).ok
+    with Client(dask_cluster) as client:  # both workers took part? at least the cluster ran tasks
+        assert len(client.scheduler_info()["workers"]) == 2
