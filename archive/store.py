@@ -24,18 +24,48 @@ DEFAULT_HOME = "archive-data"
 
 
 def resolve_root(explicit: str | os.PathLike | None = None) -> Path:
-    """``--archive DIR``, else ``$TRADE_ARCHIVE_HOME``, else ``./archive-data``."""
-    return Path(explicit or os.environ.get(ENV_HOME) or DEFAULT_HOME).resolve()
+    """``--archive DIR``, else ``$TRADE_ARCHIVE_HOME``, else ``home`` in the config
+    file, else ``./archive-data``."""
+    if explicit or os.environ.get(ENV_HOME):
+        return Path(explicit or os.environ[ENV_HOME]).resolve()
+    from archive.config import load_config
+
+    return Path(load_config().home or DEFAULT_HOME).resolve()
 
 
 _UNSAFE = re.compile(r"[^\w\-.()（）〔〕﹝﹞\[\]]+")
+NAME_MAX_BYTES = 200  # file systems allow 255 bytes per name; 80 CJK Extension B characters are 320
 
 
 def safe_name(text: str, limit: int = 80) -> str:
     """A folder name from a project code or file name that cannot leave its parent
-    folder: NFKC, no separators, control characters or leading dots."""
-    name = _UNSAFE.sub("_", unicodedata.normalize("NFKC", text)).strip("._")
-    return name[:limit] or "_"
+    folder: NFKC, no separators, control characters, NUL or leading dots (so never
+    ``.`` or ``..``), at most ``limit`` characters and ``NAME_MAX_BYTES`` bytes."""
+    name = _UNSAFE.sub("_", unicodedata.normalize("NFKC", str(text))).strip("._")[:limit]
+    while len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
+        name = name[:-1]
+    return name.strip("._") or "_"
+
+
+def readable_path(path: str | os.PathLike) -> str:
+    """A path as text that can always be written to JSON, logs and bag-info.txt.
+
+    Names on disk are bytes: files copied from Chinese Windows machines carry
+    GBK/GB18030 names that are not UTF-8 (Python shows them with surrogate
+    escapes, which no UTF-8 writer accepts). Each component is decoded as UTF-8,
+    else GB18030, else with its bad bytes escaped; control characters are
+    escaped (``\\x0a``) so a name cannot forge a line of a log or tag file."""
+    parts = []
+    for raw in os.fsencode(path).split(b"/"):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                text = raw.decode("gb18030")
+            except UnicodeDecodeError:
+                text = raw.decode("utf-8", "backslashreplace")
+        parts.append("".join(f"\\x{ord(ch):02x}" if unicodedata.category(ch) == "Cc" else ch for ch in text))
+    return "/".join(parts)
 
 
 @dataclass(frozen=True)
@@ -90,18 +120,23 @@ class Archive:
         return folder if (folder / "reason.json").exists() else None
 
     def quarantine(self, source: Path, sha256: str, reason: str, message: str, batch: str) -> Path:
-        """Keep a rejected file byte for byte with the reason, so nothing is lost."""
+        """Keep a rejected file byte for byte with the reason, so nothing is lost.
+
+        The folder is named by the file's SHA-256 and the copy is ``original.pdf``
+        (``original.bin`` for any other suffix): nothing of the source's name, which
+        may hold ``..``, control characters or undecodable bytes, reaches a path."""
+        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+            raise ValueError(f"not a SHA-256 hex digest: {sha256!r}")
         folder = self.root / "quarantine" / sha256
         folder.mkdir(parents=True, exist_ok=True)
-        if source.exists():
-            shutil.copyfile(source, folder / ("original" + (source.suffix.lower() or ".bin")))
+        if source.is_file():
+            shutil.copyfile(source, folder / ("original.pdf" if source.suffix.lower() == ".pdf" else "original.bin"))
+        shown = readable_path(source)
         atomic_write_json(
             folder / "reason.json",
-            {"source": str(source), "sha256": sha256, "reason": reason, "message": message, "batch": batch},
+            {"source": shown, "sha256": sha256, "reason": reason, "message": message, "batch": batch},
         )
-        self.log(
-            "quarantine", "failure", source=str(source), sha256=sha256, reason=reason, message=message, batch=batch
-        )
+        self.log("quarantine", "failure", source=shown, sha256=sha256, reason=reason, message=message, batch=batch)
         return folder
 
     @contextmanager

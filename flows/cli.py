@@ -31,12 +31,21 @@ def _fail(error: TradeArchiveError) -> None:
 def cli() -> None:
     """Digitise paper trading archives: scans in, a verified, searchable archive out.
 
+    Settings come from trade-archive.toml (see `trade-archive config`),
+    TRADE_ARCHIVE_* environment variables and the options below.
+
     \b
     Typical day:
       trade-archive ingest scans/ --manifest scans/manifest.csv --archive /srv/archive
       trade-archive verify --archive /srv/archive
       trade-search 中标通知书 --archive /srv/archive
     """
+    from archive.config import export_to_environment, load_config
+
+    try:
+        export_to_environment(load_config())
+    except TradeArchiveError as error:
+        _fail(error)
 
 
 @cli.command()
@@ -49,8 +58,8 @@ def cli() -> None:
 @click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
               help="Map a manifest column the built-in names miss, e.g. --column amount=合同价.")  # fmt: skip
 @archive_option
-@click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default="rapidocr", show_default=True,
-              help="OCR engine. rapidocr (PP-OCR) is far more accurate on Chinese.")  # fmt: skip
+@click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default=None,
+              help="OCR engine (default: config, else rapidocr; PP-OCR is far more accurate on Chinese).")  # fmt: skip
 @click.option("--workers", type=int, default=None, help="OCR worker processes (default: one per core).")
 @click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
@@ -78,10 +87,13 @@ def ingest(
     """
     from prefect.task_runners import ThreadPoolTaskRunner
 
+    from archive.config import load_config
     from archive.parallel import default_workers
     from flows.ingest import ingest_batch
 
-    workers = workers or default_workers()
+    settings = load_config()
+    engine = engine or settings.engine
+    workers = workers or settings.workers or default_workers()
     if dask:
         from prefect_dask import DaskTaskRunner
 
@@ -269,6 +281,76 @@ def transfer(destination: str, project_code: str | None, archive_dir: str | None
     except TradeArchiveError as error:
         _fail(error)
     click.echo(f"transfer: {len(manifest['bags'])} validated bags in {destination} (transfer-manifest.json)")
+
+
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+def config(config_file: str | None) -> None:
+    """Print the effective configuration and where each value came from
+    (default, config file, or TRADE_ARCHIVE_* environment variable).
+
+    \b
+    Example:
+      TRADE_ARCHIVE_WORKERS=8 trade-archive config --config /etc/trade-archive.toml
+    """
+    from archive.config import describe, load_config
+
+    try:
+        click.echo(describe(load_config(config_file)))
+    except TradeArchiveError as error:
+        _fail(error)
+
+
+@cli.command()
+@click.argument("batch", required=False)
+@archive_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def report(batch: str | None, archive_dir: str | None, as_json: bool) -> None:
+    """Print a batch's report (the latest batch when none is named).
+
+    \b
+    Example:
+      trade-archive report 20231231T020000Z --archive /srv/archive
+    """
+    from archive.report import load_report, render_markdown
+
+    try:
+        summary = load_report(Archive.open(resolve_root(archive_dir)), batch)
+    except TradeArchiveError as error:
+        _fail(error)
+    click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else render_markdown(summary))
+
+
+@cli.command()
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), help="Configuration file (TOML).")
+@click.option("--once", is_flag=True, help="Process the inbox once now instead of serving the schedules.")
+def serve(config_file: str | None, once: bool) -> None:
+    """Run the scheduled deployments (inbox ingest, weekly verify, nightly index
+    optimisation) against a persistent Prefect server; see runs in its UI.
+
+    \b
+    Example:
+      prefect server start &      # UI on http://127.0.0.1:4200
+      export PREFECT_API_URL=http://127.0.0.1:4200/api
+      trade-archive serve --config /etc/trade-archive.toml
+    """
+    from archive.config import load_config
+    from flows.operations import inbox_batch, serve_all
+
+    try:
+        settings = load_config(config_file)
+    except TradeArchiveError as error:
+        _fail(error)
+    if once:
+        result = inbox_batch(inbox=str(Path(settings.inbox).resolve()), archive_root=str(resolve_root(settings.home)),
+                             stable_seconds=settings.stable_seconds, engine=settings.engine)  # fmt: skip
+        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
+        return
+    if not os.environ.get("PREFECT_API_URL"):
+        click.echo("error: schedules need a persistent Prefect server: run `prefect server start` and "
+                   "export PREFECT_API_URL=http://127.0.0.1:4200/api", err=True)  # fmt: skip
+        sys.exit(int(ExitCode.bad_arguments))
+    serve_all(settings)
 
 
 def main() -> None:

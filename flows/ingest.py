@@ -10,16 +10,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
 from archive.filing import file_unfiled_by_project_name
-from archive.fixity import atomic_write_json
 from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document
+from archive.report import render_markdown, save_report
 from archive.store import Archive
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
@@ -181,7 +182,20 @@ def _ingest_locked(
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
     report = asdict(summary)
-    atomic_write_json(archive.root / "reports" / f"{batch}.json", report)
+    save_report(archive, report)
+    _publish_artifacts(report)
     archive.log("batch", batch=batch, documents=summary.documents, archived=summary.archived,
                 duplicates=summary.duplicates, quarantined=len(summary.quarantined), pages=summary.pages)  # fmt: skip
     return report
+
+
+def _publish_artifacts(report: dict) -> None:
+    """The batch report in the Prefect UI: a table of documents and the markdown summary."""
+    rows = [
+        {"file": Path(o["source"]).name, "status": o["status"], "pages": o.get("pages", 0),
+         "reason": o.get("reason") or "", "qc": ", ".join(o.get("qc_flags") or []), "seconds": o.get("seconds", 0)}
+        for o in report["outcomes"]
+    ]  # fmt: skip
+    key = f"batch-{report['batch'].lower()}"
+    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {report['batch']}")
+    create_markdown_artifact(render_markdown(report), key=f"{key}-report", description="Batch report")

@@ -121,6 +121,11 @@ def update(archive: Archive) -> int:
     return _write(ix, iter_pages(archive, iter(missing)))
 
 
+def optimise(archive: Archive) -> None:
+    if exists(archive.index_dir):
+        _open_or_create(archive.index_dir).optimize()
+
+
 def refresh(archive: Archive, documents: list[str]) -> int:
     """Re-index these documents' pages (after filing moved them to a transaction);
     page ids are unique, so each page replaces its old entry."""

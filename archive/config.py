@@ -1,0 +1,116 @@
+"""One configuration: a TOML file, every setting also an environment variable,
+and a record of where each effective value came from (``trade-archive config``).
+
+Search order for the file: ``--config FILE``, ``$TRADE_ARCHIVE_CONFIG``,
+``./trade-archive.toml``, ``~/.config/trade-archive/config.toml``. Environment
+variables (``TRADE_ARCHIVE_<NAME>``, e.g. ``TRADE_ARCHIVE_INBOX``) override
+the file; command-line options override both.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomllib
+
+from archive.errors import TradeArchiveError
+
+ENV_PREFIX = "TRADE_ARCHIVE_"
+
+# name -> (default, type, what it is)
+SETTINGS: dict[str, tuple[Any, type, str]] = {
+    "home": ("archive-data", str, "archive folder"),
+    "inbox": ("inbox", str, "hot folder: scans dropped here are ingested on schedule"),
+    "engine": ("rapidocr", str, "OCR engine: rapidocr or tesseract"),
+    "workers": (0, int, "OCR worker processes (0 = one per core)"),
+    "index": ("whoosh", str, "index backend for a new archive: whoosh or tantivy"),
+    "low_confidence": (0.80, float, "pages below this OCR confidence are flagged for QC"),
+    "page_seconds": (120, int, "time limit for one page before it is given up"),
+    "stable_seconds": (30, int, "a file in the inbox must keep its size this long before it is taken"),
+    "ingest_cron": ("*/15 * * * *", str, "when the inbox is ingested"),
+    "verify_cron": ("0 3 * * 0", str, "when the whole archive is verified (weekly)"),
+    "optimize_cron": ("30 2 * * *", str, "when the index is optimised (nightly)"),
+    "timezone": ("Asia/Shanghai", str, "time zone of the schedules"),
+}
+
+
+class ConfigError(TradeArchiveError):
+    pass
+
+
+@dataclass
+class Config:
+    values: dict[str, Any] = field(default_factory=dict)
+    sources: dict[str, str] = field(default_factory=dict)
+    roles: dict[str, Any] = field(default_factory=dict)  # access control, from the [roles] table
+    file: Path | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self.values[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+
+def candidate_files(explicit: str | None = None) -> list[Path]:
+    if explicit:
+        return [Path(explicit)]
+    found = [Path(os.environ[f"{ENV_PREFIX}CONFIG"])] if os.environ.get(f"{ENV_PREFIX}CONFIG") else []
+    return found + [Path("trade-archive.toml"), Path.home() / ".config" / "trade-archive" / "config.toml"]
+
+
+def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    config = Config()
+    table: dict[str, Any] = {}
+    for path in candidate_files(explicit):
+        if path.is_file():
+            try:
+                table = tomllib.loads(path.read_text(encoding="utf-8"))
+            except tomllib.TOMLDecodeError as error:
+                raise ConfigError(f"{path}: not valid TOML ({error})") from error
+            config.file = path
+            break
+        if explicit:
+            raise ConfigError(f"config file {path} does not exist")
+    unknown = set(table) - set(SETTINGS) - {"roles"}
+    if unknown:
+        raise ConfigError(f"{config.file}: unknown settings {', '.join(sorted(unknown))}; known: {', '.join(SETTINGS)}")
+    config.roles = table.get("roles", {})
+    for name, (default, kind, _help) in SETTINGS.items():
+        value, source = default, "default"
+        if name in table:
+            value, source = table[name], f"file {config.file}"
+        env = f"{ENV_PREFIX}{name.upper()}"
+        if env in os.environ:
+            value, source = os.environ[env], f"env {env}"
+        if overrides and overrides.get(name) is not None:
+            value, source = overrides[name], "command line"
+        try:
+            config.values[name] = kind(value)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"{name} = {value!r} ({source}) is not a {kind.__name__}") from error
+        config.sources[name] = source
+    return config
+
+
+def describe(config: Config) -> str:
+    """The effective configuration as TOML, each value with where it came from."""
+    lines = [f"# config file: {config.file or 'none found'} (searched: {', '.join(map(str, candidate_files()))})"]
+    for name, (_default, _kind, help_text) in SETTINGS.items():
+        value = config.values[name]
+        rendered = f'"{value}"' if isinstance(value, str) else value
+        lines.append(f"{name} = {rendered}  # {config.sources[name]} — {help_text}")
+    if config.roles:
+        lines.append(f"# roles: {', '.join(config.roles)}")
+    return "\n".join(lines)
+
+
+def export_to_environment(config: Config) -> None:
+    """Make file settings visible as TRADE_ARCHIVE_* variables, so OCR worker
+    processes and modules that read the environment see the same values."""
+    for name, source in config.sources.items():
+        if source.startswith("file"):
+            os.environ.setdefault(f"{ENV_PREFIX}{name.upper()}", str(config.values[name]))

@@ -1,0 +1,56 @@
+"""Batch reports: what a batch did, for the archivist who comes back to it.
+Saved beside the archive as ``reports/<batch>.json`` and ``.md``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from archive.errors import ArchiveError
+from archive.fixity import atomic_write_bytes, atomic_write_json
+from archive.store import Archive, read_json
+
+
+def render_markdown(summary: dict) -> str:
+    lines = [
+        f"# Batch {summary['batch']}",
+        "",
+        "| documents | archived | pages | already archived | quarantined | failed | pages/min | seconds |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {summary['documents']} | {summary['archived']} | {summary['pages']} | {summary['duplicates']} "
+        f"| {len(summary['quarantined'])} | {len(summary['failed'])} | {summary['pages_per_minute']} "
+        f"| {summary['seconds']} |",
+    ]
+    quarantined = summary["quarantined"]
+    sections = [
+        ("Quarantined", [f"`{Path(q['source']).name}` — {q['reason']}: {q['message']}" for q in quarantined]),
+        ("Failed (retry the batch)", [f"`{Path(f['source']).name}`: {f['message']}" for f in summary["failed"]]),
+        ("QC flags", [f"`{source}`: {', '.join(flags)}" for source, flags in summary.get("qc_flags", {}).items()]),
+        ("Duplicates", [f"`{Path(d['source']).name}` = {d['archived_as']}" for d in summary["duplicate_files"]]),
+        ("Manifest", summary.get("manifest_problems", [])
+         + [f"row for `{n}` but no such file" for n in summary.get("manifest_rows_without_file", [])]
+         + [f"`{n}` has no row" for n in summary.get("files_without_manifest_row", [])]),
+        ("Filed by project name", [f"{f['document']} → {f['project_code']}" for f in summary.get("filed_by_name", [])]),
+    ]  # fmt: skip
+    for title, items in sections:
+        if items:
+            lines += ["", f"## {title}", ""] + [f"- {item}" for item in items]
+    return "\n".join(lines) + "\n"
+
+
+def save_report(archive: Archive, summary: dict) -> Path:
+    folder = archive.root / "reports"
+    atomic_write_json(folder / f"{summary['batch']}.json", summary)
+    markdown = folder / f"{summary['batch']}.md"
+    atomic_write_bytes(markdown, render_markdown(summary).encode("utf-8"))
+    return markdown
+
+
+def load_report(archive: Archive, batch: str | None = None) -> dict:
+    """A batch's report; the latest batch when none is named."""
+    reports = sorted((archive.root / "reports").glob("*.json"))
+    reports = [r for r in reports if not r.name.endswith("-acceptance.json")]
+    if batch:
+        reports = [r for r in reports if r.stem == batch]
+    if not reports:
+        raise ArchiveError(f"no batch report{f' for {batch}' if batch else ''} in {archive.root}/reports")
+    return read_json(reports[-1])

@@ -1,0 +1,100 @@
+"""Flows an admin schedules: the inbox ingest, the weekly verify, the nightly
+index optimisation; and ``serve``, which runs them on their schedules against
+a persistent Prefect server."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+
+import bagit
+from prefect import flow, get_run_logger, serve
+from prefect.artifacts import create_markdown_artifact
+from prefect.schedules import Cron
+
+import index
+from archive.config import Config
+from archive.inbox import claim, find_manifest, settle, settled_files
+from archive.store import Archive
+from archive.verify import verify_archive
+from flows.ingest import ingest_batch
+
+
+@flow(name="inbox-ingest", log_prints=True)
+def inbox_batch(inbox: str, archive_root: str, stable_seconds: float = 30, engine: str = "rapidocr") -> dict:
+    """Ingest what has settled in the inbox; move each file to done/ or failed/."""
+    logger = get_run_logger()
+    inbox_path = Path(inbox)
+    for folder in ("processing", "done", "failed"):
+        (inbox_path / folder).mkdir(parents=True, exist_ok=True)
+    files = settled_files(inbox_path, stable_seconds)
+    if not files:
+        logger.info("inbox %s: nothing settled to ingest", inbox)
+        return {"claimed": 0}
+    batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    folder = claim(inbox_path, files, batch)
+    manifest = find_manifest(folder)
+    summary = ingest_batch(src=str(folder), archive_root=archive_root, manifest=manifest and str(manifest),
+                           engine=engine, wait=True)  # fmt: skip
+    archive = Archive(Path(archive_root))
+    verified = set()
+    for outcome in summary["outcomes"]:
+        package = archive.find_document(outcome.get("document") or "")
+        if package is not None:
+            try:
+                bagit.Bag(str(package)).validate(processes=1)
+                verified.add(outcome["document"])
+            except bagit.BagError as error:
+                logger.error("package %s does not validate: %s", package, error)
+    moved = settle(inbox_path, batch, summary["outcomes"], verified)
+    logger.info("inbox %s: %d done, %d failed", batch, len(moved["done"]), len(moved["failed"]))
+    return {"claimed": len(files), "batch": summary["batch"], **moved}
+
+
+@flow(name="verify-archive")
+def verify_flow(archive_root: str) -> dict:
+    """Re-hash the whole archive; the run fails (and can alert) on any problem."""
+    archive = Archive.open(Path(archive_root))
+    report = verify_archive(archive)
+    archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
+                files=report.files, problems=len(report.problems))  # fmt: skip
+    lines = [f"# Verify {archive.root}", "", f"{report.documents} documents, {report.files} files: "
+             + ("OK" if report.ok else f"**{len(report.problems)} problem(s)**"), ""]  # fmt: skip
+    lines += [f"- {p.kind}: `{p.path}` ({p.transaction or ''} {p.document or ''}) {p.detail}" for p in report.problems]
+    create_markdown_artifact("\n".join(lines), key="verify-report", description="Archive fixity check")
+    if not report.ok:
+        raise RuntimeError(f"verify found {len(report.problems)} problem(s); see the verify-report artifact")
+    return report.to_json()
+
+
+@flow(name="optimise-index")
+def optimise_index_flow(archive_root: str) -> str:
+    """Merge index segments at night, when nobody is searching."""
+    archive = Archive.open(Path(archive_root))
+    with archive.writer_lock(wait=True):
+        return index.optimise(archive)
+
+
+def build_deployments(config: Config) -> list:
+    archive_root = str(Path(config.home).resolve())
+    every = {"timezone": config.timezone}
+    return [
+        inbox_batch.to_deployment(
+            name="inbox", schedules=[Cron(config.ingest_cron, **every)],
+            parameters={"inbox": str(Path(config.inbox).resolve()), "archive_root": archive_root,
+                        "stable_seconds": config.stable_seconds, "engine": config.engine},
+            description="Ingest what has settled in the inbox (hot folder).",
+        ),
+        verify_flow.to_deployment(
+            name="weekly-verify", schedules=[Cron(config.verify_cron, **every)],
+            parameters={"archive_root": archive_root}, description="Re-hash the whole archive.",
+        ),
+        optimise_index_flow.to_deployment(
+            name="nightly-optimise", schedules=[Cron(config.optimize_cron, **every)],
+            parameters={"archive_root": archive_root}, description="Optimise the search index.",
+        ),
+    ]  # fmt: skip
+
+
+def serve_all(config: Config) -> None:
+    serve(*build_deployments(config))

@@ -1,0 +1,90 @@
+"""Admin operations: configuration, the hot folder, batch reports, schedules."""
+
+import json
+import os
+import threading
+import time
+
+from click.testing import CliRunner
+
+from archive.config import load_config
+from archive.inbox import settled_files
+from archive.store import Archive
+from flows.cli import cli
+
+
+def test_config_file_env_and_command_line_each_say_where_they_came_from(tmp_path, monkeypatch):
+    path = tmp_path / "trade-archive.toml"
+    path.write_text('inbox = "/srv/inbox"\nworkers = 6\ningest_cron = "0 * * * *"\n[roles]\nstaff = ["alice"]\n')
+    monkeypatch.setenv("TRADE_ARCHIVE_WORKERS", "8")
+    config = load_config(str(path), overrides={"engine": "tesseract"})
+    assert config.inbox == "/srv/inbox" and config.sources["inbox"] == f"file {path}"
+    assert config.workers == 8 and config.sources["workers"] == "env TRADE_ARCHIVE_WORKERS"
+    assert config.engine == "tesseract" and config.sources["engine"] == "command line"
+    assert config.verify_cron == "0 3 * * 0" and config.sources["verify_cron"] == "default"
+    assert config.roles == {"staff": ["alice"]}
+    result = CliRunner().invoke(cli, ["config", "--config", str(path)])
+    assert result.exit_code == 0 and "workers = 8  # env TRADE_ARCHIVE_WORKERS" in result.output
+
+
+def test_bad_config_is_a_clear_error(tmp_path):
+    path = tmp_path / "bad.toml"
+    path.write_text("workerz = 3\n")
+    result = CliRunner().invoke(cli, ["config", "--config", str(path)])
+    assert result.exit_code != 0 and "unknown settings workerz" in result.output
+
+
+def test_a_file_still_being_written_is_not_taken(tmp_path):
+    (tmp_path / "done.pdf").write_bytes(b"%PDF-1.4 complete")
+    growing = tmp_path / "growing.pdf"
+    growing.write_bytes(b"%PDF-1.4 ")
+    old = time.time() - 60
+    os.utime(tmp_path / "done.pdf", (old, old))
+
+    def keep_writing():
+        for _ in range(8):
+            time.sleep(0.1)
+            with open(growing, "ab") as handle:
+                handle.write(b"more ")
+
+    writer = threading.Thread(target=keep_writing)
+    writer.start()
+    settled = settled_files(tmp_path, stable_seconds=0.5)
+    writer.join()
+    assert [p.name for p in settled] == ["done.pdf"]
+
+
+def test_inbox_run_moves_files_to_done_and_failed_with_reasons(tmp_path, resources, prefect_harness):
+    from flows.operations import inbox_batch
+
+    inbox = tmp_path / "inbox"
+    delivery = inbox / "2023-12-delivery"
+    delivery.mkdir(parents=True)
+    (delivery / "award-notice.pdf").write_bytes((resources / "award-notice.pdf").read_bytes())
+    (delivery / "manifest.csv").write_bytes((resources / "manifest.csv").read_bytes())
+    (delivery / "broken.pdf").write_bytes(b"not a pdf")
+    archive = tmp_path / "archive"
+    result = inbox_batch(inbox=str(inbox), archive_root=str(archive), stable_seconds=0)
+    assert result["claimed"] == 3
+    done = {p.name for p in (inbox / "done").rglob("*") if p.is_file()}
+    failed = {p.name for p in (inbox / "failed").rglob("*") if p.is_file()}
+    assert done == {"award-notice.pdf", "manifest.csv"}
+    assert failed == {"broken.pdf", "broken.pdf.reason.txt"}
+    assert not any((inbox / "processing").rglob("*.pdf"))
+    # The batch report, saved in the archive and printed by `trade-archive report`.
+    report = CliRunner().invoke(cli, ["report", "--archive", str(archive)])
+    assert report.exit_code == 0 and "## Quarantined" in report.output and "broken.pdf" in report.output
+    assert json.loads(CliRunner().invoke(cli, ["report", "--json", "--archive", str(archive)]).output)["archived"] == 1
+    assert list(Archive(archive).root.glob("reports/*.md"))
+
+
+def test_deployments_carry_the_configured_schedules(tmp_path):
+    from flows.operations import build_deployments
+
+    path = tmp_path / "c.toml"
+    path.write_text(f'home = "{tmp_path / "a"}"\ninbox = "{tmp_path / "in"}"\ningest_cron = "*/5 * * * *"\n')
+    deployments = {d.name: d for d in build_deployments(load_config(str(path)))}
+    assert set(deployments) == {"inbox", "weekly-verify", "nightly-optimise"}
+    assert deployments["inbox"].schedules[0].schedule.cron == "*/5 * * * *"
+    assert deployments["weekly-verify"].schedules[0].schedule.cron == "0 3 * * 0"
+    assert deployments["inbox"].parameters["inbox"] == str(tmp_path / "in")
