@@ -15,6 +15,7 @@ class ExitCode(IntEnum):
     verify_failed = 4  # fixity or event-log check found a problem
     archive_error = 5  # the archive itself is unusable (missing, unwritable, ...)
     archive_busy = 7  # another writer holds the archive; try again later
+    not_accepted = 8  # acceptance checks left open flags
     query_error = 6  # malformed search query
     other_error = 15
 

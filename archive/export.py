@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from archive.metadata import FIELDS
+from archive.review import latest_metadata, latest_page_text
 from archive.store import Archive, read_json
 
 
@@ -28,19 +29,23 @@ def iter_pages(archive: Archive, documents: Iterator[Path] | None = None) -> Ite
     packages = sorted(documents if documents is not None else archive.documents(), key=_source_order)
     for package in packages:
         document = document_record(package)
+        corrected = latest_metadata(archive, document["document"])  # an archivist's fixes win
+        metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
+        doc_type = corrected.get("doc_type", document["doc_type"])
         for number in range(1, document["pages"] + 1):
             page = read_json(package / "data" / "ocr" / f"{number:04d}.json")
+            text = latest_page_text(archive, document["document"], number)
             yield {
                 "document": document["document"],
                 "source": document["source"],
                 "source_sha256": document["source_sha256"],
                 "page": number,
-                "text": page["text"],
+                "text": page["text"] if text is None else text,
                 "orientation": page["orientation"],
                 "blank": page["blank"],
                 "confidence": page["confidence"],
-                "doc_type": document["doc_type"],
-                "metadata": {name: document["metadata"].get(name) for name in FIELDS},
+                "doc_type": doc_type,
+                "metadata": metadata,
             }
 
 

@@ -2,6 +2,13 @@
 
 Every rejection is an ``InputRejected`` with a short reason code and a message
 a person can act on; the caller quarantines the file and the batch goes on.
+
+Hostile or broken input is expected here: whatever pypdf raises while opening a
+file (a damaged cross-reference table, a cyclic or 1,000-level-deep page tree,
+RecursionError, pypdf's own resource limits) becomes ``unreadable_pdf``; nothing
+else escapes. Active content (JavaScript, embedded files) is not a reason to
+reject: the original is kept byte for byte and the access PDF written from the
+page images never carries it, so it is only reported (``SourcePdf.qc_flags``).
 """
 
 from __future__ import annotations
@@ -10,12 +17,15 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from pypdf import PdfReader
-from pypdf.errors import PdfReadError
+from pypdf import PasswordType, PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, StreamObject
 
 from archive.errors import InputRejected
 
 PDF_MAGIC = b"%PDF-"
+# Objects looked at when scanning a PDF for JavaScript / embedded files. A real
+# scan has a few per page; past this the scan stops (the flags are best effort).
+ACTIVE_CONTENT_SCAN_LIMIT = 200_000
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,18 @@ class SourcePdf:
     path: Path
     page_count: int
     pdf_version: str
+    has_javascript: bool = False
+    has_embedded_files: bool = False
+
+    @property
+    def qc_flags(self) -> list[str]:
+        """What QC should know about the file itself (recorded in document.json)."""
+        flags = []
+        if self.has_javascript:
+            flags.append("pdf_has_javascript")
+        if self.has_embedded_files:
+            flags.append("pdf_has_embedded_files")
+        return flags
 
 
 def open_source_pdf(path: Path) -> tuple[SourcePdf, PdfReader]:
@@ -41,25 +63,102 @@ def open_source_pdf(path: Path) -> tuple[SourcePdf, PdfReader]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            reader = PdfReader(path, strict=False)
+            # A file handle, not a path: pypdf then reads objects from disk as
+            # needed instead of loading the whole scan (hundreds of MB) into memory.
+            reader = PdfReader(open(path, "rb"), strict=False)  # noqa: SIM115 - closed by close_source
             if reader.is_encrypted:
-                raise InputRejected(
-                    "encrypted",
-                    f"{path.name} is encrypted; archives must hold unencrypted files. "
-                    "Ask the sender for an unprotected copy (or remove the password with qpdf --decrypt).",
-                )
+                close_source(reader)
+                raise _encrypted(path, reader)
             count = len(reader.pages)
+            version = reader.pdf_header.lstrip("%")
     except InputRejected:
         raise
-    except (PdfReadError, OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+    except RecursionError as exc:
         raise InputRejected(
             "unreadable_pdf",
-            f"{path.name} is damaged or truncated and cannot be read ({type(exc).__name__}: {exc}); "
+            f"{path.name} cannot be read: its object tree is nested too deeply or refers to itself "
+            f"(RecursionError); rescan or re-export it.",
+        ) from exc
+    except Exception as exc:  # any pypdf failure on a damaged or hostile file (MemoryError included)
+        raise InputRejected(
+            "unreadable_pdf",
+            f"{path.name} is damaged, truncated or malformed and cannot be read ({type(exc).__name__}: {_short(exc)}); "
             "rescan or recopy it.",
         ) from exc
     if count == 0:
         raise InputRejected("no_pages", f"{path.name} has no pages; rescan it.")
-    return SourcePdf(path=path, page_count=count, pdf_version=reader.pdf_header.lstrip("%")), reader
+    javascript, embedded = active_content(reader)
+    source = SourcePdf(path=path, page_count=count, pdf_version=version,
+                       has_javascript=javascript, has_embedded_files=embedded)  # fmt: skip
+    return source, reader
+
+
+def _encrypted(path: Path, reader: PdfReader) -> InputRejected:
+    """Every encrypted PDF is quarantined (an archive must hold files that open
+    without a key, and PDF/A forbids encryption), including one that has only
+    an owner password: it opens without a password, but its content is still
+    encrypted and printing/copying may be locked. The message says which."""
+    try:
+        opens_without_password = reader.decrypt("") != PasswordType.NOT_DECRYPTED
+    except Exception:  # noqa: BLE001 - unsupported or broken encryption: treat as password-protected
+        opens_without_password = False
+    if opens_without_password:
+        return InputRejected(
+            "encrypted",
+            f"{path.name} is encrypted with an owner password only (it opens without a password, but it is "
+            "encrypted and may block printing or copying); archives must hold unencrypted files. "
+            "Remove the protection (qpdf --decrypt in.pdf out.pdf needs no password here) and ingest the copy.",
+        )
+    return InputRejected(
+        "encrypted",
+        f"{path.name} is encrypted and needs a password to open; archives must hold unencrypted files. "
+        "Ask the sender for an unprotected copy (or remove the password with qpdf --decrypt).",
+    )
+
+
+def active_content(reader: PdfReader, limit: int = ACTIVE_CONTENT_SCAN_LIMIT) -> tuple[bool, bool]:
+    """(has JavaScript, has embedded files), found by walking the object graph from
+    the trailer without recursion: each indirect object is visited once (cycles
+    end there), direct nesting is walked with an explicit stack, stream data is
+    never decoded, and at most ``limit`` objects are looked at. Unreadable
+    objects are skipped: pages that need them fail later with their own reason."""
+    javascript = embedded = False
+    seen: set[tuple[int, int]] = set()
+    stack: list[object] = [reader.trailer]
+    visited = 0
+    while stack and visited < limit and not (javascript and embedded):
+        node = stack.pop()
+        visited += 1
+        try:
+            if isinstance(node, IndirectObject):
+                key = (node.idnum, node.generation)
+                if key in seen:
+                    continue
+                seen.add(key)
+                node = node.get_object()
+            if isinstance(node, (DictionaryObject, StreamObject)):
+                keys = set(node.keys())
+                if keys & {"/JS", "/JavaScript"} or node.get("/S") == NameObject("/JavaScript"):
+                    javascript = True
+                if keys & {"/EmbeddedFiles", "/EF"} or node.get("/Type") == "/EmbeddedFile":
+                    embedded = True
+                if node.get("/Subtype") == "/FileAttachment":
+                    embedded = True
+                stack.extend(value for name, value in node.items() if name != "/Parent" and _container(value))
+            elif isinstance(node, ArrayObject):
+                stack.extend(value for value in node if _container(value))
+        except Exception:  # noqa: BLE001 - a broken object: skip it
+            continue
+    return javascript, embedded
+
+
+def _container(value: object) -> bool:
+    return isinstance(value, (IndirectObject, DictionaryObject, ArrayObject))
+
+
+def _short(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 def _sniff(head: bytes) -> str:
@@ -75,3 +174,10 @@ def _sniff(head: bytes) -> str:
         if head.startswith(magic):
             return kind
     return "something else"
+
+
+def close_source(reader: PdfReader) -> None:
+    """Close the file a reader from ``open_source_pdf`` reads from."""
+    stream = getattr(reader, "stream", None)
+    if stream is not None and not stream.closed:
+        stream.close()

@@ -1,22 +1,43 @@
 """Page images out of a PDF: lossless extraction where the page is one scanned
-image (what scanners write), rendering with pdfium otherwise."""
+image (what scanners write), rendering with pdfium otherwise.
+
+Nothing is decoded before its size is known: every image a page draws (through
+its resources, form XObjects, patterns and annotation appearances) declares its
+/Width and /Height, and a page whose images or rendering would exceed
+``MAX_PIXELS`` is rejected as ``image_too_large`` (a 40,000 x 40,000 image can
+be a 200 KB Flate stream that inflates to gigabytes).
+
+A page that carries its own text layer (born digital, or already OCR'd) is
+rendered for its master image, and its text is taken from the PDF, with boxes,
+so the page worker need not OCR it (``PageImage.text_boxes``)."""
 
 from __future__ import annotations
 
+import ctypes
+import unicodedata
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pypdfium2
+import pypdfium2.raw as pdfium_c
 from PIL import Image
 from pypdf import PageObject, PdfReader
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
 from archive.errors import InputRejected
 
 RENDER_DPI = 300
 # Images smaller than this share of the page are logos, not a scan of the page.
 MIN_PAGE_COVER = 0.8
+# Pixels one page may decode to: A0 at 300 dpi is ~140 MP; beyond that is a
+# decompression bomb or a scan nobody can process on a 24 GB machine.
+MAX_PIXELS = 200_000_000
+# A text layer with more than this share of unmappable characters (U+FFFD,
+# private-use glyph codes) is broken (no ToUnicode map): the page is OCR'd instead.
+MAX_JUNK_TEXT = 0.1
+_RESOURCE_DEPTH = 16  # form XObjects inside form XObjects: deeper is hostile
 
 
 @dataclass(frozen=True)
@@ -29,19 +50,129 @@ class PageImage:
     mode: str  # PIL mode of the master image: RGB, L, 1, CMYK
     method: str  # "extracted" (bytes as in the PDF) or "rendered"
     compression: str  # jpeg / png
+    # The page's own text layer as boxes in master-image pixels ({"text", "box",
+    # "confidence": 1.0}), when it has a usable one; None: the page must be OCR'd.
+    text_boxes: list[dict] | None = None
 
 
 def extract_pages(reader: PdfReader, pdf_path: Path, out_dir: Path) -> Iterator[PageImage]:
     """Write each page's master image to ``out_dir/NNNN.<ext>``, one page at a time
     (a 300-page scan never sits in memory as a whole)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    for index, page in enumerate(reader.pages):
-        number = index + 1
+    renderer = _Renderer(pdf_path)
+    try:
+        for index, page in _pages(reader, pdf_path):
+            number = index + 1
+            check_declared_pixels(page, number, pdf_path.name)  # before anything is decoded
+            try:
+                image = _extract_single_image(page, number, out_dir)
+            except Exception:  # any oddity in the image stream: fall back to rendering
+                image = None
+            yield image or renderer.render(index, number, out_dir)
+    finally:
+        renderer.close()
+
+
+def _pages(reader: PdfReader, pdf_path: Path) -> Iterator[tuple[int, PageObject]]:
+    try:
+        count = len(reader.pages)
+    except Exception as exc:  # noqa: BLE001 - RecursionError, pypdf limits, damaged trees
+        raise InputRejected(
+            "unreadable_pdf", f"the page tree of {pdf_path.name} cannot be read ({type(exc).__name__}); rescan it."
+        ) from exc
+    for index in range(count):
         try:
-            image = _extract_single_image(page, number, out_dir)
-        except Exception:  # any oddity in the image stream: fall back to rendering
-            image = None
-        yield image or _render(pdf_path, index, number, out_dir)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                page = reader.pages[index]
+        except Exception as exc:  # noqa: BLE001
+            raise InputRejected(
+                "unreadable_page",
+                f"page {index + 1} of {pdf_path.name} cannot be read ({type(exc).__name__}); rescan it.",
+            ) from exc
+        yield index, page
+
+
+def check_declared_pixels(page: PageObject, number: int, name: str) -> None:
+    """Raise ``image_too_large`` when the images ``page`` draws declare more than
+    ``MAX_PIXELS`` pixels in all. Reads dictionaries only, never image data."""
+    total, largest = 0, (0, 0)
+    try:
+        for width, height in declared_image_sizes(page):
+            total += width * height
+            if width * height > largest[0] * largest[1]:
+                largest = (width, height)
+    except Exception:  # noqa: BLE001 - resources too broken to read: pdfium decides, within its bitmap check
+        pass
+    if total > MAX_PIXELS:
+        raise InputRejected(
+            "image_too_large",
+            f"page {number} of {name} holds images of {total / 1e6:,.0f} megapixels (the largest "
+            f"{largest[0]} x {largest[1]}), more than the {MAX_PIXELS // 1_000_000} MP limit (A0 at 300 dpi is "
+            "about 140 MP); it was not decoded. Rescan it at a lower resolution or split it into pages.",
+        )
+
+
+def declared_image_sizes(page: PageObject) -> Iterator[tuple[int, int]]:
+    """(/Width, /Height) of every image XObject (and its masks) that ``page`` can
+    draw, each counted once, without recursion and without decoding anything."""
+    seen: set[object] = set()
+    stack: list[tuple[object, int]] = [(page.get("/Resources"), 0)]
+    for annotation in _resolve_array(page.get("/Annots")):
+        appearance = _resolve(_resolve(annotation).get("/AP")) if isinstance(_resolve(annotation), dict) else None
+        if isinstance(appearance, dict):
+            for state in appearance.values():
+                state = _resolve(state)
+                streams = state.values() if isinstance(state, DictionaryObject) and "/Subtype" not in state else [state]
+                for stream in streams:
+                    stream = _resolve(stream)
+                    if isinstance(stream, dict):
+                        stack.append((stream.get("/Resources"), 1))
+    while stack:
+        resources, depth = stack.pop()
+        resources = _resolve(resources)
+        if not isinstance(resources, dict) or depth > _RESOURCE_DEPTH:
+            continue
+        for category in ("/XObject", "/Pattern"):
+            entries = _resolve(resources.get(category))
+            if not isinstance(entries, dict):
+                continue
+            for ref in entries.values():
+                key = (ref.idnum, ref.generation) if isinstance(ref, IndirectObject) else id(ref)
+                if key in seen:
+                    continue
+                seen.add(key)
+                xobject = _resolve(ref)
+                if not isinstance(xobject, dict):
+                    continue
+                if xobject.get("/Subtype") == "/Image":
+                    yield _size(xobject)
+                    for mask in ("/SMask", "/Mask"):
+                        masked = _resolve(xobject.get(mask))
+                        if isinstance(masked, dict) and "/Width" in masked:
+                            yield _size(masked)
+                elif "/Resources" in xobject:  # a form XObject or a tiling pattern
+                    stack.append((xobject.get("/Resources"), depth + 1))
+
+
+def _resolve(value: object) -> object:
+    try:
+        return value.get_object() if isinstance(value, IndirectObject) else value
+    except Exception:  # noqa: BLE001 - a dangling or broken reference: nothing to count
+        return None
+
+
+def _resolve_array(value: object) -> list:
+    value = _resolve(value)
+    return list(value) if isinstance(value, ArrayObject) else []
+
+
+def _size(image: dict) -> tuple[int, int]:
+    try:
+        width, height = (int(float(_resolve(image.get(key)) or 0)) for key in ("/Width", "/Height"))
+    except (TypeError, ValueError, OverflowError):
+        return 0, 0
+    return max(0, width), max(0, height)
 
 
 def _extract_single_image(page: PageObject, number: int, out_dir: Path) -> PageImage | None:
@@ -80,18 +211,101 @@ def _has_text(page: PageObject) -> bool:
     return bool(fonts)
 
 
-def _render(pdf_path: Path, index: int, number: int, out_dir: Path) -> PageImage:
-    try:
-        document = pypdfium2.PdfDocument(str(pdf_path))
+class _Renderer:
+    """pdfium, opened once per document (not once per page: a 1,000-page file)."""
+
+    def __init__(self, pdf_path: Path) -> None:
+        self.pdf_path = pdf_path
+        self._document: pypdfium2.PdfDocument | None = None
+
+    def close(self) -> None:
+        if self._document is not None:
+            self._document.close()
+            self._document = None
+
+    def render(self, index: int, number: int, out_dir: Path) -> PageImage:
+        name = self.pdf_path.name
         try:
-            bitmap = document[index].render(scale=RENDER_DPI / 72)
+            if self._document is None:
+                self._document = pypdfium2.PdfDocument(str(self.pdf_path))
+            page = self._document[index]
+            width_pt, height_pt = page.get_size()
+            scale = RENDER_DPI / 72
+            pixels = abs(width_pt * scale * height_pt * scale)
+            if pixels > MAX_PIXELS:
+                raise InputRejected(
+                    "image_too_large",
+                    f"page {number} of {name} is {width_pt / 72:.0f} x {height_pt / 72:.0f} inches: at "
+                    f"{RENDER_DPI} dpi that is {pixels / 1e6:,.0f} megapixels, more than the "
+                    f"{MAX_PIXELS // 1_000_000} MP limit; it was not rendered. Check the page size or split it.",
+                )
+            bitmap = page.render(scale=scale)
             pil: Image.Image = bitmap.to_pil().convert("RGB")
-        finally:
-            document.close()
-    except Exception as exc:
-        raise InputRejected(
-            "unreadable_page", f"page {number} of {pdf_path.name} cannot be read or rendered ({exc}); rescan it."
-        ) from exc
-    target = out_dir / f"{number:04d}.png"
-    pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
-    return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png")
+            try:
+                boxes = pdf_text_boxes(page, pil.width, pil.height)
+            except Exception:  # noqa: BLE001 - an odd text layer: OCR the page instead
+                boxes = None
+        except InputRejected:
+            raise
+        except Exception as exc:  # noqa: BLE001 - pdfium's errors, MemoryError
+            raise InputRejected(
+                "unreadable_page", f"page {number} of {name} cannot be read or rendered ({exc}); rescan it."
+            ) from exc
+        target = out_dir / f"{number:04d}.png"
+        pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
+        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes)
+
+
+def pdf_text_boxes(page: pypdfium2.PdfPage, width_px: int, height_px: int) -> list[dict] | None:
+    """The page's own text as boxes in the pixels of its rendering at ``width_px``
+    x ``height_px``, or None when the page has no usable text layer: no text, a
+    broken one (mostly unmappable glyphs), or visible text laid over a full-page
+    scan (a stamp or page number on a scan: the scan itself still needs OCR; an
+    invisible OCR layer over a scan is used)."""
+    textpage = page.get_textpage()
+    try:
+        if textpage.count_chars() <= 0:
+            return None
+        boxes = []
+        for i in range(textpage.count_rects()):
+            left, bottom, right, top = textpage.get_rect(i)
+            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
+            if not text:
+                continue
+            x0, y0 = _to_device(page, width_px, height_px, left, top)
+            x1, y1 = _to_device(page, width_px, height_px, right, bottom)
+            box = (float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1)))
+            boxes.append({"text": text, "box": box, "confidence": 1.0})
+    finally:
+        textpage.close()
+    chars = [ch for box in boxes for ch in box["text"] if not ch.isspace()]
+    if not chars:
+        return None
+    junk = sum(ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cc", "Cs") for ch in chars)
+    if junk > MAX_JUNK_TEXT * len(chars) or _visible_text_over_scan(page):
+        return None
+    return boxes
+
+
+def _to_device(page: pypdfium2.PdfPage, width: int, height: int, x: float, y: float) -> tuple[int, int]:
+    """PDF user space -> pixel of the rendered bitmap (pdfium applies /Rotate, the crop box, ...)."""
+    dx, dy = ctypes.c_int(), ctypes.c_int()
+    pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, width, height, 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
+    return dx.value, dy.value
+
+
+def _visible_text_over_scan(page: pypdfium2.PdfPage) -> bool:
+    page_w, page_h = page.get_size()
+    area = max(1.0, page_w * page_h)
+    covered = False
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=1):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) >= MIN_PAGE_COVER * area:
+            covered = True
+            break
+    if not covered:
+        return False
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_TEXT,), max_depth=1):
+        if pdfium_c.FPDFTextObj_GetTextRenderMode(obj.raw) != pdfium_c.FPDF_TEXTRENDERMODE_INVISIBLE:
+            return True
+    return False

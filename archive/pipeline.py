@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import platform
+import re
 import shutil
 import tempfile
 import time
@@ -20,13 +21,13 @@ import pypdf
 from archive import PIPELINE_VERSION
 from archive.errors import InputRejected
 from archive.fixity import atomic_write_json, sha256_file
-from archive.intake import open_source_pdf
+from archive.intake import SourcePdf, close_source, open_source_pdf
 from archive.metadata import merge
 from archive.ocr import engine_version
 from archive.package import file_package, make_bag, update_transaction
 from archive.pageproc import PageJob, process_page
 from archive.pages import PageImage, extract_pages
-from archive.store import Archive
+from archive.store import Archive, readable_path
 from archive.textpdf import AccessPage, write_access_pdf
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
@@ -66,11 +67,16 @@ def ingest_document(
     manifest_row: dict[str, str] | None = None,
     engine: str = "rapidocr",
     run_pages: PageRunner = run_pages_here,
+    force_ocr: bool = False,
 ) -> DocumentOutcome:
+    """Archive or quarantine ``source``; only ``OSError`` (disk or network trouble,
+    worth a retry) escapes. ``force_ocr``: OCR every page even where the PDF has
+    its own text layer."""
     started = time.monotonic()
     sha256 = sha256_file(source)
     document_id = document_id_for(sha256)
-    outcome = DocumentOutcome(source=str(source), sha256=sha256, status="archived", document=document_id)
+    # file names are bytes on disk (GBK from Windows, control characters): record a readable form
+    outcome = DocumentOutcome(source=readable_path(source), sha256=sha256, status="archived", document=document_id)
 
     if existing := archive.find_document(document_id) or archive.quarantined(sha256):
         return _duplicate(archive, outcome, existing, batch)
@@ -80,22 +86,32 @@ def ingest_document(
         staging.mkdir(parents=True)
         try:
             with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
-                package = _build_package(source, sha256, document_id, reader, staging, Path(scratch),
-                                         manifest_row, engine, run_pages, batch)  # fmt: skip
+                package = _build_package(source_pdf, sha256, document_id, reader, staging, Path(scratch),
+                                         manifest_row, engine, run_pages, batch, force_ocr)  # fmt: skip
             target = file_package(archive, staging, document_id, package["metadata"]["project_code"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        finally:
+            close_source(reader)
     except FileExistsError as error:  # the same bytes arrived twice in this batch and the other copy won
         return _duplicate(archive, outcome, Path(error.filename), batch)
     except OSError:
         raise  # disk or network trouble: the caller may retry; nothing was filed
     except Exception as error:  # noqa: BLE001 - any other failure is this input's; keep it, go on
-        rejected = error if isinstance(error, InputRejected) else InputRejected(
-            "processing_error", f"{source.name} could not be processed ({type(error).__name__}: {error}); "
-            "it is kept in quarantine; report it with this message.")  # fmt: skip
-        archive.quarantine(source, sha256, rejected.reason, str(rejected), batch)
-        outcome.status, outcome.reason, outcome.message = "quarantined", rejected.reason, str(rejected)
+        name = readable_path(source.name)
+        if isinstance(error, InputRejected):
+            rejected = error
+        elif isinstance(error, RecursionError):
+            rejected = InputRejected("unreadable_pdf", f"{name} cannot be read: its object tree is nested "
+                                     "too deeply or refers to itself (RecursionError); rescan it.")  # fmt: skip
+        else:
+            rejected = InputRejected(
+                "processing_error", f"{name} could not be processed ({type(error).__name__}: {error}); "
+                "it is kept in quarantine; report it with this message.")  # fmt: skip
+        message = str(rejected).encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates in JSON
+        archive.quarantine(source, sha256, rejected.reason, message, batch)
+        outcome.status, outcome.reason, outcome.message = "quarantined", rejected.reason, message
         outcome.seconds = round(time.monotonic() - started, 2)
         return outcome
 
@@ -103,7 +119,7 @@ def ingest_document(
     outcome.pages, outcome.path = source_pdf.page_count, str(target)
     outcome.qc_flags = package["qc_flags"]
     outcome.seconds = round(time.monotonic() - started, 2)
-    archive.log("ingestion", source=str(source), sha256=sha256, document=document_id, batch=batch,
+    archive.log("ingestion", source=outcome.source, sha256=sha256, document=document_id, batch=batch,
                 pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
                 tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
     return outcome
@@ -118,7 +134,7 @@ def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch
 
 
 def _build_package(
-    source: Path,
+    source_pdf: SourcePdf,
     sha256: str,
     document_id: str,
     reader: pypdf.PdfReader,
@@ -128,8 +144,11 @@ def _build_package(
     engine: str,
     run_pages: PageRunner,
     batch: str,
+    force_ocr: bool = False,
 ) -> dict:
     """Write every file of the package into ``staging`` and bag it; return document.json."""
+    source = source_pdf.path
+    name = readable_path(source.name)
     original = staging / "original.pdf"
     shutil.copyfile(source, original)
     if sha256_file(original) != sha256:
@@ -137,9 +156,14 @@ def _build_package(
 
     images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
     jobs = [
-        PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine, img.dpi) for img in images
-    ]
-    records = run_pages(jobs)
+        PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine, img.dpi,
+                None if force_ocr else img.text_boxes)
+        for img in images
+    ]  # fmt: skip
+    try:
+        records = run_pages(jobs)
+    except InputRejected as error:  # a page the worker refused (page_timeout, image_too_large): name the file
+        raise InputRejected(error.reason, f"{name}: {error}") from error
 
     (staging / "ocr").mkdir()
     for image, record in zip(images, records):
@@ -152,14 +176,14 @@ def _build_package(
             for img, r in zip(images, records)
         ),
         staging / "access.pdf",
-        title=source.name,
+        title=name,
     )
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
     document = {
         "document": document_id,
-        "source": source.name,
-        "source_path": str(source),
+        "source": name,
+        "source_path": readable_path(source),
         "source_sha256": sha256,
         "pages": len(images),
         "doc_type": meta.doc_type,
@@ -167,7 +191,9 @@ def _build_package(
         "provenance": meta.provenance,
         "extracted": meta.extracted,
         "conflicts": meta.conflicts,
-        "qc_flags": meta.qc_flags + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")],
+        "qc_flags": meta.qc_flags
+        + source_pdf.qc_flags  # pdf_has_javascript / pdf_has_embedded_files: the original keeps them, access.pdf not
+        + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")],
         "manifest_row": manifest_row,
         "process": {
             "pipeline_version": PIPELINE_VERSION,
@@ -188,29 +214,41 @@ def _build_package(
                 "colour_mode": img.mode,
                 "compression": img.compression,
                 "method": img.method,
+                "text_source": record.get("text_source"),  # pdf (own text layer) | ocr | none (blank)
             }
-            for img in images
+            for img, record in zip(images, records)
         ],  # fmt: skip
     }
     atomic_write_json(staging / "document.json", document)
     make_bag(
         staging,
         {
-            "Source-Organization": "trade-archive",
-            "External-Identifier": document_id,
-            "External-Description": source.name,
-            "Project-Code": str(meta.values.get("project_code") or ""),
-            "Project-Name": str(meta.values.get("project_name") or ""),
-            "Transaction-Type": str(meta.values.get("transaction_type") or ""),
-            "Document-Type": meta.doc_type,
-            "Source-SHA256": sha256,
-            "OCR-Engine": engine_version(engine),
-            "Pipeline-Version": PIPELINE_VERSION,
-            "Payload-Pages": str(len(images)),
-            "Batch": batch,
+            key: _tag_value(value)
+            for key, value in {
+                "Source-Organization": "trade-archive",
+                "External-Identifier": document_id,
+                "External-Description": name,
+                "Project-Code": str(meta.values.get("project_code") or ""),
+                "Project-Name": str(meta.values.get("project_name") or ""),
+                "Transaction-Type": str(meta.values.get("transaction_type") or ""),
+                "Document-Type": meta.doc_type,
+                "Source-SHA256": sha256,
+                "OCR-Engine": engine_version(engine),
+                "Pipeline-Version": PIPELINE_VERSION,
+                "Payload-Pages": str(len(images)),
+                "Batch": batch,
+            }.items()
         },
     )
     return document
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def _tag_value(text: str) -> str:
+    """One line of bag-info.txt: a newline in a manifest value must not start a tag of its own."""
+    return _CONTROL.sub(" ", text).strip()
 
 
 def _without_paths(record: dict) -> dict:

@@ -10,10 +10,12 @@ that is never drawn. JPEG page images go in as they are (no re-encoding).
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pikepdf
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
@@ -32,17 +34,38 @@ class AccessPage:
 
 
 def write_access_pdf(pages: Iterable[AccessPage], out_path: Path, title: str = "") -> None:
+    """Write the access PDF one page at a time: each page is drawn into its own
+    small PDF, then pikepdf (qpdf) joins them, reading each page's image from
+    disk as it writes. reportlab keeps a whole document in memory until it
+    saves (a 300-page scan measured 1.4 GB); this stays flat."""
+    with tempfile.TemporaryDirectory(prefix="access-pdf-", dir=out_path.parent) as scratch:
+        combined = pikepdf.Pdf.new()
+        sources = []
+        try:
+            for number, page in enumerate(pages, start=1):
+                single = Path(scratch) / f"{number:05d}.pdf"
+                _write_page(page, single)
+                sources.append(pikepdf.Pdf.open(single))
+                combined.pages.extend(sources[-1].pages)
+            with combined.open_metadata(set_pikepdf_as_editor=False) as meta:
+                meta["dc:title"] = title
+                meta["xmp:CreatorTool"] = "trade-archive"
+            combined.save(out_path, compress_streams=True)
+        finally:
+            for source in sources:
+                source.close()
+            combined.close()
+
+
+def _write_page(page: AccessPage, out_path: Path) -> None:
     pdf = canvas.Canvas(str(out_path), pageCompression=1, invariant=1)
-    pdf.setTitle(title)
-    pdf.setCreator("trade-archive")
-    for page in pages:
-        scale = 72.0 / page.dpi  # pixels -> points
-        width, height = page.width_px * scale, page.height_px * scale
-        pdf.setPageSize((width, height))
-        pdf.drawImage(str(page.image_path), 0, 0, width=width, height=height)
-        for line in page.lines:
-            _draw_invisible_line(pdf, line, scale, height)
-        pdf.showPage()
+    scale = 72.0 / page.dpi  # pixels -> points
+    width, height = page.width_px * scale, page.height_px * scale
+    pdf.setPageSize((width, height))
+    pdf.drawImage(str(page.image_path), 0, 0, width=width, height=height)
+    for line in page.lines:
+        _draw_invisible_line(pdf, line, scale, height)
+    pdf.showPage()
     pdf.save()
 
 

@@ -121,6 +121,7 @@ def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem
             where[event["document"]] = dict(event)
         elif event.get("type") == "filing" and event.get("document") in where:
             where[event["document"]]["path"] = event["to"]
+    _check_corrections(archive, problems)
     for document, event in where.items():
         path = event["path"]
         parts = Path(path).parts
@@ -135,6 +136,20 @@ def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem
         if expected and tagmanifest.exists() and sha256_file(tagmanifest) != expected:
             problems.append(Problem("rebagged", str(Path(path) / "tagmanifest-sha256.txt"),
                                     "the bag's manifests were rewritten after ingest", **owner))  # fmt: skip
+
+
+def _check_corrections(archive: Archive, problems: list[Problem]) -> None:
+    """Archivists' corrections (review/) still hash as the event log recorded them."""
+    for event in read_events(archive.events_path):
+        if event.get("type") != "metadata modification" or not event.get("file"):
+            continue
+        path = archive.root / event["file"]
+        if not path.exists():
+            problems.append(Problem("missing", event["file"], "a correction recorded in events.jsonl is gone",
+                                    document=event.get("document")))  # fmt: skip
+        elif sha256_file(path) != event.get("sha256"):
+            problems.append(Problem("changed", event["file"], "a correction was altered after it was recorded",
+                                    document=event.get("document")))  # fmt: skip
 
 
 def _check_quarantine(archive: Archive, problems: list[Problem]) -> None:

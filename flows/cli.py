@@ -353,6 +353,160 @@ def serve(config_file: str | None, once: bool) -> None:
     serve_all(settings)
 
 
+@cli.command()
+@click.argument("batch", required=False)
+@archive_option
+@click.option("--override", metavar="REASON", help="Accept despite open flags; the reason goes in the event log.")
+def accept(batch: str | None, archive_dir: str | None, override: str | None) -> None:
+    """Run the acceptance checks on a batch (the latest when none is named) and
+    write its certificate: reports/<batch>-acceptance.json, .md and .html
+    (flagged pages shown as thumbnails beside their text). Exits 8 when flags
+    are open, unless --override gives a reason.
+
+    \b
+    Examples:
+      trade-archive accept --archive /srv/archive
+      trade-archive accept 20231231T020000Z --override "manifest page counts are wrong; confirmed on paper"
+    """
+    from archive.acceptance import check_batch
+    from archive.certificate import write_certificate
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        acceptance = check_batch(archive, batch)
+    except TradeArchiveError as error:
+        _fail(error)
+    open_flags = [f for c in acceptance.checks for f in c.open_flags]
+    accepted = acceptance.passed or bool(override)
+    files = write_certificate(archive, acceptance, override if not acceptance.passed else None)
+    for check in acceptance.checks:
+        click.echo(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {'; '.join(check.evidence)}")
+        for item in check.open_flags:
+            where = f" ({item.source} p.{item.page})" if item.page else (f" ({item.source})" if item.source else "")
+            click.echo(f"      [{item.id}] {item.message}{where}")
+    archive.log("acceptance", "success" if accepted else "failure", batch=acceptance.batch,
+                open_flags=len(open_flags), override=override if not acceptance.passed else None)  # fmt: skip
+    verdict = "ACCEPTED" if acceptance.passed else ("ACCEPTED BY OVERRIDE" if override else "NOT ACCEPTED")
+    click.echo(f"batch {acceptance.batch}: {verdict}; {len(open_flags)} open flag(s); certificate {files['html']}")
+    if not accepted:
+        sys.exit(int(ExitCode.not_accepted))
+
+
+@cli.group()
+def review() -> None:
+    """Work through QC flags: list them, look at a page, correct text or
+    metadata (kept as new versions; the original OCR stays), resolve flags.
+
+    \b
+    Example:
+      trade-archive review list
+      trade-archive review show 3f2a9c0b1d --png /tmp/page.png
+      trade-archive review fix-text 737f17a0e625e281 1 --file corrected.txt --note "seal covered the date"
+      trade-archive review resolve 3f2a9c0b1d --note "checked against the paper"
+    """
+
+
+@review.command("list")
+@click.option("--batch", help="Batch (default: the latest).")
+@archive_option
+def review_list(batch: str | None, archive_dir: str | None) -> None:
+    """List the open flags of a batch."""
+    from archive.acceptance import check_batch
+
+    try:
+        acceptance = check_batch(Archive.open(resolve_root(archive_dir)), batch)
+    except TradeArchiveError as error:
+        _fail(error)
+    flags = [f for c in acceptance.checks for f in c.open_flags]
+    for item in flags:
+        where = f"{item.source} p.{item.page}" if item.page else (item.source or "")
+        click.echo(f"[{item.id}] {item.check}: {item.message}  {where}")
+    click.echo(f"{len(flags)} open flag(s) in batch {acceptance.batch}")
+
+
+def _find_flag(archive: Archive, flag_id: str, batch: str | None):
+    from archive.acceptance import check_batch
+
+    for check in check_batch(archive, batch).checks:
+        for item in check.flags:
+            if item.id == flag_id:
+                return item
+    raise click.BadParameter(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
+
+
+@review.command("show")
+@click.argument("flag")
+@click.option("--batch", help="Batch (default: the latest).")
+@click.option("--png", "png_path", type=click.Path(dir_okay=False), help="Where to write the page image.")
+@archive_option
+def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir: str | None) -> None:
+    """Render a flagged page to PNG and print its text and metadata."""
+    from archive.certificate import page_png, page_text
+    from archive.export import iter_pages
+
+    archive = Archive.open(resolve_root(archive_dir))
+    item = _find_flag(archive, flag, batch)
+    click.echo(f"[{item.id}] {item.check}: {item.message}")
+    if item.document and item.page:
+        target = Path(png_path or f"{item.id}.png")
+        target.write_bytes(page_png(archive, item.document, item.page, width=None) or b"")
+        click.echo(f"page image: {target}")
+        click.echo("--- text ---\n" + page_text(archive, item.document, item.page))
+    if item.document:
+        page = next(p for p in iter_pages(archive) if p["document"] == item.document)
+        click.echo("--- metadata ---\n" + json.dumps(page["metadata"] | {"doc_type": page["doc_type"]},
+                                                   ensure_ascii=False, indent=2))  # fmt: skip
+
+
+@review.command("fix-text")
+@click.argument("document")
+@click.argument("page", type=int)
+@click.option("--file", "text_file", type=click.File(encoding="utf-8"), required=True, help="The corrected text.")
+@click.option("--note", required=True, help="Why (kept in the event log).")
+@archive_option
+def review_fix_text(document: str, page: int, text_file, note: str, archive_dir: str | None) -> None:
+    """Store corrected text for a page as a new version and reindex it."""
+    import index
+    from archive.review import correct_page_text
+
+    archive = Archive.open(resolve_root(archive_dir))
+    path = correct_page_text(archive, document, page, text_file.read().strip(), note)
+    index.refresh(archive, [document])
+    click.echo(f"saved {path}; the original OCR is unchanged")
+
+
+@review.command("fix-metadata")
+@click.argument("document")
+@click.argument("fields", nargs=-1, required=True, metavar="FIELD=VALUE...")
+@click.option("--note", required=True, help="Why (kept in the event log).")
+@archive_option
+def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archive_dir: str | None) -> None:
+    """Correct metadata fields of a document (a new version) and reindex it."""
+    import index
+    from archive.review import correct_metadata
+
+    archive = Archive.open(resolve_root(archive_dir))
+    values: dict[str, object] = {}
+    for pair in fields:
+        name, _, value = pair.partition("=")
+        values[name] = float(value) if name == "amount" else value
+    path = correct_metadata(archive, document, values, note)
+    index.refresh(archive, [document])
+    click.echo(f"saved {path}")
+
+
+@review.command("resolve")
+@click.argument("flag")
+@click.option("--note", required=True, help="What was checked or done.")
+@archive_option
+def review_resolve(flag: str, note: str, archive_dir: str | None) -> None:
+    """Close a flag, with a note (kept in the archive and the event log)."""
+    from archive.review import resolve_flag
+
+    resolve_flag(Archive.open(resolve_root(archive_dir)), flag, note)
+    click.echo(f"resolved {flag}")
+
+
 def main() -> None:
     cli()
 

@@ -155,6 +155,7 @@ def _ingest_locked(
                 outcome = future.result(raise_on_failure=False)
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
                     outcome = {"source": str(path), "status": "failed", "message": str(outcome), "pages": 0}
+                outcome["manifest_pages"] = (rows.get(path.name) or {}).get("pages")  # for acceptance (漏扫/多扫)
                 summary.outcomes.append(outcome)
                 logger.info("[%d/%d] %s: %s", number, len(pdfs), path.name, outcome["status"])
         finally:

@@ -1,0 +1,80 @@
+"""What archivists change after ingest, kept beside the packages (never inside
+them, so the bags and their checksums stay as ingested):
+
+    ARCHIVE/review/resolutions.jsonl              closed QC flags, with who and why
+    ARCHIVE/review/corrections/<document>/page-0003.v1.json   corrected page text
+    ARCHIVE/review/corrections/<document>/metadata.v1.json    corrected metadata fields
+
+Each correction is a new version file (earlier versions and the original OCR
+stay), its SHA-256 recorded in the event log, so ``verify`` can tell if one
+is altered later. Export and the index read the latest version.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from archive.fixity import atomic_write_json, sha256_file
+from archive.store import Archive, read_json
+
+VERSION = re.compile(r"\.v(\d+)\.json$")
+
+
+def _folder(archive: Archive, document: str) -> Path:
+    if not re.fullmatch(r"[0-9a-f]{16}", document):
+        raise ValueError(f"not a document id: {document!r}")
+    return archive.root / "review" / "corrections" / document
+
+
+def _versions(folder: Path, stem: str) -> list[Path]:
+    return sorted(folder.glob(f"{stem}.v*.json"), key=lambda p: int(VERSION.search(p.name).group(1)))
+
+
+def _write_version(archive: Archive, document: str, stem: str, body: dict, note: str) -> Path:
+    folder = _folder(archive, document)
+    folder.mkdir(parents=True, exist_ok=True)
+    version = len(_versions(folder, stem)) + 1
+    path = folder / f"{stem}.v{version}.json"
+    atomic_write_json(path, {**body, "version": version, "note": note})
+    archive.log("metadata modification", document=document, file=str(path.relative_to(archive.root)),
+                sha256=sha256_file(path), note=note)  # fmt: skip
+    return path
+
+
+def correct_page_text(archive: Archive, document: str, page: int, text: str, note: str) -> Path:
+    return _write_version(archive, document, f"page-{page:04d}", {"page": page, "text": text}, note)
+
+
+def correct_metadata(archive: Archive, document: str, fields: dict[str, object], note: str) -> Path:
+    return _write_version(archive, document, "metadata", {"fields": fields}, note)
+
+
+def latest_page_text(archive: Archive, document: str, page: int) -> str | None:
+    versions = _versions(_folder(archive, document), f"page-{page:04d}")
+    return read_json(versions[-1])["text"] if versions else None
+
+
+def latest_metadata(archive: Archive, document: str) -> dict[str, object]:
+    """All metadata corrections of a document, later ones on top."""
+    merged: dict[str, object] = {}
+    for path in _versions(_folder(archive, document), "metadata"):
+        merged.update(read_json(path)["fields"])
+    return merged
+
+
+def resolve_flag(archive: Archive, flag: str, note: str) -> None:
+    path = archive.root / "review" / "resolutions.jsonl"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    event = archive.log("flag resolution", flag=flag, note=note)
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"flag": flag, "note": note, "time": event["time"], "agent": event["agent"]},
+                                ensure_ascii=False) + "\n")  # fmt: skip
+
+
+def resolved_flags(archive: Archive) -> dict[str, dict]:
+    path = archive.root / "review" / "resolutions.jsonl"
+    if not path.exists():
+        return {}
+    return {entry["flag"]: entry for entry in map(json.loads, path.read_text(encoding="utf-8").splitlines())}

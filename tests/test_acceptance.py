@@ -1,0 +1,75 @@
+"""Batch acceptance and review: an altered manifest and a file ingested twice
+make `accept` fail naming exactly those problems; after fixes and resolutions
+it passes; a corrected page is found by search, its old text kept, verify clean."""
+
+import json
+
+from click.testing import CliRunner
+
+import search_cli
+from flows.cli import cli
+
+
+def test_accept_fails_on_exactly_the_planted_problems_then_passes_after_review(tmp_path, resources, prefect_harness):
+    scans = tmp_path / "scans"
+    scans.mkdir()
+    for pdf in resources.glob("*.pdf"):
+        (scans / pdf.name).write_bytes(pdf.read_bytes())
+    (scans / "award-again.pdf").write_bytes((resources / "award-notice.pdf").read_bytes())  # ingested twice
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        "file,project_code,project_name,transaction_type,doc_type,pages\n"
+        "award-notice.pdf,NNZC2023-G1-004567-KWZB,南宁市排水管网改造工程,政府采购,award,3\n"  # page count changed
+        "notice-upside-down.pdf,GXZC2023-G1-001234-KWZB,做好档案数字化工作,政府采购,notice,1\n"
+        "award-again.pdf,NNZC2023-G1-004567-KWZB,南宁市排水管网改造工程,政府采购,award,2\n"
+        "missing.pdf,GXZC2023-G1-009999-KWZB,不存在的项目,政府采购,award,1\n",  # a row with no file
+        encoding="utf-8",
+    )
+    archive = tmp_path / "archive"
+    runner = CliRunner()
+    ingest = runner.invoke(cli, ["ingest", str(scans), "--manifest", str(manifest), "--archive", str(archive)])
+    assert ingest.exit_code == 0, ingest.output
+
+    result = runner.invoke(cli, ["accept", "--archive", str(archive)])
+    assert result.exit_code == 8, result.output
+    assert "FAIL  completeness" in result.output and "FAIL  duplicates" in result.output
+    assert "missed pages (漏扫): manifest declares 3 pages for award-notice.pdf, the scan has 2" in result.output
+    assert "missing.pdf, which is not in the batch" in result.output
+    # Which of the two identical files is archived first depends on thread timing.
+    assert (
+        "award-again.pdf is the same file as" in result.output
+        or "award-notice.pdf is the same file as" in result.output
+    )
+    # The fixture scans are 150 dpi: under DA/T 31's 200 dpi, each page is flagged too.
+    assert "FAIL  image quality" in result.output and "150 dpi is under the 200 dpi minimum" in result.output
+    for check in ("readability", "metadata", "integrity", "filing"):
+        assert f"PASS  {check}" in result.output, result.output
+    certificate = json.loads(next(archive.glob("reports/*-acceptance.json")).read_text())
+    flags = [f for c in certificate["checks"] if c["name"] != "image quality" for f in c["flags"]]
+    dpi_flags = [f for c in certificate["checks"] if c["name"] == "image quality" for f in c["flags"]]
+    assert len(flags) == 3 and len(dpi_flags) == 3
+    assert next(archive.glob("reports/*-acceptance.html")).read_text().count("<div class='flag'>") == 6
+
+    # An archivist corrects a page's text and resolves two flags; the third is overridden.
+    award = next(archive.glob("transactions/NNZC2023-G1-004567-KWZB/*/data/document.json")).parent.parent.name
+    corrected = tmp_path / "page1.txt"
+    corrected.write_text("中标（成交）通知书\n经档案员核对的更正文本", encoding="utf-8")
+    fix = runner.invoke(cli, ["review", "fix-text", award, "1", "--file", str(corrected), "--note", "checked",
+                              "--archive", str(archive)])  # fmt: skip
+    assert fix.exit_code == 0, fix.output
+    for item in flags[:2] + dpi_flags:
+        assert runner.invoke(cli, ["review", "resolve", item["id"], "--note", "ok on paper",
+                                   "--archive", str(archive)]).exit_code == 0  # fmt: skip
+    still = runner.invoke(cli, ["accept", "--archive", str(archive)])
+    assert still.exit_code == 8 and "1 open flag(s)" in still.output
+    overridden = runner.invoke(cli, ["accept", "--override", "row for missing.pdf was a platform error",
+                                     "--archive", str(archive)])  # fmt: skip
+    assert overridden.exit_code == 0 and "ACCEPTED BY OVERRIDE" in overridden.output
+    events = [json.loads(line) for line in (archive / "events.jsonl").read_text().splitlines()]
+    assert events[-1]["type"] == "acceptance" and events[-1]["override"].startswith("row for missing.pdf")
+
+    hits = json.loads(runner.invoke(search_cli.main, ["档案员核对", "--json", "--archive", str(archive)]).output)
+    assert [(h["document"], h["page"]) for h in hits] == [(award, 1)]
+    original = next(archive.glob(f"transactions/*/{award}/data/ocr/0001.json")).read_text()
+    assert "南宁市公共资源交易中心" in original  # the original OCR is kept
+    assert runner.invoke(cli, ["verify", "--archive", str(archive)]).exit_code == 0
