@@ -21,7 +21,7 @@ from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document
 from archive.report import render_markdown, save_report
-from archive.store import Archive
+from archive.store import Archive, readable_path
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
 
@@ -34,6 +34,11 @@ def find_sources(src: Path) -> tuple[list[Path], list[Path]]:
     pdfs = [p for p in files if p.suffix.lower() == ".pdf"]
     others = [p for p in files if p.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json", ".md", ".txt")]
     return pdfs, others
+
+
+def _name(path: Path) -> str:
+    """A file's name as text: names copied from Chinese Windows machines may be GBK bytes."""
+    return readable_path(path.name)
 
 
 def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
@@ -130,13 +135,13 @@ def _ingest_locked(
         logger.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
     pdfs, others = find_sources(src)
     summary = BatchSummary(
-        batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[str(p) for p in others]
+        batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[readable_path(p) for p in others]
     )
     rows = read_manifest(Path(manifest), columns) if manifest else Manifest()
     if manifest:
         summary.manifest_problems = rows.problems
-        summary.manifest_rows_without_file = sorted(set(rows.rows) - {p.name for p in pdfs})
-        summary.files_without_manifest_row = sorted({p.name for p in pdfs} - set(rows.rows))
+        summary.manifest_rows_without_file = sorted(set(rows.rows) - {_name(p) for p in pdfs})
+        summary.files_without_manifest_row = sorted({_name(p) for p in pdfs} - set(rows.rows))
         for problem in rows.problems:
             logger.warning("manifest: %s", problem)
     logger.info("batch %s: %d PDFs under %s", batch, len(pdfs), src)
@@ -149,15 +154,15 @@ def _ingest_locked(
         _pool = pool if isinstance(pool, PagePool) else None
         try:
             futures = [
-                ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(p.name), engine) for p in pdfs
+                ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(_name(p)), engine) for p in pdfs
             ]
             for number, (path, future) in enumerate(zip(pdfs, futures), start=1):
                 outcome = future.result(raise_on_failure=False)
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
-                    outcome = {"source": str(path), "status": "failed", "message": str(outcome), "pages": 0}
-                outcome["manifest_pages"] = (rows.get(path.name) or {}).get("pages")  # for acceptance (漏扫/多扫)
+                    outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}
+                outcome["manifest_pages"] = (rows.get(_name(path)) or {}).get("pages")  # for acceptance (漏扫/多扫)
                 summary.outcomes.append(outcome)
-                logger.info("[%d/%d] %s: %s", number, len(pdfs), path.name, outcome["status"])
+                logger.info("[%d/%d] %s: %s", number, len(pdfs), _name(path), outcome["status"])
         finally:
             _pool = None
 
