@@ -10,6 +10,7 @@ import sys
 
 import click
 
+from archive.audit import record_use, user_levels
 from archive.errors import QueryError, TradeArchiveError
 from archive.metadata import DOC_TYPES
 from archive.store import ENV_HOME, Archive, resolve_root
@@ -70,6 +71,7 @@ def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: 
     """
     try:
         archive = Archive.open(resolve_root(archive_dir))
+        _user, visible = user_levels(archive)
         filters = Filters(
             transaction_type=transaction_type,
             doc_type=doc_type,
@@ -79,8 +81,11 @@ def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: 
             amount_min=amount_min,
             amount_max=amount_max,
             party=party,
+            access=visible,  # restricted documents leave no trace for a user without the role
         )
         hits = search(archive, " ".join(query), filters, limit)
+        record_use(archive, "search", len(hits), query=" ".join(query),
+                   filters={k: v for k, v in vars(filters).items() if v is not None and k != "access"})  # fmt: skip
     except TradeArchiveError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(int(error.exit_code))

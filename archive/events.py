@@ -41,11 +41,8 @@ def append_event(log_path: Path, event_type: str, outcome: str = "success", **de
     with open(log_path, "a+", encoding="utf-8") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         try:
-            handle.seek(0)
-            previous = GENESIS
-            for line in handle:
-                if line.strip():
-                    previous = _line_hash(line)
+            last = _last_line(handle)
+            previous = _line_hash(last) if last else GENESIS
             event = {
                 "id": str(uuid.uuid4()),
                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -62,6 +59,26 @@ def append_event(log_path: Path, event_type: str, outcome: str = "success", **de
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return event
+
+
+def _last_line(handle) -> str:  # noqa: ANN001 - a binary-safe text handle opened "a+"
+    """The log's last non-empty line, read backwards from the end: appends stay
+    O(1) however long the log grows (years of searches are logged here)."""
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell()
+    if end == 0:
+        return ""
+    raw = handle.buffer
+    chunk, data = 65536, b""
+    position = end
+    while position > 0:
+        position = max(0, position - chunk)
+        raw.seek(position)
+        data = raw.read(end - position)
+        lines = [line for line in data.split(b"\n") if line.strip()]
+        if len(lines) >= 2 or (position == 0 and lines):
+            return lines[-1].decode("utf-8")
+    return ""
 
 
 def read_events(log_path: Path) -> Iterator[dict]:

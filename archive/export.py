@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from archive.access import access_level
 from archive.metadata import FIELDS
 from archive.review import latest_metadata, latest_page_text
 from archive.store import Archive, read_json
@@ -25,13 +26,19 @@ def document_record(package: Path) -> dict:
     return document
 
 
-def iter_pages(archive: Archive, documents: Iterator[Path] | None = None) -> Iterator[dict]:
+def iter_pages(
+    archive: Archive, documents: Iterator[Path] | None = None, visible: tuple[str, ...] | None = None
+) -> Iterator[dict]:
+    """Every page in export shape; ``visible``: only documents of these access levels."""
     packages = sorted(documents if documents is not None else archive.documents(), key=_source_order)
     for package in packages:
         document = document_record(package)
         corrected = latest_metadata(archive, document["document"])  # an archivist's fixes win
         metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
         doc_type = corrected.get("doc_type", document["doc_type"])
+        level = access_level(doc_type, document.get("manifest_row"), corrected)
+        if visible is not None and level not in visible:
+            continue
         for number in range(1, document["pages"] + 1):
             page = read_json(package / "data" / "ocr" / f"{number:04d}.json")
             text = latest_page_text(archive, document["document"], number)
@@ -46,6 +53,7 @@ def iter_pages(archive: Archive, documents: Iterator[Path] | None = None) -> Ite
                 "confidence": page["confidence"],
                 "doc_type": doc_type,
                 "metadata": metadata,
+                "access": level,
             }
 
 

@@ -34,6 +34,7 @@ HEADERS = {
     "award_date": ("award_date", "中标日期", "成交日期", "中标（成交）日期", "中标时间", "成交时间"),
     "doc_type": ("doc_type", "document_type", "文件类型", "文档类型", "材料类型"),
     "pages": ("pages", "页数", "扫描页数"),
+    "access": ("access", "access_level", "访问级别", "开放属性", "公开属性"),
 }  # fmt: skip
 
 TRANSACTION_TYPES = (
@@ -155,6 +156,15 @@ def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[st
     if "doc_type" in row and normalise_doc_type(row["doc_type"]) is None:
         problems.append(f"row {number}: doc_type {row['doc_type']!r} is not one of {', '.join(DOC_TYPES)}")
         row.pop("doc_type")
+    if "access" in row:
+        level = {"公开": "open", "开放": "open", "限制": "restricted", "不公开": "restricted"}.get(
+            row["access"], row["access"]
+        )
+        if level.lower() not in ("open", "restricted"):
+            problems.append(f"row {number}: access {row['access']!r} is not open/公开 or restricted/限制")
+            row.pop("access")
+        else:
+            row["access"] = level.lower()
     if "pages" in row and not row["pages"].isdigit():
         problems.append(f"row {number}: pages {row['pages']!r} is not a whole number")
         row.pop("pages")

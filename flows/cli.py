@@ -175,7 +175,15 @@ def export(fmt: str, archive_dir: str | None) -> None:
         archive = Archive.open(resolve_root(archive_dir))
     except TradeArchiveError as error:
         _fail(error)
-    for page in iter_pages(archive):
+    from archive.audit import record_use, user_levels
+
+    _user, visible = user_levels(archive)
+    pages = list(iter_pages(archive, visible=visible))
+    try:
+        record_use(archive, "export", len(pages), format=fmt)
+    except TradeArchiveError as error:
+        _fail(error)
+    for page in pages:
         click.echo(json.dumps(page, ensure_ascii=False))
 
 
@@ -505,6 +513,70 @@ def review_resolve(flag: str, note: str, archive_dir: str | None) -> None:
 
     resolve_flag(Archive.open(resolve_root(archive_dir)), flag, note)
     click.echo(f"resolved {flag}")
+
+
+@cli.command()
+@click.argument("document")
+@click.option("--page", type=int, help="Only this page.")
+@archive_option
+def show(document: str, page: int | None, archive_dir: str | None) -> None:
+    """Print a document's metadata and page text (logged in the audit trail).
+
+    \b
+    Example:
+      trade-archive show 737f17a0e625e281 --page 1 --archive /srv/archive
+    """
+    from archive.audit import record_use, user_levels
+    from archive.export import iter_pages
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        _user, visible = user_levels(archive)
+        package = archive.find_document(document)
+        pages = [p for p in iter_pages(archive, iter([package]), visible)] if package else []
+        pages = [p for p in pages if page is None or p["page"] == page]
+        record_use(archive, "show", len(pages), document=document, page=page)
+    except TradeArchiveError as error:
+        _fail(error)
+    if not pages:  # the same answer whether it does not exist or the user may not see it
+        click.echo(f"error: no document {document}" + (f" page {page}" if page else ""), err=True)
+        sys.exit(int(ExitCode.input_file))
+    first = pages[0]
+    click.echo(f"{first['source']}  ({first['doc_type']}, {first['access']})")
+    click.echo(json.dumps(first["metadata"], ensure_ascii=False, indent=2))
+    for item in pages:
+        click.echo(f"--- page {item['page']}{' (blank)' if item['blank'] else ''} ---\n{item['text']}")
+
+
+@cli.command()
+@archive_option
+@click.option("--user", help="Only this OS user.")
+@click.option("--action", type=click.Choice(["search", "show", "export"]), help="Only this kind of use.")
+@click.option("--since", help="From this time (ISO, e.g. 2023-12-01).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
+def audit(archive_dir: str | None, user: str | None, action: str | None, since: str | None, as_json: bool) -> None:
+    """List who searched, showed or exported what, and when (from the event log).
+
+    \b
+    Example:
+      trade-archive audit --user zhangwei --action search --since 2023-12-01
+    """
+    from archive.audit import use_events
+
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+    except TradeArchiveError as error:
+        _fail(error)
+    count = 0
+    for event in use_events(archive, user, action, since):
+        count += 1
+        if as_json:
+            click.echo(json.dumps(event, ensure_ascii=False))
+            continue
+        what = event.get("query") or event.get("document") or event.get("format") or ""
+        click.echo(f"{event['time']}  {event['user']:<12} {event['action']:<7} {what}  -> {event['results']} result(s)")
+    if not as_json:
+        click.echo(f"{count} event(s)")
 
 
 def main() -> None:

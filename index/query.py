@@ -73,6 +73,7 @@ class Filters:
     amount_min: float | None = None
     amount_max: float | None = None
     party: str | None = None
+    access: tuple[str, ...] | None = None  # access levels the searching user may see (None: all)
 
 
 def split_query(raw: str) -> list[QueryPart | str]:

@@ -53,6 +53,7 @@ def schema() -> tantivy.Schema:
     b.add_text_field("project_code", stored=True, tokenizer_name="raw", index_option="basic")
     b.add_text_field("code_terms", tokenizer_name="whitespace", index_option="basic")
     b.add_text_field("doc_type", stored=True, tokenizer_name="raw", index_option="basic")
+    b.add_text_field("access", tokenizer_name="raw", index_option="basic")
     b.add_text_field("transaction_type", tokenizer_name="raw", index_option="basic")
     b.add_text_field("award_date", stored=True, tokenizer_name="raw", index_option="basic")
     b.add_integer_field("award_day", indexed=True, fast=True)
@@ -93,6 +94,7 @@ def _page_document(page: dict) -> tantivy.Document:
         "project_code": meta.get("project_code") or "",
         "code_terms": " ".join(code_terms(meta.get("project_code"))),
         "doc_type": doc_type,
+        "access": page.get("access", "open"),
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
         "parties": token_string(parties_text(meta)),
@@ -236,6 +238,9 @@ def filter_queries(filters: Filters) -> list[tantivy.Query]:
         party = field_query("parties", match(filters.party, with_code=False))
         if party is not None:
             clauses.append(party)
+    if filters.access is not None:  # in the query, not after it: counts and limits never see hidden pages
+        levels = [Query.term_query(SCHEMA, "access", level) for level in filters.access] or [Query.empty_query()]
+        clauses.append(_any(levels))
     return clauses
 
 

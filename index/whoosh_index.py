@@ -46,6 +46,7 @@ def schema() -> Schema:
         project_code=ID(stored=True),
         code_terms=KEYWORD(lowercase=True),
         doc_type=ID(stored=True),
+        access=ID(),
         transaction_type=ID(stored=True),
         award_date=ID(stored=True),
         amount=NUMERIC(float, stored=True),
@@ -81,6 +82,7 @@ def _page_fields(page: dict) -> dict:
         "project_code": meta.get("project_code") or "",
         "code_terms": " ".join(code_terms(meta.get("project_code"))),
         "doc_type": page["doc_type"] or "",
+        "access": page.get("access", "open"),
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
         "parties": parties_text(meta),
@@ -167,6 +169,8 @@ def _filter_query(filters: Filters) -> q.Query | None:
         clauses.append(q.NumericRange("amount", filters.amount_min, filters.amount_max))
     if filters.party:
         clauses.append(field_query("parties", match(filters.party, with_code=False)))
+    if filters.access is not None:  # in the query, not after it: counts and limits never see hidden pages
+        clauses.append(q.Or([q.Term("access", level) for level in filters.access]) if filters.access else q.NullQuery)
     return q.And(clauses) if clauses else None
 
 

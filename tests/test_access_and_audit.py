@@ -1,0 +1,78 @@
+"""Access control and the audit trail: a user without the role gets no trace of a
+restricted document (search, show, export); a user with it does; both appear in audit."""
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+import index
+import search_cli
+from archive.access import access_level, os_user
+from archive.review import correct_metadata
+from archive.store import Archive
+from flows.cli import cli
+
+
+def test_bid_files_and_evaluation_reports_are_restricted_by_default():
+    assert access_level("bid", None) == "restricted"
+    assert access_level("evaluation_report", {}) == "restricted"
+    assert access_level("award_notice", None) == "open"
+    assert access_level("award_notice", {"access": "restricted"}) == "restricted"
+    assert access_level("bid", {"access": "restricted"}, {"access": "open"}) == "open"
+
+
+@pytest.fixture
+def restricted_archive(ingested_archive, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    correct_metadata(archive, notice, {"access": "restricted"}, "a losing bidder's file")
+    index.refresh(archive, [notice])
+    return archive, notice
+
+
+def _use_config(tmp_path, monkeypatch, users):
+    config = tmp_path / "roles.toml"
+    config.write_text(f"[roles]\nrestricted = {json.dumps(users)}\n")
+    monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
+
+
+def test_without_the_role_a_restricted_document_leaves_no_trace(restricted_archive, tmp_path, monkeypatch):
+    archive, notice = restricted_archive
+    _use_config(tmp_path, monkeypatch, ["someone-else"])
+    runner = CliRunner()
+    hits = json.loads(runner.invoke(search_cli.main, ["交易中心", "--json", "--archive", str(archive.root)]).output)
+    assert [h["source"] for h in hits] == ["award-notice.pdf"]
+    nothing = runner.invoke(search_cli.main, ["单轨运行", "--archive", str(archive.root)])
+    assert "no matching pages" in nothing.output
+    shown = runner.invoke(cli, ["show", notice, "--archive", str(archive.root)])
+    missing = runner.invoke(cli, ["show", "0123456789abcdef", "--archive", str(archive.root)])
+    assert shown.exit_code == missing.exit_code != 0
+    assert shown.output.replace(notice, "X") == missing.output.replace("0123456789abcdef", "X")  # no tell
+    exported = runner.invoke(cli, ["export", "--archive", str(archive.root)]).output
+    assert notice not in exported and "单轨运行" not in exported
+
+
+def test_with_the_role_it_is_found_and_every_use_is_audited(restricted_archive, tmp_path, monkeypatch):
+    archive, notice = restricted_archive
+    runner = CliRunner()
+    _use_config(tmp_path, monkeypatch, ["someone-else"])
+    runner.invoke(search_cli.main, ["单轨运行", "--archive", str(archive.root)])
+    _use_config(tmp_path, monkeypatch, [os_user()])
+    hits = json.loads(runner.invoke(search_cli.main, ["单轨运行", "--json", "--archive", str(archive.root)]).output)
+    assert [h["source"] for h in hits] == ["notice-upside-down.pdf"]
+    assert runner.invoke(cli, ["show", notice, "--page", "1", "--archive", str(archive.root)]).exit_code == 0
+
+    result = runner.invoke(cli, ["audit", "--json", "--archive", str(archive.root)])
+    events = [json.loads(line) for line in result.output.splitlines()]
+    searches = [e for e in events if e["action"] == "search"]
+    assert [(e["query"], e["results"], e["user"]) for e in searches] == [
+        ("单轨运行", 0, os_user()), ("单轨运行", 1, os_user())
+    ]  # fmt: skip
+    assert any(e["action"] == "show" and e["document"] == notice for e in events)
+    text = runner.invoke(cli, ["audit", "--action", "search", "--archive", str(archive.root)]).output
+    assert "2 event(s)" in text
+    assert runner.invoke(cli, ["verify", "--archive", str(archive.root)]).exit_code == 0  # the log chain holds
