@@ -30,6 +30,25 @@ DEFAULT_SET = ROOT.parent / "shared" / "data" / "scans-dev" / "scans"
 OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2 cores
 
 
+PEAKS: dict[str, int] = {}  # process (pid + command) -> its peak RSS
+
+
+def _label(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return str(pid)
+    kind = (
+        "OCR worker"
+        if "spawn_main" in command
+        else "prefect server"
+        if "uvicorn" in command or "server" in command
+        else "CLI"
+    )
+    return f"{pid} {kind}"
+
+
 def tree_rss(pid: int) -> tuple[int, int]:
     """(sum, largest) resident set size in bytes of ``pid`` and all its descendants (Linux /proc)."""
     children: dict[int, list[int]] = {}
@@ -49,6 +68,8 @@ def tree_rss(pid: int) -> tuple[int, int]:
         current = todo.pop()
         total += rss.get(current, 0)
         largest = max(largest, rss.get(current, 0))
+        label = _label(current)
+        PEAKS[label] = max(PEAKS.get(label, 0), rss.get(current, 0))
         todo.extend(children.get(current, []))
     return total, largest
 
@@ -112,6 +133,8 @@ def main() -> int:
     print(f"trade-archive: {pages} pages in {seconds:.1f} s = {rate:.1f} pages/min "
           f"({args.workers} OCR workers, whole CLI run incl. Prefect start-up)")  # fmt: skip
     print(f"peak RSS: {peak / 2**20:.0f} MiB for the whole process tree, {largest / 2**20:.0f} MiB largest process")
+    for label, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
+        print(f"  {label}: peak {value / 2**20:.0f} MiB")
 
     baseline = OCRMYPDF_DESIGN_PAGES_PER_MIN
     if args.ocrmypdf and shutil.which("ocrmypdf"):

@@ -23,6 +23,7 @@ from pathlib import Path
 from types import ModuleType
 
 from archive.errors import ArchiveError
+from archive.export import iter_pages
 from archive.store import Archive
 from index.query import Filters
 
@@ -92,13 +93,20 @@ def backend_module(name: str) -> ModuleType:
 
 
 def update(archive: Archive) -> int:
-    """Index the pages of every archived document the index lacks; return pages added."""
-    return backend_module(backend_name(archive)).update(archive)
+    """Index the pages of every archived document the index lacks; return pages added.
+    (So a crash between filing and indexing heals on the next run.)"""
+    module = backend_module(backend_name(archive))
+    have = module.indexed_document_ids(archive)
+    missing = [p for p in archive.documents() if p.name not in have]
+    return module.add_pages(archive, iter_pages(archive, iter(missing))) if missing else 0
 
 
 def refresh(archive: Archive, documents: list[str]) -> int:
     """Re-index the pages of these documents (their metadata changed, e.g. filing)."""
-    return backend_module(backend_name(archive)).refresh(archive, documents) if documents else 0
+    if not documents:
+        return 0
+    packages = [p for p in archive.documents() if p.name in set(documents)]
+    return backend_module(backend_name(archive)).add_pages(archive, iter_pages(archive, iter(packages)), documents)
 
 
 def optimise(archive: Archive) -> str:

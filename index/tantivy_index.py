@@ -141,26 +141,14 @@ def indexed_documents(ix: tantivy.Index) -> set[str]:
     return {term for term, _count in ix.searcher().terms_with_prefix("document", "")}
 
 
-def update(archive: Archive) -> int:
-    """Index the pages of every archived document not yet in the index; return pages added."""
-    ix = _open_or_create(archive.index_dir)
-    have = indexed_documents(ix)
-    missing = [p for p in archive.documents() if p.name not in have]
-    if not missing:
-        return 0
-    return _write(ix, archive.index_dir, iter_pages(archive, iter(missing)))
+def indexed_document_ids(archive: Archive) -> set[str]:
+    return indexed_documents(_open_or_create(archive.index_dir))
 
 
-def refresh(archive: Archive, documents: list[str]) -> int:
-    """Re-index these documents' pages (after filing moved them to a transaction)."""
-    packages = [p for p in archive.documents() if p.name in set(documents)]
-    ix = _open_or_create(archive.index_dir)
-    return _write(ix, archive.index_dir, iter_pages(archive, iter(packages)), replace=documents)
-
-
-def add_pages(archive: Archive, pages: Iterable[dict]) -> int:
-    """Index page dicts in the export shape (archive.export.iter_pages) as they are."""
-    return _write(_open_or_create(archive.index_dir), archive.index_dir, pages)
+def add_pages(archive: Archive, pages: Iterable[dict], replace: Iterable[str] = ()) -> int:
+    """Index page dicts in the export shape (archive.export.iter_pages); the documents
+    in ``replace`` lose their old entries in the same commit."""
+    return _write(_open_or_create(archive.index_dir), archive.index_dir, pages, replace=replace)
 
 
 def rebuild(archive: Archive) -> int:

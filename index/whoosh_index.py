@@ -96,7 +96,7 @@ def _page_fields(page: dict) -> dict:
 
 def _write(ix: whoosh_index.Index, pages: Iterable[dict]) -> int:
     count = 0
-    writer = ix.writer(limitmb=256)
+    writer = ix.writer(limitmb=64)  # buffer cap: the ingest flow must stay well under 2 GB
     try:
         for page in pages:
             writer.update_document(**_page_fields(page))
@@ -113,14 +113,8 @@ def indexed_documents(ix: whoosh_index.Index) -> set[str]:
         return {term.decode() if isinstance(term, bytes) else term for term in searcher.lexicon("document")}
 
 
-def update(archive: Archive) -> int:
-    """Index the pages of every archived document not yet in the index; return pages added."""
-    ix = _open_or_create(archive.index_dir)
-    have = indexed_documents(ix)
-    missing = [p for p in archive.documents() if p.name not in have]
-    if not missing:
-        return 0
-    return _write(ix, iter_pages(archive, iter(missing)))
+def indexed_document_ids(archive: Archive) -> set[str]:
+    return indexed_documents(_open_or_create(archive.index_dir))
 
 
 def optimise(archive: Archive) -> None:
@@ -128,15 +122,9 @@ def optimise(archive: Archive) -> None:
         _open_or_create(archive.index_dir).optimize()
 
 
-def refresh(archive: Archive, documents: list[str]) -> int:
-    """Re-index these documents' pages (after filing moved them to a transaction);
-    page ids are unique, so each page replaces its old entry."""
-    packages = [p for p in archive.documents() if p.name in set(documents)]
-    return _write(_open_or_create(archive.index_dir), iter_pages(archive, iter(packages)))
-
-
-def add_pages(archive: Archive, pages: Iterable[dict]) -> int:
-    """Index page dicts in the export shape (archive.export.iter_pages) as they are."""
+def add_pages(archive: Archive, pages: Iterable[dict], replace: Iterable[str] = ()) -> int:
+    """Index page dicts in the export shape (archive.export.iter_pages). Page ids are
+    unique, so a re-indexed page (``replace``: its document) takes its old entry's place."""
     return _write(_open_or_create(archive.index_dir), pages)
 
 

@@ -283,7 +283,7 @@ def test_rebuild_switches_backend_and_refuses_mixing(tmp_path, monkeypatch):
     assert index.backend_name(arch) == "tantivy"
     assert not (arch.root / "index.new").exists() and not (arch.root / "index.old").exists()
     with pytest.raises(ArchiveError, match="tantivy index"):
-        backend_module("whoosh").update(arch)  # a whoosh writer must not touch a tantivy index
+        backend_module("whoosh").add_pages(arch, [])  # a whoosh writer must not touch a tantivy index
     monkeypatch.setenv(index.ENV_BACKEND, "whoosh")
     index.rebuild(arch)  # the env var chooses on rebuild
     assert index.backend_name(arch) == "whoosh"
