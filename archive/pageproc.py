@@ -139,6 +139,10 @@ def _process_page(job: PageJob) -> dict:
         record["seconds"] = round(time.monotonic() - started, 3)
         return record
     engine = get_engine(job.engine)
+    detector = get_engine("rapidocr")  # orientation for every engine; seals
+    model_before = getattr(engine, "model_seconds", 0.0) + (
+        getattr(detector, "model_seconds", 0.0) if detector is not engine else 0.0
+    )
     body = without_seals(image, find_seals(image, job.dpi))  # seal ring text must not join the body
     if isinstance(engine, RapidOcrEngine):
         reading = engine.read_page(body)
@@ -175,6 +179,10 @@ def _process_page(job: PageJob) -> dict:
         height=upright.height,
         seconds=round(time.monotonic() - started, 3),
     )
+    model_after = getattr(engine, "model_seconds", 0.0) + (
+        getattr(detector, "model_seconds", 0.0) if detector is not engine else 0.0
+    )
+    record["engine_seconds"] = round(model_after - model_before, 3)  # time inside the OCR models
     return record
 
 

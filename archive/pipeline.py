@@ -50,6 +50,8 @@ class DocumentOutcome:
     message: str | None = None
     seconds: float = 0.0
     qc_flags: list[str] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: extract, pages, pdf, metadata
+    engine_seconds: float = 0.0  # of which inside the OCR models (summed over pages)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -118,7 +120,10 @@ def ingest_document(
     update_transaction(archive, package["metadata"]["project_code"], package)
     outcome.pages, outcome.path = source_pdf.page_count, str(target)
     outcome.qc_flags = package["qc_flags"]
+    outcome.stages = package["process"]["stage_seconds"]
+    outcome.engine_seconds = package["process"]["engine_seconds"]
     outcome.seconds = round(time.monotonic() - started, 2)
+    outcome.stages["package"] = round(max(0.0, outcome.seconds - sum(outcome.stages.values())), 3)
     archive.log("ingestion", source=outcome.source, sha256=sha256, document=document_id, batch=batch,
                 pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
                 tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
@@ -131,6 +136,19 @@ def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch
     archive.log("ingestion", "duplicate", source=outcome.source, sha256=outcome.sha256, document=outcome.document,
                 existing=str(existing.relative_to(archive.root)), batch=batch)  # fmt: skip
     return outcome
+
+
+class StageClock:
+    """Seconds spent in each stage of a document, for the batch report and the throughput bench."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self._last = time.monotonic()
+
+    def lap(self, stage: str) -> None:
+        now = time.monotonic()
+        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 3)
+        self._last = now
 
 
 def _build_package(
@@ -154,7 +172,9 @@ def _build_package(
     if sha256_file(original) != sha256:
         raise OSError(f"copy of {source} does not match its checksum; the disk or the source is changing")
 
+    clock = StageClock()
     images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
+    clock.lap("extract")
     jobs = [
         PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine, img.dpi,
                 None if force_ocr else img.text_boxes)
@@ -164,6 +184,7 @@ def _build_package(
         records = run_pages(jobs)
     except InputRejected as error:  # a page the worker refused (page_timeout, image_too_large): name the file
         raise InputRejected(error.reason, f"{name}: {error}") from error
+    clock.lap("pages")  # orientation, deskew, seals, OCR: mostly the engine, in the worker processes
 
     (staging / "ocr").mkdir()
     for image, record in zip(images, records):
@@ -178,6 +199,7 @@ def _build_package(
         staging / "access.pdf",
         title=name,
     )
+    clock.lap("pdf")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
     document = {
@@ -219,6 +241,9 @@ def _build_package(
             for img, record in zip(images, records)
         ],  # fmt: skip
     }
+    clock.lap("metadata")
+    document["process"]["stage_seconds"] = clock.laps  # packaging is timed by the caller's total
+    document["process"]["engine_seconds"] = round(sum(r.get("engine_seconds", 0.0) for r in records), 3)
     atomic_write_json(staging / "document.json", document)
     make_bag(
         staging,

@@ -14,6 +14,7 @@ chi_sim+eng) on the same files, when it is installed, for a same-machine ratio.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import subprocess
@@ -114,7 +115,8 @@ def main() -> int:
     parser.add_argument("--set", dest="scans", type=Path, default=DEFAULT_SET, help="folder of scanned PDFs")
     parser.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     parser.add_argument("--big", type=int, default=0, help="ingest one PDF of this many pages instead")
-    parser.add_argument("--ocrmypdf", action="store_true", help="also time OCRmyPDF on the same files")
+    parser.add_argument("--ocrmypdf", "--vs-ocrmypdf", dest="ocrmypdf", action="store_true",
+                        help="also time OCRmyPDF on the same files, in the same run")  # fmt: skip
     args = parser.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
@@ -135,6 +137,14 @@ def main() -> int:
     print(f"peak RSS: {peak / 2**20:.0f} MiB for the whole process tree, {largest / 2**20:.0f} MiB largest process")
     for label, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
         print(f"  {label}: peak {value / 2**20:.0f} MiB")
+    report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in report["stage_seconds"].items())
+    print(f"seconds per stage (summed over documents, which overlap): {stages}")
+    engine_share = report["engine_seconds"] / (args.workers * seconds)
+    print(
+        f"time inside the OCR models: {report['engine_seconds']:.0f} s over {args.workers} workers = "
+        f"{100 * engine_share:.0f}% of wall x workers; pipeline overhead {100 * (1 - engine_share):.0f}%"
+    )
 
     baseline = OCRMYPDF_DESIGN_PAGES_PER_MIN
     if args.ocrmypdf and shutil.which("ocrmypdf"):

@@ -10,7 +10,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from prefect import flow, get_run_logger, task
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import (
+    create_markdown_artifact,
+    create_progress_artifact,
+    create_table_artifact,
+    update_progress_artifact,
+)
 from prefect.cache_policies import NO_CACHE
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
@@ -87,6 +92,8 @@ class BatchSummary:
     manifest_problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number of yuan"
     filed_by_name: list[dict] = field(default_factory=list)  # unfiled documents matched to a transaction
     qc_flags: dict[str, list[str]] = field(default_factory=dict)  # source file -> what QC should look at
+    stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over documents (they overlap in time)
+    engine_seconds: float = 0.0  # time inside the OCR models, summed over pages (all workers)
     pages: int = 0
     indexed_pages: int = 0
     seconds: float = 0.0
@@ -156,13 +163,21 @@ def _ingest_locked(
             futures = [
                 ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(_name(p)), engine) for p in pdfs
             ]
+            progress = create_progress_artifact(0.0, key=f"batch-{batch.lower()}-progress",
+                                                description=f"Batch {batch}: documents done")  # fmt: skip
+            pages_done = 0
             for number, (path, future) in enumerate(zip(pdfs, futures), start=1):
                 outcome = future.result(raise_on_failure=False)
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
                     outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}
                 outcome["manifest_pages"] = (rows.get(_name(path)) or {}).get("pages")  # for acceptance (漏扫/多扫)
                 summary.outcomes.append(outcome)
-                logger.info("[%d/%d] %s: %s", number, len(pdfs), _name(path), outcome["status"])
+                pages_done += outcome.get("pages", 0)
+                elapsed = time.monotonic() - started
+                left = elapsed / number * (len(pdfs) - number)
+                logger.info("[%d/%d] %s: %s — %.1f pages/min, about %d s to go", number, len(pdfs), _name(path),
+                            outcome["status"], 60 * pages_done / elapsed, left)  # fmt: skip
+                update_progress_artifact(progress, 100.0 * number / len(pdfs))
         finally:
             _pool = None
 
@@ -182,8 +197,14 @@ def _ingest_locked(
     for document, code in file_unfiled_by_project_name(archive):
         logger.info("filed %s under %s (project name matches)", document, code)
         summary.filed_by_name.append({"document": document, "project_code": code})
+    summary.engine_seconds = round(sum(o.get("engine_seconds") or 0.0 for o in summary.outcomes), 2)
+    for outcome in summary.outcomes:
+        for stage, seconds in (outcome.get("stages") or {}).items():
+            summary.stage_seconds[stage] = round(summary.stage_seconds.get(stage, 0.0) + seconds, 2)
     summary.qc_flags = {Path(o["source"]).name: o["qc_flags"] for o in summary.outcomes if o.get("qc_flags")}
+    index_started = time.monotonic()
     summary.indexed_pages = index.update(archive)
+    summary.stage_seconds["index"] = round(time.monotonic() - index_started, 2)
     index.refresh(archive, [item["document"] for item in summary.filed_by_name])
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
