@@ -6,6 +6,7 @@ python search_cli.py 中标通知书 --archive /srv/archive
 from __future__ import annotations
 
 import json
+import re
 import sys
 
 import click
@@ -14,8 +15,8 @@ from archive.audit import record_use, user_levels
 from archive.errors import QueryError, TradeArchiveError
 from archive.metadata import DOC_TYPES
 from archive.store import ENV_HOME, Archive, resolve_root
-from index import Filters, search
-from index.query import check_date, check_doc_type
+from index import Filters, search_page
+from index.query import check_date, check_doc_type, highlight_terms, is_mark
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
@@ -43,7 +44,9 @@ def _doc_type(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 )
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array of hits, e.g. 中标 --json > hits.json.")
 @click.option("--limit", type=click.IntRange(1, 10_000), default=20, show_default=True,
-              help="Most hits to show, e.g. --limit 100.")  # fmt: skip
+              help="Pages (hits) per result page, e.g. --limit 100.")  # fmt: skip
+@click.option("--page", "result_page", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Which result page to show (1-based), e.g. --page 2 for hits 21-40 with --limit 20.")  # fmt: skip
 @click.option("--type", "transaction_type", help="Transaction type, e.g. --type 政府采购 or --type 工程建设招标投标.")
 @click.option("--doc-type", callback=_doc_type,
               help=f"Document type, e.g. --doc-type award_notice. One of: {', '.join(DOC_TYPES)}.")  # fmt: skip
@@ -54,12 +57,16 @@ def _doc_type(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--min", "amount_min", type=click.FloatRange(min=0), help="Amount at least, in yuan, e.g. --min 1000000.")
 @click.option("--max", "amount_max", type=click.FloatRange(min=0), help="Amount at most, in yuan, e.g. --max 5e6.")
 @click.option("--party", help="Purchaser, agency or winner, any part of the name, e.g. --party 中建三局.")
-def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: int, transaction_type: str | None,
-         doc_type: str | None, code: str | None, date_from: str | None, date_to: str | None,
-         amount_min: float | None, amount_max: float | None, party: str | None) -> None:  # fmt: skip
+def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: int, result_page: int,
+         transaction_type: str | None, doc_type: str | None, code: str | None, date_from: str | None,
+         date_to: str | None, amount_min: float | None, amount_max: float | None,
+         party: str | None) -> None:  # fmt: skip
     """Find pages. Words are ANDed; "a phrase" or “a phrase” matches exactly;
     -word excludes; a OR b matches either; project codes match whole or by segment.
     Filters narrow the hits; pages without the value (no award date, no amount) drop out.
+    Pages of the document whose whole project code is the query come first; a word in the
+    project name or a party's name weighs more than the same word in the page text.
+    Hits are grouped by document, best first, --limit pages per result page (--page N).
 
     \b
     Examples:
@@ -68,10 +75,12 @@ def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: 
       python search_cli.py GXZC2023-G1-001234-KWZB --json
       python search_cli.py 交易中心 --doc-type award_notice --from 2023-01-01 --to 2023-12-31
       python search_cli.py 中标 --min 1000000 --party 中建三局
+      python search_cli.py 中标 --limit 50 --page 2
     """
     try:
         archive = Archive.open(resolve_root(archive_dir))
         _user, visible = user_levels(archive)
+        raw = " ".join(query)
         filters = Filters(
             transaction_type=transaction_type,
             doc_type=doc_type,
@@ -83,23 +92,100 @@ def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: 
             party=party,
             access=visible,  # restricted documents leave no trace for a user without the role
         )
-        hits = search(archive, " ".join(query), filters, limit)
-        record_use(archive, "search", len(hits), query=" ".join(query),
-                   filters={k: v for k, v in vars(filters).items() if v is not None and k != "access"})  # fmt: skip
+        offset = (result_page - 1) * limit
+        hits, total = search_page(archive, raw, filters, limit, offset)
+        detail = {"page": result_page} if result_page > 1 else {}
+        record_use(archive, "search", len(hits), query=raw,
+                   filters={k: v for k, v in vars(filters).items() if v is not None and k != "access"},
+                   **detail)  # fmt: skip
     except TradeArchiveError as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(int(error.exit_code))
-    if as_json:
+    status = _status(len(hits), total, offset, limit, result_page)
+    if as_json:  # the contract: a flat JSON array of page hits; anything more goes to stderr
         click.echo(json.dumps(hits, ensure_ascii=False, indent=2))
+        if total > offset + len(hits) or (total and not hits):
+            click.echo(status, err=True)
         return
     if not hits:
-        click.echo("no matching pages")
+        click.echo(status)
         return
+    styled = _is_tty()
+    marks = highlight_terms(raw)
+    for lines in _grouped(hits, marks, styled):
+        for line in lines:
+            click.echo(line, color=styled or None)
+    click.echo(status)
+
+
+_MARKED = re.compile("【([^【】]+)】")
+NO_TEXT = "(no text on this page: it matched on its document's project code, name or parties)"
+
+
+def _is_tty() -> bool:
+    try:
+        return sys.stdout.isatty()
+    except (AttributeError, ValueError):  # replaced or closed stdout
+        return False
+
+
+def _status(shown: int, total: int, offset: int, limit: int, result_page: int) -> str:
+    """What was shown out of how many, and how to see the rest (never a silent cap)."""
+    if not total:
+        return "no matching pages"
+    last_page = -(-total // limit)
+    if not shown:
+        return (f"no hits on result page {result_page}: {total} page(s) match, "
+                f"result pages 1-{last_page} with --limit {limit}")  # fmt: skip
+    if offset == 0 and shown == total:
+        return f"{total} page(s)"
+    text = f"showing {offset + 1}-{offset + shown} of {total} pages"
+    if offset + shown < total:
+        text += f"; next: --page {result_page + 1}"
+    return text
+
+
+def _page_ranges(numbers: list[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3,7"."""
+    runs: list[list[int]] = []
+    for n in sorted(set(numbers)):
+        if runs and n == runs[-1][1] + 1:
+            runs[-1][1] = n
+        else:
+            runs.append([n, n])
+    return ",".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
+
+
+def highlight(snippet: str, marks: list[str], styled: bool) -> str:
+    """The snippet's 【match】 marks as bold colour for a terminal, or kept as 【】.
+    (Only marks of the query's words: a 【】 the page itself prints stays as it is.)"""
+    if not styled or not marks:
+        return snippet
+    return _MARKED.sub(
+        lambda m: click.style(m.group(1), fg="red", bold=True) if is_mark(m.group(1), marks) else m.group(0), snippet
+    )
+
+
+def _grouped(hits: list[dict], marks: list[str], styled: bool) -> list[list[str]]:
+    """One block per document, in the order of its best hit: a line naming the document
+    (source, the pages hit, project code, document type, best score), then each page hit,
+    best first, with its snippet."""
+    documents: dict[str, list[dict]] = {}
     for hit in hits:
-        code_text = hit["project_code"] or "(unfiled)"
-        click.echo(f"{hit['source']}  p.{hit['page']}  {code_text}  {hit['doc_type']}  score {hit['score']}")
-        click.echo(f"    {hit['snippet']}")
-    click.echo(f"{len(hits)} page(s)")
+        documents.setdefault(hit["document"], []).append(hit)
+    blocks = []
+    for pages in documents.values():
+        first = pages[0]
+        code_text = first["project_code"] or "(unfiled)"
+        doc_type = first["doc_type"] or "(type unknown)"
+        head = (f"{first['source']}  p.{_page_ranges([h['page'] for h in pages])}  {code_text}  {doc_type}  "
+                f"best score {first['score']}")  # fmt: skip
+        lines = [click.style(head, bold=True) if styled else head]
+        for hit in pages:
+            text = highlight(hit["snippet"], marks, styled) if hit["snippet"] else NO_TEXT
+            lines.append(f"    p.{hit['page']}  {text}")
+        blocks.append(lines)
+    return blocks
 
 
 if __name__ == "__main__":

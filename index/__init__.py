@@ -11,6 +11,7 @@ pages). The archive decides which one it uses: the name is stored in
     rebuild(archive)                      # fresh index beside the old one, then swap
     rebuild(archive, backend="tantivy")   # ... and switch the archive to tantivy
     search(archive, "中标 -废标", Filters(doc_type="award_notice"), limit=20)
+    hits, total = search_page(archive, "中标", limit=20, offset=20)   # the second 20, of total
 
 The backends are imported only when used, so whoosh-only installs never need tantivy.
 """
@@ -27,7 +28,17 @@ from archive.export import iter_pages
 from archive.store import Archive
 from index.query import Filters
 
-__all__ = ["BACKENDS", "ENV_BACKEND", "Filters", "backend_module", "backend_name", "rebuild", "search", "update"]
+__all__ = [
+    "BACKENDS",
+    "ENV_BACKEND",
+    "Filters",
+    "backend_module",
+    "backend_name",
+    "rebuild",
+    "search",
+    "search_page",
+    "update",
+]
 
 BACKENDS = ("whoosh", "tantivy")
 DEFAULT_BACKEND = "whoosh"
@@ -129,3 +140,14 @@ def rebuild(archive: Archive, backend: str | None = None) -> int:
 def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:
     """Hits with the keys document, source, page, project_code, doc_type, score, snippet."""
     return backend_module(backend_name(archive)).search(archive, raw_query, filters, limit)
+
+
+def search_page(
+    archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20, offset: int = 0
+) -> tuple[list[dict], int]:
+    """One page of hits and the total: the hits ranked ``offset`` .. ``offset + limit - 1``
+    (0-based; same keys as ``search``) and how many pages match the query and filters in all,
+    so a caller can say how many it did not show."""
+    if limit < 1 or offset < 0:
+        raise ValueError(f"limit must be at least 1 and offset at least 0 (got limit={limit}, offset={offset})")
+    return backend_module(backend_name(archive)).search_page(archive, raw_query, filters, limit, offset)

@@ -3,8 +3,10 @@
 CJK bigrams with true token positions (so phrase queries work, as in Lucene's
 CJK analyzer), the last character of each Han run also as a unigram (so a
 single-character query finds every occurrence through a prefix), alphanumeric
-runs as single tokens, NFKC (full-width -> half-width), lower case, and the
-spaces OCR puts between Han characters removed.
+runs as single tokens, NFKC (full-width -> half-width), lower case, traditional
+characters folded to simplified (character by character, as case is folded: so
+电力 finds a page OCR'd as 電力, and a traditional-Chinese page), and the spaces
+OCR puts between Han characters removed.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
 
 from whoosh.analysis import Token, Tokenizer
 
@@ -20,8 +24,36 @@ from archive.ocr import HAN, join_han
 _RUN = re.compile(rf"([{HAN}]+)|([0-9a-z]+)")
 
 
+@cache
+def _t2s_table() -> dict[int, str]:
+    """Traditional -> simplified, one character for one (OpenCC's character table, first
+    choice); characters that are also simplified in their own right (乾, 于) stay as they are."""
+    try:
+        import opencc
+
+        lines = (Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt").read_text(encoding="utf-8")
+    except (ImportError, OSError):  # no table: no folding, search still works on the text as OCR'd
+        return {}
+    table: dict[int, str] = {}
+    for line in lines.splitlines():
+        traditional, _, simplified = line.partition("\t")
+        choices = simplified.split()
+        if len(traditional) == 1 and choices and len(choices[0]) == 1 and traditional not in choices:
+            table[ord(traditional)] = choices[0]
+    return table
+
+
+def fold(text: str) -> str:
+    """Lower case and traditional characters as simplified, one character for one: positions
+    in the result are positions in ``text`` (so a match found in it can be marked in ``text``)."""
+    lower = text.lower()
+    if len(lower) != len(text):  # the odd letter whose lower case is two characters (İ)
+        lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+    return lower.translate(_t2s_table())
+
+
 def normalise(text: str) -> str:
-    return join_han(unicodedata.normalize("NFKC", text)).lower()
+    return fold(join_han(unicodedata.normalize("NFKC", text)))
 
 
 def terms(text: str) -> list[str]:

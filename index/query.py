@@ -19,12 +19,25 @@ from whoosh import query as q
 from archive.errors import QueryError
 from archive.metadata import DOC_TYPE_ALIASES, DOC_TYPES
 from archive.ocr import join_han
-from index.analysis import code_terms, is_han, normalise, terms
+from index.analysis import code_terms, fold, is_han, normalise, terms
 
-# The page text, the parties' names and what staff call the document type.
+# The page text, the parties' names and what staff call the document type (the tantivy
+# schema adds these in this order: keep it, field numbers of existing indexes depend on it).
 TEXT_FIELDS = ("text", "parties", "doc_type_names")
+# Every analysed field a word or phrase is looked for in: the project name was added later.
+SEARCH_FIELDS = ("text", "project_name", "parties", "doc_type_names")
 # Weight of a match on what staff call the document type, against one in the page text.
 DOC_TYPE_NAMES_BOOST = 0.5
+# Query-time weights against a match in the page text (1.0): a word in the project's name or
+# in a party's name says more about the document than the same word somewhere in its pages.
+FIELD_BOOSTS = {"project_name": 3.0, "parties": 3.0}
+# A match on the project code is a constant score (not BM25) in both backends. A query that is
+# a document's whole project code gives that document's pages CODE_BOOST, more than page text
+# scores in practice, so they rank first, above pages that merely mention the code or its
+# segments. A query that is one segment (001234, gxzc2023) gives the documents filed under
+# such codes CODE_SEGMENT_BOOST, about what a metadata match weighs.
+CODE_BOOST = 100.0
+CODE_SEGMENT_BOOST = 2.0
 SNIPPET_CHARS = 36
 _TOKEN = re.compile(r'-?"[^"]*"?|-?“[^”]*”?|\S+')
 
@@ -49,6 +62,11 @@ class Match:
     tokens: tuple[str, ...]
     prefix: bool
     code: str | None
+
+    @property
+    def code_boost(self) -> float:
+        """The weight of a match on ``code``: whole code (it has segments) or one segment."""
+        return CODE_BOOST if self.code and len(code_terms(self.code)) > 1 else CODE_SEGMENT_BOOST
 
 
 @dataclass(frozen=True)
@@ -205,21 +223,23 @@ def date_number(value: str | None) -> int | None:
 # --- whoosh compilation --------------------------------------------------------------------------------------------
 
 
-def field_query(field: str, m: Match) -> q.Query | None:
+def field_query(field: str, m: Match, boost: float = 1.0) -> q.Query | None:
     """A match within one analysed text field, as a whoosh query."""
     if not m.tokens:
         return None
     if m.prefix:
-        return q.Prefix(field, m.tokens[0])  # a single character: bigrams starting with it
+        return q.Prefix(field, m.tokens[0], boost=boost)  # a single character: bigrams starting with it
     if len(m.tokens) == 1:
-        return q.Term(field, m.tokens[0])
-    return q.Phrase(field, list(m.tokens))
+        return q.Term(field, m.tokens[0], boost=boost)
+    return q.Phrase(field, list(m.tokens), boost=boost)
 
 
-def whoosh_match(m: Match) -> q.Query:
-    options = [query for field in TEXT_FIELDS if (query := field_query(field, m)) is not None]
-    if m.code:
-        options.append(q.Term("code_terms", m.code))
+def whoosh_match(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS) -> q.Query:
+    """``fields``: the analysed fields the index has (one built before a field existed lacks it).
+    (doc_type_names carries its weight in the whoosh schema, as a field boost.)"""
+    options = [query for field in fields if (query := field_query(field, m, FIELD_BOOSTS.get(field, 1.0))) is not None]
+    if m.code:  # code_terms is a KEYWORD field, unscored: a match weighs its boost
+        options.append(q.Term("code_terms", m.code, boost=m.code_boost))
     return options[0] if len(options) == 1 else q.Or(options)
 
 
@@ -229,12 +249,14 @@ def term_query(text: str) -> q.Query:
     return whoosh_match(match(text))
 
 
-def build_query(raw: str) -> q.Query:
+def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS) -> q.Query:
     parsed = parse_query(raw)
-    must = [whoosh_match(g[0]) if len(g) == 1 else q.Or([whoosh_match(m) for m in g]) for g in parsed.must]
+    must = [
+        whoosh_match(g[0], fields) if len(g) == 1 else q.Or([whoosh_match(m, fields) for m in g]) for g in parsed.must
+    ]
     result: q.Query = must[0] if len(must) == 1 else q.And(must)
     if parsed.must_not:
-        return q.AndNot(result, q.Or([whoosh_match(m) for m in parsed.must_not]))
+        return q.AndNot(result, q.Or([whoosh_match(m, fields) for m in parsed.must_not]))
     return result
 
 
@@ -261,13 +283,24 @@ def flat_text(text: str) -> str:
 
 
 def snippet(text: str, marks: list[str]) -> str:
-    """A short window of the page around the first match, matches in 【】."""
+    """A short window of the page around the first match, matches in 【】 (the text as OCR'd;
+    marks are found in it folded as the index folds it: case, traditional characters)."""
     flat = flat_text(text)
-    lower = flat.lower()  # same length as flat: marks are found case-insensitively
-    first = min((i for m in marks if m and (i := lower.find(m)) >= 0), default=0)
+    folded = fold(flat)  # same length as flat
+    first = min((i for m in marks if m and (i := folded.find(m)) >= 0), default=0)
     start = max(0, first - SNIPPET_CHARS // 2)
-    window = flat[start : start + SNIPPET_CHARS * 2]
-    if marks:
-        pattern = "|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True) if m)
-        window = re.sub(f"({pattern})", r"【\1】", window, flags=re.IGNORECASE) if pattern else window
-    return ("…" if start else "") + window + ("…" if start + SNIPPET_CHARS * 2 < len(flat) else "")
+    end = start + SNIPPET_CHARS * 2
+    window = flat[start:end]
+    pattern = "|".join(re.escape(m) for m in sorted(set(marks), key=len, reverse=True) if m)
+    if pattern:
+        parts, last = [], 0
+        for found in re.finditer(pattern, folded[start:end]):
+            parts += [window[last : found.start()], "【", window[found.start() : found.end()], "】"]
+            last = found.end()
+        window = "".join(parts) + window[last:]
+    return ("…" if start else "") + window + ("…" if end < len(flat) else "")
+
+
+def is_mark(text: str, marks: list[str]) -> bool:
+    """Whether ``text`` (what a snippet put in 【】) is one of ``marks`` (``highlight_terms``)."""
+    return fold(text) in set(marks)

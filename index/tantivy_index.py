@@ -12,6 +12,7 @@ for range filters.
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterable
@@ -27,6 +28,8 @@ from index import check_marker, write_marker
 from index.analysis import code_terms, parties_text, token_string
 from index.query import (
     DOC_TYPE_NAMES_BOOST,
+    FIELD_BOOSTS,
+    SEARCH_FIELDS,
     TEXT_FIELDS,
     Filters,
     Match,
@@ -44,7 +47,8 @@ NAME = "tantivy"
 WRITER_HEAP = 128_000_000
 
 
-def schema() -> tantivy.Schema:
+def schema(later_fields: bool = True) -> tantivy.Schema:
+    """``later_fields=False``: the schema as it was before LATER_FIELDS (tests of old indexes)."""
     b = tantivy.SchemaBuilder()
     b.add_text_field("page_id", tokenizer_name="raw", index_option="basic")
     b.add_text_field("document", stored=True, tokenizer_name="raw", index_option="basic")
@@ -61,10 +65,21 @@ def schema() -> tantivy.Schema:
     for field in TEXT_FIELDS:  # text, parties, doc_type_names: pre-tokenised, with positions
         b.add_text_field(field, tokenizer_name="whitespace", index_option="position")
     b.add_bytes_field("body", stored=True)  # the page text as OCR'd, for snippets
+    if later_fields:  # added later: they go last, so an index built before them keeps its field numbers
+        b.add_text_field("project_name", tokenizer_name="whitespace", index_option="position")
     return b.build()
 
 
 SCHEMA = schema()
+LATER_FIELDS = ("project_name",)
+
+
+def index_fields(folder: Path) -> set[str]:
+    """The fields of the index in ``folder`` (one built before a field existed lacks it)."""
+    try:
+        return {field["name"] for field in json.loads((folder / "meta.json").read_text(encoding="utf-8"))["schema"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return set()
 
 
 def exists(folder: Path) -> bool:
@@ -83,7 +98,7 @@ def _open_or_create(folder: Path) -> tantivy.Index:
     return ix
 
 
-def _page_document(page: dict) -> tantivy.Document:
+def _page_document(page: dict, skip: Iterable[str] = ()) -> tantivy.Document:
     meta = page["metadata"]
     doc_type = page["doc_type"] or ""
     fields: dict = {
@@ -101,7 +116,10 @@ def _page_document(page: dict) -> tantivy.Document:
         "doc_type_names": token_string(DOC_TYPE_NAMES.get(doc_type, "")),
         "text": token_string(page["text"]),
         "body": flat_text(page["text"]).encode("utf-8"),
+        "project_name": token_string(meta.get("project_name") or ""),
     }
+    for name in skip:  # an index built before the field existed: `trade-archive reindex` adds it
+        fields.pop(name, None)
     if (day := date_number(meta.get("award_date"))) is not None:
         fields["award_day"] = day
     if meta.get("amount") is not None:
@@ -121,12 +139,14 @@ def _writer(ix: tantivy.Index, folder: Path) -> tantivy.IndexWriter:
 
 def _write(ix: tantivy.Index, folder: Path, pages: Iterable[dict], replace: Iterable[str] = ()) -> int:
     count = 0
+    have = index_fields(folder)
+    skip = [name for name in LATER_FIELDS if name not in have]
     writer = _writer(ix, folder)
     try:
         for document in replace:  # deletes and adds land in one commit
             writer.delete_documents("document", document)
         for page in pages:
-            writer.add_document(_page_document(page))
+            writer.add_document(_page_document(page, skip))
             count += 1
     except BaseException:
         writer.rollback()
@@ -186,24 +206,28 @@ def field_query(field: str, m: Match) -> tantivy.Query | None:
     return Query.phrase_query(SCHEMA, field, list(m.tokens))
 
 
-def match_query(m: Match) -> tantivy.Query:
+BOOSTS = {**FIELD_BOOSTS, "doc_type_names": DOC_TYPE_NAMES_BOOST}
+
+
+def match_query(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS) -> tantivy.Query:
+    """``fields``: the analysed fields the index has (one built before a field existed lacks it)."""
     options = []
-    for field in TEXT_FIELDS:
+    for field in fields:
         query = field_query(field, m)
-        if query is not None and field == "doc_type_names":
-            query = Query.boost_query(query, DOC_TYPE_NAMES_BOOST)
+        if query is not None and (boost := BOOSTS.get(field, 1.0)) != 1.0:
+            query = Query.boost_query(query, boost)
         if query is not None:
             options.append(query)
     if m.code:
-        options.append(Query.term_query(SCHEMA, "code_terms", m.code))
+        options.append(Query.const_score_query(Query.term_query(SCHEMA, "code_terms", m.code), m.code_boost))
     return _any(options)
 
 
-def build_query(raw: str) -> tantivy.Query:
+def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS) -> tantivy.Query:
     """The staff query syntax (index.query.parse_query) as a tantivy query."""
     parsed = parse_query(raw)
-    clauses = [(Occur.Must, _any([match_query(m) for m in group])) for group in parsed.must]
-    clauses += [(Occur.MustNot, match_query(m)) for m in parsed.must_not]
+    clauses = [(Occur.Must, _any([match_query(m, fields) for m in group])) for group in parsed.must]
+    clauses += [(Occur.MustNot, match_query(m, fields)) for m in parsed.must_not]
     return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
 
 
@@ -232,12 +256,17 @@ def filter_queries(filters: Filters) -> list[tantivy.Query]:
     return clauses
 
 
-def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:
-    query = build_query(raw_query)
+def search_page(
+    archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20, offset: int = 0
+) -> tuple[list[dict], int]:
+    """The hits ranked ``offset`` .. ``offset + limit - 1`` and how many pages match in all."""
+    build_query(raw_query)  # a malformed query is refused even where there is no index yet
     filters = check_filters(filters or Filters())
     check_marker(archive.index_dir, NAME)
     if not exists(archive.index_dir):
-        return []
+        return [], 0
+    have = index_fields(archive.index_dir)
+    query = build_query(raw_query, tuple(f for f in SEARCH_FIELDS if f in have or f not in LATER_FIELDS))
     restrictions = filter_queries(filters)
     if restrictions:  # filters narrow the hits without changing their scores
         query = Query.boolean_query(
@@ -245,12 +274,12 @@ def search(archive: Archive, raw_query: str, filters: Filters | None = None, lim
         )
     searcher = tantivy.Index.open(str(archive.index_dir)).searcher()
     try:
-        found = searcher.search(query, limit, count=False).hits
+        result = searcher.search(query, limit, count=True, offset=offset)
     except ValueError as error:  # tantivy refused the query: say so, no traceback
         raise QueryError(f"the index could not run {raw_query!r}: {error}") from error
     marks = highlight_terms(raw_query)
     hits = []
-    for score, address in found:
+    for score, address in result.hits:
         doc = searcher.doc(address)
         body = doc.get_first("body") or b""
         hits.append(
@@ -264,4 +293,10 @@ def search(archive: Archive, raw_query: str, filters: Filters | None = None, lim
                 "snippet": snippet(bytes(body).decode("utf-8"), marks),
             }
         )
-    return hits
+    return hits, int(result.count or 0)
+
+
+def search(
+    archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20, offset: int = 0
+) -> list[dict]:
+    return search_page(archive, raw_query, filters, limit, offset)[0]

@@ -22,6 +22,7 @@ from index import check_marker, write_marker
 from index.analysis import cjk_analyzer, code_terms, parties_text
 from index.query import (
     DOC_TYPE_NAMES_BOOST,
+    SEARCH_FIELDS,
     SNIPPET_CHARS,  # noqa: F401  (re-exported: older callers import it from here)
     Filters,
     build_query,
@@ -34,11 +35,13 @@ from index.query import (
 )
 
 NAME = "whoosh"
+LATER_FIELDS = ("project_name",)  # fields added after indexes were built with the schema without them
 
 
-def schema() -> Schema:
+def schema(later_fields: bool = True) -> Schema:
+    """``later_fields=False``: the schema as it was before LATER_FIELDS (tests of old indexes)."""
     analyzer = cjk_analyzer()
-    return Schema(
+    fields = dict(
         page_id=ID(unique=True, stored=True),
         document=ID(stored=True),
         source=STORED,
@@ -51,9 +54,11 @@ def schema() -> Schema:
         award_date=ID(stored=True),
         amount=NUMERIC(float, stored=True),
         parties=TEXT(analyzer=analyzer),
+        project_name=TEXT(analyzer=analyzer),
         doc_type_names=TEXT(analyzer=analyzer, field_boost=DOC_TYPE_NAMES_BOOST),
         text=TEXT(analyzer=analyzer, stored=True, phrase=True),
     )
+    return Schema(**{name: field for name, field in fields.items() if later_fields or name not in LATER_FIELDS})
 
 
 def exists(folder: Path) -> bool:
@@ -65,11 +70,24 @@ def _open_or_create(folder: Path) -> whoosh_index.Index:
     check_marker(folder, NAME)
     if exists(folder):
         ix = whoosh_index.open_dir(str(folder))
+        _add_missing_fields(ix)
     else:
         folder.mkdir(parents=True, exist_ok=True)
         ix = whoosh_index.create_in(str(folder), schema())
     write_marker(folder, NAME)
     return ix
+
+
+def _add_missing_fields(ix: whoosh_index.Index) -> None:
+    """An index built before a field existed gets it, so new pages carry it (the pages it
+    already holds gain it on `trade-archive reindex`)."""
+    have = set(ix.schema.names())
+    missing = [(name, field) for name, field in schema().items() if name not in have]
+    if missing:
+        writer = ix.writer()
+        for name, field in missing:
+            writer.add_field(name, field)
+        writer.commit()
 
 
 def _page_fields(page: dict) -> dict:
@@ -86,6 +104,7 @@ def _page_fields(page: dict) -> dict:
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
         "parties": parties_text(meta),
+        "project_name": meta.get("project_name") or "",
         "doc_type_names": DOC_TYPE_NAMES.get(page["doc_type"] or "", ""),
         "text": page["text"],
     }
@@ -96,10 +115,14 @@ def _page_fields(page: dict) -> dict:
 
 def _write(ix: whoosh_index.Index, pages: Iterable[dict]) -> int:
     count = 0
+    skip = [name for name in LATER_FIELDS if name not in ix.schema.names()]
     writer = ix.writer(limitmb=64)  # buffer cap: the ingest flow must stay well under 2 GB
     try:
         for page in pages:
-            writer.update_document(**_page_fields(page))
+            fields = _page_fields(page)
+            for name in skip:
+                fields.pop(name, None)
+            writer.update_document(**fields)
             count += 1
     except BaseException:
         writer.cancel()
@@ -162,17 +185,23 @@ def _filter_query(filters: Filters) -> q.Query | None:
     return q.And(clauses) if clauses else None
 
 
-def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:
-    query = build_query(raw_query)
+def search_page(
+    archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20, offset: int = 0
+) -> tuple[list[dict], int]:
+    """The hits ranked ``offset`` .. ``offset + limit - 1`` and how many pages match in all."""
+    build_query(raw_query)  # a malformed query is refused even where there is no index yet
     filters = check_filters(filters or Filters())
     check_marker(archive.index_dir, NAME)
     if not exists(archive.index_dir):
-        return []
+        return [], 0
     ix = whoosh_index.open_dir(str(archive.index_dir))
+    names = set(ix.schema.names())
+    query = build_query(raw_query, tuple(f for f in SEARCH_FIELDS if f in names))
     with ix.searcher() as searcher:
-        results = searcher.search(query, limit=limit, filter=_filter_query(filters))
+        results = searcher.search(query, limit=offset + limit, filter=_filter_query(filters))
+        total = len(results)  # exact: whoosh counts the rest of the matches when asked
         marks = highlight_terms(raw_query)
-        return [
+        hits = [
             {
                 "document": hit["document"],
                 "source": hit["source"],
@@ -182,5 +211,12 @@ def search(archive: Archive, raw_query: str, filters: Filters | None = None, lim
                 "score": round(float(hit.score), 4),
                 "snippet": snippet(hit.get("text", ""), marks),
             }
-            for hit in results
+            for hit in results[offset : offset + limit]
         ]
+    return hits, total
+
+
+def search(
+    archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20, offset: int = 0
+) -> list[dict]:
+    return search_page(archive, raw_query, filters, limit, offset)[0]

@@ -61,5 +61,15 @@ def test_ingest_runs_documents_on_two_dask_workers(dask_cluster, resources, tmp_
     summary = json.loads(result.output[result.output.index("{") :])
     assert summary["archived"] == 2 and summary["pages"] == 3
     assert verify_archive(Archive(archive)).ok
-    with Client(dask_cluster) as client:  # both workers took part? at least the cluster ran tasks
+    with Client(dask_cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
+    # The same scans ingested locally give the same archive: same page texts, same document ids.
+    local = tmp_path / "local"
+    args_local = ["ingest", str(resources), "--manifest", str(resources / "manifest.csv"), "--archive", str(local)]
+    assert CliRunner().invoke(cli, args_local).exit_code == 0
+    assert _page_texts(archive) == _page_texts(local)
+
+
+def _page_texts(archive: Path) -> dict:
+    exported = CliRunner().invoke(cli, ["export", "--archive", str(archive)]).output
+    return {(p["document"], p["page"]): p["text"] for p in map(json.loads, exported.splitlines())}

@@ -29,6 +29,13 @@ def test_snippet_marks_match_in_original_case():
     assert "【GXZC2023】" in snippet("项目编号：GXZC2023-G1", ["gxzc2023"])
 
 
+def test_traditional_characters_fold_to_simplified_like_case():
+    # The recogniser sometimes emits 廣西, 電力; staff type 广西, 电力.
+    assert terms("廣西柳州宏达電力") == terms("广西柳州宏达电力")
+    assert terms("乾隆") == ["乾隆", "隆"]  # also a simplified character in its own right: kept
+    assert snippet("2 廣西柳州宏达電力工程有限公司", ["宏达电力"]) == "2 廣西柳州【宏达電力】工程有限公司"
+
+
 def _sources(archive, query, **filters):
     return {(h["source"], h["page"]) for h in search(archive, query, Filters(**filters))}
 
@@ -44,8 +51,10 @@ def test_search_finds_substrings_phrases_and_codes(ingested_archive):
 
 def test_search_operators_and_filters(ingested_archive):
     assert _sources(ingested_archive, "交易中心 -档案") == {("award-notice.pdf", 1)}
+    # Page 2 of the award (blank) is found by its project's name, 南宁市排水管网改造工程.
     assert _sources(ingested_archive, "排水管网 OR 单轨运行") == {
         ("award-notice.pdf", 1),
+        ("award-notice.pdf", 2),
         ("notice-upside-down.pdf", 1),
     }
     assert _sources(ingested_archive, "交易中心", doc_type="award_notice") == {("award-notice.pdf", 1)}

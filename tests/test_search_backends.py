@@ -4,8 +4,10 @@ built from page dicts in the export shape (no OCR)."""
 import json
 
 import pytest
+from click.testing import CliRunner
 
 import index
+import search_cli
 from archive.errors import ArchiveError, QueryError
 from archive.store import Archive
 from index import Filters, backend_module
@@ -163,8 +165,9 @@ def test_not_excludes(archive):
 
 
 def test_or_matches_either_and_binds_tighter_than_and(archive):
-    assert _found(archive, "排水管网 OR 单轨运行") == {AWARD_1, CONTRACT_1}
-    assert _found(archive, "排水管网 OR 单轨运行 OR 鑫源") == {AWARD_1, CONTRACT_1, NOTICE_1}
+    # Page 2 of the award never says 排水管网: its project's name does.
+    assert _found(archive, "排水管网 OR 单轨运行") == {AWARD_1, AWARD_2, CONTRACT_1}
+    assert _found(archive, "排水管网 OR 单轨运行 OR 鑫源") == {AWARD_1, AWARD_2, CONTRACT_1, NOTICE_1}
     assert _found(archive, "评审 排水管网 OR 单轨运行") == {AWARD_1, CONTRACT_1}
     assert _found(archive, "中标人 排水管网 OR 单轨运行") == {AWARD_1}
 
@@ -255,6 +258,172 @@ def test_both_backends_agree(tmp_path):
         backend_module(name).add_pages(archives[name], PAGES)
     for query in ("交易中心", "“评标委员会评审”", "鑫", "001234", "交易中心 -档案", "排水管网 OR 单轨运行", "通知书"):
         assert _found(archives["whoosh"], query) == _found(archives["tantivy"], query), query
+
+
+# --- paging and ranking --------------------------------------------------------------------------------------------
+
+# Another project's document that mentions the award's code, project and winner in its text,
+# more often than the award's own pages do; its own code shares the segments gxzc2023, g1, kwzb.
+MENTION = _page(
+    "d4d4d4d4d4d4d4d4",
+    "appeal.pdf",
+    1,
+    "关于GXZC2023-G1-001234-KWZB的质疑：GXZC2023-G1-001234-KWZB（城区排水管网改造工程）"
+    + "排水管网，" * 4
+    + "中建三局集团有限公司，"
+    + "中建三局，" * 4,
+    "notice",
+    {**CONTRACT, "project_code": "GXZC2023-G1-009999-KWZB", "project_name": "质疑答复"},
+)
+APPEAL_1 = ("appeal.pdf", 1)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def ranked(request, tmp_path_factory):
+    if request.param == "tantivy":
+        pytest.importorskip("tantivy")
+    arch = Archive.open(tmp_path_factory.mktemp("ranked-" + request.param), create=True)
+    backend_module(request.param).add_pages(arch, [*PAGES, MENTION])
+    return arch
+
+
+def _ranked(archive, query):
+    return [(h["source"], h["page"]) for h in index.search(archive, query, limit=50)]
+
+
+def test_search_page_pages_through_all_hits_with_a_total(ranked):
+    everything = _ranked(ranked, "交易中心 OR 评审 OR 排水管网")
+    assert len(everything) == 5
+    seen = []
+    for offset in range(0, 6, 2):
+        hits, total = index.search_page(ranked, "交易中心 OR 评审 OR 排水管网", limit=2, offset=offset)
+        assert total == 5 and len(hits) == min(2, 5 - offset)
+        assert all(set(hit) == HIT_KEYS for hit in hits)
+        seen += [(h["source"], h["page"]) for h in hits]
+    assert seen == everything  # the same order, no page twice, none left out
+    assert index.search_page(ranked, "交易中心", limit=5, offset=50) == ([], 3)
+    assert index.search_page(ranked, "交易中心", Filters(doc_type="award_notice"), limit=1)[1] == 2
+    assert index.search_page(ranked, "没有这个词") == ([], 0)
+    with pytest.raises(QueryError):
+        index.search_page(ranked, '"unclosed')
+    with pytest.raises(ValueError):
+        index.search_page(ranked, "交易中心", limit=0)
+
+
+def test_whole_project_code_ranks_its_documents_first(ranked):
+    hits = _ranked(ranked, "GXZC2023-G1-001234-KWZB")
+    # Page 2 of the award never mentions the code; the appeal names it twice in its text.
+    assert set(hits[:2]) == {AWARD_1, AWARD_2} and hits[2:] == [APPEAL_1]
+    assert _ranked(ranked, "gxzc2023-g1-001234-kwzb")[:2] == hits[:2]
+
+
+def test_code_segment_ranks_its_documents_above_mentions(ranked):
+    assert _ranked(ranked, "001234")[2:] == [APPEAL_1]
+
+
+def test_project_name_and_parties_weigh_more_than_page_text(ranked):
+    # Page 2 of the award has neither word in its text, only in its project name / winner;
+    # the appeal has each in its text five times.
+    assert _ranked(ranked, "排水管网") == [AWARD_1, AWARD_2, APPEAL_1]
+    assert _ranked(ranked, "中建三局") == [AWARD_1, AWARD_2, APPEAL_1]
+
+
+def test_both_backends_rank_alike(tmp_path):
+    pytest.importorskip("tantivy")
+    archives = {}
+    for name in ("whoosh", "tantivy"):
+        archives[name] = Archive.open(tmp_path / name, create=True)
+        backend_module(name).add_pages(archives[name], [*PAGES, MENTION])
+    for query in ("GXZC2023-G1-001234-KWZB", "排水管网", "中建三局", "华鑫"):
+        assert _ranked(archives["whoosh"], query) == _ranked(archives["tantivy"], query), query
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_an_index_built_before_the_project_name_field_keeps_working(tmp_path, monkeypatch, name):
+    if name == "tantivy":
+        pytest.importorskip("tantivy")
+    module = backend_module(name)
+    arch = Archive.open(tmp_path / "a", create=True)
+    with monkeypatch.context() as old:  # build the index as it was before the field existed
+        if name == "whoosh":
+            new_schema = module.schema
+            old.setattr(module, "schema", lambda later_fields=False: new_schema(later_fields=False))
+        else:
+            old.setattr(module, "SCHEMA", module.schema(later_fields=False))
+        module.add_pages(arch, PAGES[:2])
+    assert _found(arch, "排水管网") == {AWARD_1}  # the old pages have no project name to match
+    assert module.add_pages(arch, PAGES[2:]) == 2  # new pages go into the old index
+    assert _found(arch, "评审") == {AWARD_1, CONTRACT_1}
+    # 交通单轨 is only in the contract's project name: whoosh adds the field to an old index,
+    # tantivy cannot (its pages gain it on reindex).
+    assert _found(arch, "交通单轨") == ({CONTRACT_1} if name == "whoosh" else set())
+    assert index.rebuild(arch, backend=name) == 0  # (a hand-made archive: no bags to read back)
+    module.add_pages(arch, PAGES)
+    assert _found(arch, "排水管网") == {AWARD_1, AWARD_2} and _found(arch, "交通单轨") == {CONTRACT_1}
+
+
+# --- the search CLI: grouped by document, paged, highlighted -------------------------------------------------------
+
+
+@pytest.fixture
+def cli_search(ranked, tmp_path, monkeypatch):
+    config = tmp_path / "config.toml"
+    config.write_text("")
+    monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
+
+    def run(*args, tty=False):
+        monkeypatch.setattr(search_cli, "_is_tty", lambda: tty)
+        result = CliRunner().invoke(search_cli.main, [*args, "--archive", str(ranked.root)], color=tty)
+        assert result.exit_code == 0, result.output
+        return result
+
+    return run
+
+
+def test_cli_groups_page_hits_by_document(cli_search):
+    lines = cli_search("交易中心").stdout.splitlines()
+    assert lines[-1] == "3 page(s)"
+    heads = [i for i, line in enumerate(lines[:-1]) if not line.startswith(" ")]
+    assert len(heads) == 2  # two documents, each named once
+    award = next(i for i in heads if lines[i].startswith("award-notice.pdf  "))
+    assert lines[award].startswith("award-notice.pdf  p.1-2  GXZC2023-G1-001234-KWZB  award_notice  best score ")
+    notice = next(i for i in heads if i != award)
+    assert lines[notice].startswith("scan-0042.pdf  p.1  (unfiled)  (type unknown)  best score ")
+    pages = lines[award + 1 : award + 3]  # the award's pages under it, each with its snippet
+    assert sorted(line.split()[0] for line in pages) == ["p.1", "p.2"]
+    assert all("【交易中心】" in line for line in pages)  # not a terminal: marks stay as 【】
+    best = max(float(line.rsplit(" ", 1)[1]) for line in (lines[award], lines[notice]))
+    assert lines[heads[0]].endswith(f"best score {best}")  # the best document first
+
+
+def test_cli_pages_through_hits_and_says_what_is_left(cli_search):
+    ranking = [(h["source"], h["page"]) for h in json.loads(cli_search("交易中心", "--json").stdout)]
+    assert len(ranking) == 3
+    first = cli_search("交易中心", "--limit", "2").stdout
+    assert first.splitlines()[-1] == "showing 1-2 of 3 pages; next: --page 2"
+    last = cli_search("交易中心", "--limit", "2", "--page", "2").stdout.splitlines()
+    assert last[-1] == "showing 3-3 of 3 pages"
+    assert last[0].startswith(ranking[2][0] + "  p." + str(ranking[2][1]) + "  ")
+    beyond = cli_search("交易中心", "--limit", "2", "--page", "5").stdout
+    assert "no hits on result page 5: 3 page(s) match, result pages 1-2 with --limit 2" in beyond
+    assert cli_search("没有这个词").stdout.strip() == "no matching pages"
+
+
+def test_cli_json_stays_a_flat_array_of_page_hits(cli_search):
+    everything = json.loads(cli_search("交易中心", "--json").stdout)
+    assert all(set(hit) == HIT_KEYS for hit in everything) and "【交易中心】" in everything[0]["snippet"]
+    first = cli_search("交易中心", "--json", "--limit", "2")
+    second = cli_search("交易中心", "--json", "--limit", "2", "--page", "2")
+    assert json.loads(first.stdout) + json.loads(second.stdout) == everything
+    assert "next: --page 2" in first.stderr and not second.stderr  # the note never enters the JSON
+
+
+def test_cli_highlights_matches_on_a_terminal(cli_search):
+    output = cli_search("交易中心", tty=True).stdout
+    assert "【" not in output and "\x1b[" in output
+    assert search_cli.highlight("…【交易中心】与【页码】", ["交易中心"], styled=True).endswith("与【页码】")
+    assert search_cli.highlight("【廣西】", ["广西"], styled=False) == "【廣西】"
+    assert "\x1b[" in search_cli.highlight("【廣西】", ["广西"], styled=True)
 
 
 # --- the facade: the archive decides the backend -----------------------------------------------------------------
