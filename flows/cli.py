@@ -543,6 +543,7 @@ def show(document: str, page: int | None, archive_dir: str | None) -> None:
         sys.exit(int(ExitCode.input_file))
     first = pages[0]
     click.echo(f"{first['source']}  ({first['doc_type']}, {first['access']})")
+    click.echo(f"access PDF: {package / 'data' / 'access.pdf'}")
     click.echo(json.dumps(first["metadata"], ensure_ascii=False, indent=2))
     for item in pages:
         click.echo(f"--- page {item['page']}{' (blank)' if item['blank'] else ''} ---\n{item['text']}")
