@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 from PIL import Image
 
@@ -31,6 +32,7 @@ from archive.orientation import find_orientation_and_skew
 from archive.pages import MAX_PIXELS
 from archive.seals import find_seals, ring_glyphs, without_seals
 from archive.textclean import clean_page_lines
+from archive.textpdf import AccessPage, write_page_pdf
 
 # Pillow warns past this and refuses past twice this; ``load_page_image`` refuses past it.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # A0 at 300 dpi is ~140 MP; beyond that is a decompression bomb
@@ -53,6 +55,7 @@ class PageJob:
     # The page's own text layer (born-digital PDF), boxes in master-image pixels;
     # None: OCR the page. ``ingest_document(force_ocr=True)`` leaves it None.
     text_boxes: list[dict] | None = None
+    page_pdf_path: str | None = None  # where to write this page of the access PDF (None: the caller draws it)
 
 
 class PageRejected(InputRejected):
@@ -122,7 +125,12 @@ def load_page_image(path: str, number: int) -> Image.Image:
 
 def process_page(job: PageJob) -> dict:
     with time_limit(page_seconds(), job.number):
-        return _process_page(job)
+        record = _process_page(job)
+    if job.page_pdf_path:  # draw the page's share of the access PDF here, in parallel with other pages
+        page = AccessPage(Path(record["access_image"]), record["width"], record["height"], job.dpi, record["lines"])
+        write_page_pdf(page, Path(job.page_pdf_path))
+        record["page_pdf"] = job.page_pdf_path
+    return record
 
 
 def _process_page(job: PageJob) -> dict:

@@ -28,7 +28,7 @@ from archive.package import file_package, make_bag, update_transaction
 from archive.pageproc import PageJob, process_page
 from archive.pages import PageImage, extract_pages
 from archive.store import Archive, readable_path
-from archive.textpdf import AccessPage, write_access_pdf
+from archive.textpdf import join_pages
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
 
@@ -177,7 +177,7 @@ def _build_package(
     clock.lap("extract")
     jobs = [
         PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine, img.dpi,
-                None if force_ocr else img.text_boxes)
+                None if force_ocr else img.text_boxes, str(scratch / f"{img.number:04d}.pdf"))
         for img in images
     ]  # fmt: skip
     try:
@@ -191,14 +191,7 @@ def _build_package(
         record.update(dpi=image.dpi, master_image=f"pages/{image.path.name}")
         atomic_write_json(staging / "ocr" / f"{image.number:04d}.json", _without_paths(record))
 
-    write_access_pdf(
-        (
-            AccessPage(Path(r["access_image"]), r["width"], r["height"], img.dpi, r["lines"])
-            for img, r in zip(images, records)
-        ),
-        staging / "access.pdf",
-        title=name,
-    )
+    join_pages([Path(r["page_pdf"]) for r in records], staging / "access.pdf", title=name)
     clock.lap("pdf")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
@@ -278,4 +271,4 @@ def _tag_value(text: str) -> str:
 
 def _without_paths(record: dict) -> dict:
     """The OCR JSON keeps no scratch paths (they do not exist after filing)."""
-    return {k: v for k, v in record.items() if k != "access_image"}
+    return {k: v for k, v in record.items() if k not in ("access_image", "page_pdf")}

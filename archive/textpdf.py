@@ -34,30 +34,38 @@ class AccessPage:
 
 
 def write_access_pdf(pages: Iterable[AccessPage], out_path: Path, title: str = "") -> None:
-    """Write the access PDF one page at a time: each page is drawn into its own
-    small PDF, then pikepdf (qpdf) joins them, reading each page's image from
-    disk as it writes. reportlab keeps a whole document in memory until it
-    saves (a 300-page scan measured 1.4 GB); this stays flat."""
+    """Draw each page into its own small PDF, then join them (see ``join_pages``)."""
     with tempfile.TemporaryDirectory(prefix="access-pdf-", dir=out_path.parent) as scratch:
-        combined = pikepdf.Pdf.new()
-        sources = []
-        try:
-            for number, page in enumerate(pages, start=1):
-                single = Path(scratch) / f"{number:05d}.pdf"
-                _write_page(page, single)
-                sources.append(pikepdf.Pdf.open(single))
-                combined.pages.extend(sources[-1].pages)
-            with combined.open_metadata(set_pikepdf_as_editor=False) as meta:
-                meta["dc:title"] = title
-                meta["xmp:CreatorTool"] = "trade-archive"
-            combined.save(out_path, compress_streams=True)
-        finally:
-            for source in sources:
-                source.close()
-            combined.close()
+        singles = []
+        for number, page in enumerate(pages, start=1):
+            singles.append(Path(scratch) / f"{number:05d}.pdf")
+            write_page_pdf(page, singles[-1])
+        join_pages(singles, out_path, title)
 
 
-def _write_page(page: AccessPage, out_path: Path) -> None:
+def join_pages(singles: list[Path], out_path: Path, title: str = "") -> None:
+    """Join one-page PDFs into the access PDF with pikepdf (qpdf), which reads each
+    page's image from disk as it writes. reportlab keeps a whole document in
+    memory until it saves (a 300-page scan measured 1.4 GB); this stays flat,
+    and the pages can be drawn in the OCR worker processes, in parallel."""
+    combined = pikepdf.Pdf.new()
+    sources = []
+    try:
+        for single in singles:
+            sources.append(pikepdf.Pdf.open(single))
+            combined.pages.extend(sources[-1].pages)
+        with combined.open_metadata(set_pikepdf_as_editor=False) as meta:
+            meta["dc:title"] = title
+            meta["xmp:CreatorTool"] = "trade-archive"
+        combined.save(out_path, compress_streams=True)
+    finally:
+        for source in sources:
+            source.close()
+        combined.close()
+
+
+def write_page_pdf(page: AccessPage, out_path: Path) -> None:
+    """One page of the access PDF: the image, and the text invisible over it."""
     pdf = canvas.Canvas(str(out_path), pageCompression=1, invariant=1)
     scale = 72.0 / page.dpi  # pixels -> points
     width, height = page.width_px * scale, page.height_px * scale
