@@ -282,6 +282,21 @@ def flat_text(text: str) -> str:
     return join_han(unicodedata.normalize("NFKC", text)).replace("\n", " ")
 
 
+def page_hit(
+    document: str, source: str, page: int, project_code: str, doc_type: str, score: float, text: str, marks: list[str]
+) -> dict:
+    """One search hit in the contract's shape (DESIGN.md §2), whichever backend found it."""
+    return {
+        "document": document,
+        "source": source,
+        "page": page,
+        "project_code": project_code or None,
+        "doc_type": doc_type or None,
+        "score": round(float(score), 4),
+        "snippet": snippet(text, marks),
+    }
+
+
 def snippet(text: str, marks: list[str]) -> str:
     """A short window of the page around the first match, matches in 【】 (the text as OCR'd;
     marks are found in it folded as the index folds it: case, traditional characters)."""

@@ -39,8 +39,8 @@ from index.query import (
     flat_text,
     highlight_terms,
     match,
+    page_hit,
     parse_query,
-    snippet,
 )
 
 NAME = "tantivy"
@@ -281,18 +281,9 @@ def search_page(
     hits = []
     for score, address in result.hits:
         doc = searcher.doc(address)
-        body = doc.get_first("body") or b""
-        hits.append(
-            {
-                "document": doc.get_first("document"),
-                "source": doc.get_first("source"),
-                "page": doc.get_first("page"),
-                "project_code": doc.get_first("project_code") or None,
-                "doc_type": doc.get_first("doc_type") or None,
-                "score": round(float(score), 4),
-                "snippet": snippet(bytes(body).decode("utf-8"), marks),
-            }
-        )
+        body = bytes(doc.get_first("body") or b"").decode("utf-8")
+        hits.append(page_hit(doc.get_first("document"), doc.get_first("source"), doc.get_first("page"),
+                             doc.get_first("project_code"), doc.get_first("doc_type"), score, body, marks))  # fmt: skip
     return hits, int(result.count or 0)
 
 

@@ -31,7 +31,8 @@ from index.query import (
     field_query,
     highlight_terms,
     match,
-    snippet,
+    page_hit,
+    snippet,  # noqa: F401  (re-exported: older callers import it from here)
 )
 
 NAME = "whoosh"
@@ -202,15 +203,16 @@ def search_page(
         total = len(results)  # exact: whoosh counts the rest of the matches when asked
         marks = highlight_terms(raw_query)
         hits = [
-            {
-                "document": hit["document"],
-                "source": hit["source"],
-                "page": hit["page"],
-                "project_code": hit.get("project_code") or None,
-                "doc_type": hit.get("doc_type") or None,
-                "score": round(float(hit.score), 4),
-                "snippet": snippet(hit.get("text", ""), marks),
-            }
+            page_hit(
+                hit["document"],
+                hit["source"],
+                hit["page"],
+                hit.get("project_code"),
+                hit.get("doc_type"),
+                hit.score,
+                hit.get("text", ""),
+                marks,
+            )  # fmt: skip
             for hit in results[offset : offset + limit]
         ]
     return hits, total
