@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 from archive.pageproc import PageJob, process_page
 
@@ -55,8 +55,19 @@ class PagePool:
             max_tasks_per_child=PAGES_PER_WORKER,
         )
 
-    def run(self, jobs: Sequence[PageJob]) -> list[dict]:
-        return list(self._executor.map(process_page, jobs))
+    def run(self, jobs: Sequence[PageJob], on_page: Callable[[], None] | None = None) -> list[dict]:
+        """The pages' records, in job order. ``on_page`` is called (in this thread)
+        as each page comes back, in the order they finish: live progress."""
+        futures = [self._executor.submit(process_page, job) for job in jobs]
+        try:
+            for future in as_completed(futures):
+                future.result()  # a rejected page fails the document now
+                if on_page is not None:
+                    on_page()
+            return [future.result() for future in futures]
+        finally:
+            for future in futures:  # after a failure, the document's other pages are not wanted
+                future.cancel()
 
     def __enter__(self) -> PagePool:
         return self

@@ -3,10 +3,13 @@ a thin wrapper over one library call or flow; exit codes are in archive.errors."
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -14,6 +17,9 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # archives o
 
 from archive.errors import ExitCode, TradeArchiveError
 from archive.store import ENV_HOME, Archive, resolve_root
+
+if TYPE_CHECKING:
+    from archive.progress import LiveBar
 
 archive_option = click.option(
     "--archive", "archive_dir", type=click.Path(file_okay=False), default=None,
@@ -64,6 +70,9 @@ def cli() -> None:
 @click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Live progress bar on stderr: pages done, pages/min, time to go "
+              "(default: on when stderr is a terminal and not --json).")  # fmt: skip
 def ingest(
     src: str,
     manifest: str | None,
@@ -74,6 +83,7 @@ def ingest(
     dask: str | None,
     wait: bool,
     as_json: bool,
+    show_progress: bool | None,
 ) -> None:
     """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
 
@@ -82,8 +92,9 @@ def ingest(
     files go to quarantine/ with a reason; the batch goes on.
 
     \b
-    Example:
+    Examples:
       trade-archive ingest scans/2023-05 --manifest scans/2023-05/manifest.csv --archive /srv/archive
+      trade-archive ingest scans/2023-05 --json --progress > summary.json   # bar on stderr, JSON on stdout
     """
     from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -100,17 +111,20 @@ def ingest(
         runner = DaskTaskRunner(address=dask)  # documents run on the cluster's workers
     else:
         runner = ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
+    if show_progress is None:
+        show_progress = sys.stderr.isatty() and not as_json
     try:
-        summary = ingest_batch.with_options(task_runner=runner)(
-            src=str(Path(src).resolve()),
-            archive_root=str(resolve_root(archive_dir)),
-            manifest=manifest and str(Path(manifest).resolve()),
-            engine=engine,
-            workers=workers,
-            wait=wait,
-            columns=_column_map(columns),
-            distributed=bool(dask),
-        )
+        with _live_progress() if show_progress else contextlib.nullcontext():
+            summary = ingest_batch.with_options(task_runner=runner)(
+                src=str(Path(src).resolve()),
+                archive_root=str(resolve_root(archive_dir)),
+                manifest=manifest and str(Path(manifest).resolve()),
+                engine=engine,
+                workers=workers,
+                wait=wait,
+                columns=_column_map(columns),
+                distributed=bool(dask),
+            )
     except TradeArchiveError as error:
         _fail(error)
     if as_json:
@@ -119,6 +133,41 @@ def ingest(
         _print_summary(summary)
     if summary["failed"]:
         sys.exit(int(ExitCode.other_error))
+
+
+@contextlib.contextmanager
+def _live_progress() -> Iterator[None]:
+    """A progress bar on stderr fed by the ingest flow, for the length of the block."""
+    from archive.progress import LiveBar
+    from flows.ingest import report_progress
+
+    with LiveBar() as bar, _prefect_console_above(bar), report_progress(bar):
+        yield
+
+
+@contextlib.contextmanager
+def _prefect_console_above(bar: LiveBar) -> Iterator[None]:
+    """Prefect's console log while the bar is live: its INFO lines (one per
+    document, and the engine's own) would scroll the bar away, and the bar says
+    the same; warnings and errors (quarantines, failures) still show, above the bar."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from archive.progress import LogAboveBar
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    handlers = {id(h): h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler)}
+    filters = [(handler, LogAboveBar(bar, handler)) for handler in handlers.values()]
+    for handler, log_filter in filters:
+        handler.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for handler, log_filter in filters:
+            handler.removeFilter(log_filter)
 
 
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str]:

@@ -4,7 +4,10 @@ process pool, then one index writer for the whole batch."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import logging
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,10 +28,26 @@ from archive.filing import file_unfiled_by_project_name
 from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document
+from archive.progress import BatchProgress, ProgressListener, count_pages
 from archive.report import render_markdown, save_report
 from archive.store import Archive, readable_path
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
+_progress: BatchProgress | None = None  # likewise: page accounting of the running batch
+# Who watches batches run in this process (the CLI's progress bar). Not a flow
+# parameter: parameters must serialise, and a listener only lives here.
+_listeners: list[ProgressListener] = []
+
+
+@contextlib.contextmanager
+def report_progress(listener: ProgressListener) -> Iterator[ProgressListener]:
+    """Send ``listener`` a snapshot of pages and documents done after every page
+    and document of the ingest batches run in this process inside the block."""
+    _listeners.append(listener)
+    try:
+        yield listener
+    finally:
+        _listeners.remove(listener)
 
 
 def find_sources(src: Path) -> tuple[list[Path], list[Path]]:
@@ -67,12 +86,19 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry
     task_run_name="ingest {source}",
 )
 def ingest_document_task(source: str, archive_root: str, batch: str, manifest_row: dict | None, engine: str) -> dict:
-    run_pages = _pool.run if _pool is not None else None
-    kwargs = {"run_pages": run_pages} if run_pages else {}
+    # Module globals, read once: on a Dask worker they are None (pages run there, unticked).
+    pool, progress = _pool, _progress
+    kwargs = {}
+    if pool is not None:
+        on_page = progress.page_callback(source) if progress is not None else None
+        kwargs["run_pages"] = functools.partial(pool.run, on_page=on_page)
     outcome = ingest_document(Path(source), Archive(Path(archive_root)), batch, manifest_row, engine, **kwargs)
-    get_run_logger().info(
-        "%s: %s (%d pages, %.1f s)", Path(source).name, outcome.status, outcome.pages, outcome.seconds
-    )
+    if progress is not None:
+        progress.document_done(source)  # now, not when the flow reaches this document's future
+    # A quarantine needs the archivist: a warning, so it shows even under the CLI's progress bar.
+    level = logging.WARNING if outcome.status == "quarantined" else logging.INFO
+    get_run_logger().log(level, "%s: %s (%d pages, %.1f s)%s", Path(source).name, outcome.status, outcome.pages,
+                         outcome.seconds, f": {outcome.message}" if outcome.message else "")  # fmt: skip
     return outcome.to_json()
 
 
@@ -134,7 +160,7 @@ def _ingest_locked(
     columns: dict[str, str] | None,
     distributed: bool,
 ) -> dict:
-    global _pool
+    global _pool, _progress
     started = time.monotonic()
     logger = get_run_logger()
     batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
@@ -151,35 +177,40 @@ def _ingest_locked(
         summary.files_without_manifest_row = sorted({_name(p) for p in pdfs} - set(rows.rows))
         for problem in rows.problems:
             logger.warning("manifest: %s", problem)
-    logger.info("batch %s: %d PDFs under %s", batch, len(pdfs), src)
+    # Pages up front (milliseconds a file), so progress and time to go are in pages.
+    progress = BatchProgress({str(p): count_pages(p) for p in pdfs}, list(_listeners))
+    logger.info("batch %s: %d PDFs (%d pages) under %s", batch, len(pdfs), progress.snapshot().pages_total, src)
 
     # Locally, pages go to a process pool shared by the document tasks. On Dask
     # (``distributed``), each document task runs on a worker, which reads its
     # pages itself: the cluster's workers are the parallelism.
     pool = contextlib.nullcontext() if distributed else PagePool(workers, engine)
     with pool:
-        _pool = pool if isinstance(pool, PagePool) else None
+        _pool, _progress = (pool if isinstance(pool, PagePool) else None), progress
         try:
             futures = [
                 ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(_name(p)), engine) for p in pdfs
             ]
-            progress = create_progress_artifact(0.0, key=f"batch-{batch.lower()}-progress",
-                                                description=f"Batch {batch}: documents done")  # fmt: skip
-            pages_done = 0
+            artifact = create_progress_artifact(0.0, key=f"batch-{batch.lower()}-progress",
+                                                description=f"Batch {batch}: pages done")  # fmt: skip
+            pages_archived = 0
             for number, (path, future) in enumerate(zip(pdfs, futures), start=1):
                 outcome = future.result(raise_on_failure=False)
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
                     outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}
                 outcome["manifest_pages"] = (rows.get(_name(path)) or {}).get("pages")  # for acceptance (漏扫/多扫)
                 summary.outcomes.append(outcome)
-                pages_done += outcome.get("pages", 0)
+                # Failed, or run on Dask: its pages were not counted as they came back.
+                progress.document_done(str(path))
+                done = progress.snapshot().fraction
+                pages_archived += outcome.get("pages", 0)
                 elapsed = time.monotonic() - started
-                left = elapsed / number * (len(pdfs) - number)
+                left = elapsed * (1 - done) / done if done else 0.0
                 logger.info("[%d/%d] %s: %s — %.1f pages/min, about %d s to go", number, len(pdfs), _name(path),
-                            outcome["status"], 60 * pages_done / elapsed, left)  # fmt: skip
-                update_progress_artifact(progress, 100.0 * number / len(pdfs))
+                            outcome["status"], 60 * pages_archived / elapsed, left)  # fmt: skip
+                update_progress_artifact(artifact, 100.0 * done)
         finally:
-            _pool = None
+            _pool = _progress = None
 
     for outcome in summary.outcomes:
         if outcome["status"] == "archived":
