@@ -86,7 +86,7 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry
     task_run_name="ingest {source}",
 )
 def ingest_document_task(source: str, archive_root: str, batch: str, manifest_row: dict | None, engine: str) -> dict:
-    # Module globals, read once: on a Dask worker they are None (pages run there, unticked).
+    # Module globals, read once; None on Dask (pages run on the worker, unticked).
     pool, progress = _pool, _progress
     kwargs = {}
     if pool is not None:
@@ -186,7 +186,10 @@ def _ingest_locked(
     # pages itself: the cluster's workers are the parallelism.
     pool = contextlib.nullcontext() if distributed else PagePool(workers, engine)
     with pool:
-        _pool, _progress = (pool if isinstance(pool, PagePool) else None), progress
+        # Only locally: Dask pickles the task function by value with the globals it
+        # reads, and a BatchProgress (a lock, the CLI's bar) cannot travel. Documents
+        # done there complete their pages below, as the flow collects them.
+        _pool, _progress = (pool, progress) if isinstance(pool, PagePool) else (None, None)
         try:
             futures = [
                 ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(_name(p)), engine) for p in pdfs
