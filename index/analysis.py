@@ -16,10 +16,14 @@ import unicodedata
 from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from whoosh.analysis import Token, Tokenizer
 
 from archive.ocr import HAN, join_han
+
+if TYPE_CHECKING:  # numpy is imported where it is used, by the tantivy backend only
+    import numpy
 
 _RUN = re.compile(rf"([{HAN}]+)|([0-9a-z]+)")
 
@@ -43,17 +47,58 @@ def _t2s_table() -> dict[int, str]:
     return table
 
 
+@cache
+def _traditional() -> re.Pattern[str]:
+    """A character ``_t2s_table`` folds, or any character past U+FFFF. Python's re looks a
+    character up in a bitmap when the class is all U+0000-U+FFFF, but checks a class with
+    one character past it member by member (180 times slower): the rare text with such a
+    character is translated whether it needs it or not (same result)."""
+    folds = "".join(re.escape(chr(code)) for code in sorted(_t2s_table()) if code <= 0xFFFF)
+    return re.compile(f"[{folds}]|[\U00010000-\U0010ffff]" if folds else "[\U00010000-\U0010ffff]")
+
+
 def fold(text: str) -> str:
     """Lower case and traditional characters as simplified, one character for one: positions
     in the result are positions in ``text`` (so a match found in it can be marked in ``text``)."""
     lower = text.lower()
     if len(lower) != len(text):  # the odd letter whose lower case is two characters (İ)
         lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
-    return lower.translate(_t2s_table())
+    # str.translate looks up every character (slow); most pages hold no traditional one at all
+    return lower.translate(_t2s_table()) if _traditional().search(lower) else lower
+
+
+@cache
+def _compatibility_forms() -> tuple[re.Pattern[str], dict[str, str]]:
+    """Full-width forms and CJK symbols whose NFKC is their compatibility decomposition (，-> ,)."""
+    forms = {}
+    for code in (*range(0x3000, 0x3040), *range(0xFF00, 0xFFF0)):
+        char = chr(code)
+        decomposed = unicodedata.normalize("NFKD", char)
+        if decomposed != char and decomposed == unicodedata.normalize("NFKC", char):
+            forms[char] = decomposed
+    return re.compile("[" + "".join(map(re.escape, forms)) + "]"), forms
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, fast for Chinese text. NFKC starts by fully
+    decomposing every character, so replacing a character by its decomposition first does not
+    change the result; with the full-width punctuation of Chinese text (，：（）) replaced, the
+    text usually passes ``normalize``'s quick check and is returned as it is, instead of being
+    decomposed and recomposed character by character (about 7 times slower)."""
+    if text.isascii():
+        return text
+    pattern, forms = _compatibility_forms()
+    return unicodedata.normalize("NFKC", pattern.sub(lambda found: forms[found.group()], text))
+
+
+def flatten(text: str) -> str:
+    """NFKC, spaces between Han characters removed: ``normalise`` before folding, and
+    ``index.query.flat_text`` (the snippet text) but for its line breaks."""
+    return join_han(nfkc(text))
 
 
 def normalise(text: str) -> str:
-    return fold(join_han(unicodedata.normalize("NFKC", text)))
+    return fold(flatten(text))
 
 
 def terms(text: str) -> list[str]:
@@ -65,15 +110,61 @@ def token_string(text: str) -> str:
     """The tokens of ``text`` joined by single spaces, in position order: the
     same tokens as ``terms`` for backends that index pre-tokenised text with a
     whitespace tokenizer (positions stay true: one token, one position)."""
-    out: list[str] = []
-    for match in _RUN.finditer(normalise(text)):
-        han, word = match.groups()
-        if word:
-            out.append(word)
-            continue
-        out.extend([han[i : i + 2] for i in range(len(han) - 1)])
-        out.append(han[-1])
-    return " ".join(out)
+    return flat_token_string(flatten(text))
+
+
+def flat_token_string(flat: str) -> str:
+    """``token_string`` of a text already ``flatten``ed (a backend that also stores it flat).
+
+    The same tokens as ``_tokens``, built with numpy over the code points: a Python loop over
+    the characters costs more than the rest of indexing a page (tests/test_index.py checks the
+    two agree). Each character that is kept (Han or [0-9a-z]) is copied, a Han character that
+    is followed by another brings that one too (its bigram), and a space follows each Han
+    character and the last character of each alphanumeric run; the last space is cut off."""
+    import numpy as np  # here: the search CLI and whoosh never pay for importing it
+
+    lower = flat.lower()
+    if len(lower) != len(flat):  # as in fold: the odd letter whose lower case is two characters
+        lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in flat)
+    points = np.frombuffer(lower.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    folded, kinds = _fold_codes()
+    codes = folded[points]
+    kind = np.zeros(len(codes) + 1, dtype=np.uint8)  # one more: the character after the last is neither
+    kind[:-1] = kinds[points]
+    han, word = kind == _HAN_KIND, kind == _WORD_KIND
+    han, next_han, word, next_word = han[:-1], han[1:], word[:-1], word[1:]
+    keep, pair, end = han | word, han & next_han, han | (word & ~next_word)
+    width = keep.astype(np.int64) + pair + end
+    stop = np.cumsum(width)
+    if not len(stop) or not stop[-1]:
+        return ""
+    out = np.empty(stop[-1], dtype=np.uint32)
+    start = stop - width
+    out[start[keep]] = codes[keep]
+    out[start[pair] + 1] = codes[np.flatnonzero(pair) + 1]
+    out[stop[end] - 1] = 0x20
+    return out[:-1].tobytes().decode("utf-32-le")
+
+
+_HAN_RANGES = tuple((int(low, 16), int(high, 16)) for low, high in re.findall(r"\\u(\w{4})-\\u(\w{4})", HAN))
+_HAN_KIND, _WORD_KIND = 1, 2
+
+
+@cache
+def _fold_codes() -> tuple[numpy.ndarray, numpy.ndarray]:
+    """Two arrays over every code point: its traditional -> simplified fold (``_t2s_table``),
+    and what the folded character is to ``_RUN``: Han (_HAN_KIND), [0-9a-z] (_WORD_KIND) or 0."""
+    import numpy as np
+
+    folded = np.arange(0x110000, dtype=np.uint32)
+    folds = _t2s_table()
+    folded[list(folds)] = [ord(simplified) for simplified in folds.values()]
+    kind_of = np.zeros(0x110000, dtype=np.uint8)
+    for low, high in _HAN_RANGES:
+        kind_of[low : high + 1] = _HAN_KIND
+    kind_of[ord("0") : ord("9") + 1] = _WORD_KIND
+    kind_of[ord("a") : ord("z") + 1] = _WORD_KIND
+    return folded, kind_of[folded]
 
 
 def is_han(ch: str) -> bool:

@@ -16,6 +16,7 @@ import json
 import re
 import shutil
 from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 import tantivy
@@ -25,7 +26,7 @@ from archive.export import iter_pages
 from archive.metadata import DOC_TYPE_NAMES
 from archive.store import Archive
 from index import check_marker, write_marker
-from index.analysis import code_terms, parties_text, token_string
+from index.analysis import code_terms, flat_token_string, flatten, parties_text, token_string
 from index.query import (
     DOC_TYPE_NAMES_BOOST,
     FIELD_BOOSTS,
@@ -36,7 +37,6 @@ from index.query import (
     check_filters,
     code_filter_term,
     date_number,
-    flat_text,
     highlight_terms,
     match,
     page_hit,
@@ -98,25 +98,38 @@ def _open_or_create(folder: Path) -> tantivy.Index:
     return ix
 
 
+@lru_cache(maxsize=4096)
+def _metadata_tokens(text: str) -> str:
+    """``token_string`` of a metadata value: every page of a document has the same, so it is
+    analysed once a document, not once a page."""
+    return token_string(text)
+
+
+@lru_cache(maxsize=4096)
+def _code_tokens(code: str | None) -> str:
+    return " ".join(code_terms(code))
+
+
 def _page_document(page: dict, skip: Iterable[str] = ()) -> tantivy.Document:
     meta = page["metadata"]
     doc_type = page["doc_type"] or ""
+    flat = flatten(page["text"])  # NFKC and Han spaces once, for both the tokens and the stored text
     fields: dict = {
         "page_id": f"{page['document']}:{page['page']}",
         "document": page["document"],
         "source": page["source"],
         "page": int(page["page"]),
         "project_code": meta.get("project_code") or "",
-        "code_terms": " ".join(code_terms(meta.get("project_code"))),
+        "code_terms": _code_tokens(meta.get("project_code")),
         "doc_type": doc_type,
         "access": page.get("access", "open"),
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
-        "parties": token_string(parties_text(meta)),
-        "doc_type_names": token_string(DOC_TYPE_NAMES.get(doc_type, "")),
-        "text": token_string(page["text"]),
-        "body": flat_text(page["text"]).encode("utf-8"),
-        "project_name": token_string(meta.get("project_name") or ""),
+        "parties": _metadata_tokens(parties_text(meta)),
+        "doc_type_names": _metadata_tokens(DOC_TYPE_NAMES.get(doc_type, "")),
+        "text": flat_token_string(flat),
+        "body": flat.replace("\n", " ").encode("utf-8"),  # index.query.flat_text(page["text"])
+        "project_name": _metadata_tokens(meta.get("project_name") or ""),
     }
     for name in skip:  # an index built before the field existed: `trade-archive reindex` adds it
         fields.pop(name, None)

@@ -1,8 +1,12 @@
+import random
+import unicodedata
+
 import pytest
 
 from archive.errors import QueryError
-from index.analysis import CjkTokenizer, code_terms, terms
-from index.query import build_query
+from archive.ocr import join_han
+from index.analysis import CjkTokenizer, _t2s_table, code_terms, flatten, nfkc, normalise, terms, token_string
+from index.query import build_query, flat_text
 from index.whoosh_index import Filters, search, snippet
 
 
@@ -66,3 +70,26 @@ def test_search_operators_and_filters(ingested_archive):
 def test_common_name_of_the_document_type_finds_it(ingested_archive):
     # The fixture's title is 中标（成交）通知书; staff type 中标通知书.
     assert ("award-notice.pdf", 1) in _sources(ingested_archive, "中标通知书")
+
+
+def _slow_normalise(text: str) -> str:
+    """normalise as first written, without the fast paths: NFKC, spaces between Han removed,
+    lower case, every character looked up for traditional -> simplified."""
+    flat = join_han(unicodedata.normalize("NFKC", text))
+    lower = flat.lower()
+    if len(lower) != len(flat):
+        lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in flat)
+    return lower.translate(_t2s_table())
+
+
+def test_fast_analysis_paths_agree_with_the_plain_definitions():
+    # full-width and CJK punctuation, half-width katakana and voicing marks, combining accents,
+    # traditional and simplified Han, compatibility ideographs, Latin with odd lower cases, spaces
+    alphabet = "中國電力交易档鑫乾于𠁞𠀾，：（）。、「」\u3000ＡＢ１２ｶﾞﾟ\u0301\u0308\uf900\ufa10İΣAbc09 \n\t-·"
+    rng = random.Random(20240601)
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 24)))
+        assert nfkc(text) == unicodedata.normalize("NFKC", text)
+        assert normalise(text) == _slow_normalise(text)
+        assert token_string(text).split() == terms(text)
+        assert flatten(text).replace("\n", " ") == flat_text(text)
