@@ -60,15 +60,20 @@ class OcrEngine(Protocol):
 
 
 def timed(method):  # noqa: ANN001, ANN201 - a decorator for engine methods
-    """Add the method's run time to the engine's ``model_seconds``: the throughput
-    bench separates time in the OCR models from the pipeline's own overhead."""
+    """Add the method's run time to the engine's ``model_seconds`` (and, by method name,
+    ``model_seconds_by``): the throughput bench separates time in the OCR models from
+    the pipeline's own overhead."""
 
     def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         started = time.monotonic()
         try:
             return method(self, *args, **kwargs)
         finally:
-            self.model_seconds = getattr(self, "model_seconds", 0.0) + time.monotonic() - started
+            seconds = time.monotonic() - started
+            self.model_seconds = getattr(self, "model_seconds", 0.0) + seconds
+            if not hasattr(self, "model_seconds_by"):
+                self.model_seconds_by = {}
+            self.model_seconds_by[method.__name__] = self.model_seconds_by.get(method.__name__, 0.0) + seconds
 
     return wrapper
 
@@ -113,10 +118,13 @@ class RapidOcrEngine:
     def read(self, image: Image.Image) -> list[OcrBox]:
         return self.read_page(image).boxes
 
-    def read_page(self, image: Image.Image) -> PageReading:
+    def read_page(self, image: Image.Image, page_size: tuple[int, int] | None = None) -> PageReading:
+        """``page_size``: the master's size, when ``image`` is a smaller copy of it; the
+        boxes come back in the master's (upright, straightened) pixels either way."""
         from archive.imaging import small_copy
         from archive.orientation import is_mostly_tall, sides, skew_degrees
 
+        page_size = page_size or image.size
         work = small_copy(image.convert("RGB"), self.READ_SIDE)
         quads = self._detect_scaled(work)
         turn = 0
@@ -137,7 +145,7 @@ class RapidOcrEngine:
         skew = skew_degrees(quads)
         texts, scores = self.recognise_lines(crops)
         # Map boxes from the work copy into the upright, straightened page image.
-        scale = max(image.size) / max(work.size)
+        scale = max(page_size) / max(work.size)
         upright_quads = rotate_points(quads, skew, work.size) * scale
         boxes = [
             OcrBox(text=text, box=_quad_to_box(quad), confidence=float(score))

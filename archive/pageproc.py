@@ -20,19 +20,20 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
 
 from archive.errors import InputRejected
-from archive.imaging import BLANK_INK_FRACTION, ink_fraction, turn_upright
+from archive.imaging import BLANK_INK_FRACTION, ink_fraction, paper_colour, small_copy, turn_upright, upright_size
 from archive.ocr import OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.orientation import find_orientation_and_skew
 from archive.pages import MAX_PIXELS
-from archive.seals import find_seals, ring_glyphs, without_seals
+from archive.seals import Seal, find_seals, ring_glyphs, without_seals
 from archive.textclean import clean_page_lines
 from archive.textpdf import AccessPage, write_page_pdf
+from archive.timing import StageClock, model_seconds
 
 # Pillow warns past this and refuses past twice this; ``load_page_image`` refuses past it.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # A0 at 300 dpi is ~140 MP; beyond that is a decompression bomb
@@ -49,7 +50,6 @@ LOW_CONFIDENCE = float(os.environ.get("TRADE_ARCHIVE_LOW_CONFIDENCE", "0.80"))
 class PageJob:
     number: int
     image_path: str  # the master image (never modified)
-    access_path: str  # where to write the upright, straightened image if one is needed
     engine: str
     dpi: int = 300
     # The page's own text layer (born-digital PDF), boxes in master-image pixels;
@@ -124,52 +124,66 @@ def load_page_image(path: str, number: int) -> Image.Image:
 
 
 def process_page(job: PageJob) -> dict:
+    clock = StageClock()
     with time_limit(page_seconds(), job.number):
-        record = _process_page(job)
+        record, access = _process_page(job, clock)
     if job.page_pdf_path:  # draw the page's share of the access PDF here, in parallel with other pages
-        page = AccessPage(Path(record["access_image"]), record["width"], record["height"], job.dpi, record["lines"])
-        write_page_pdf(page, Path(job.page_pdf_path))
+        write_page_pdf(access, Path(job.page_pdf_path))
         record["page_pdf"] = job.page_pdf_path
+        clock.lap("pdf")
+    record["stages"] = clock.laps  # prepare, ocr, orient_deskew, pdf: seconds in this worker
     return record
 
 
-def _process_page(job: PageJob) -> dict:
+def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
+    """The page's record, and how to draw it in the access PDF."""
     started = time.monotonic()
     image = load_page_image(job.image_path, job.number)
-    ink = ink_fraction(image)
+    # Every check and the OCR itself read one smaller copy, made once: ~2000 px is
+    # plenty for 200-300 dpi text, and each full-size pass over a 300 dpi page costs
+    # ~0.1 s. The master is never changed; the access PDF draws it as it is.
+    work = small_copy(image, RapidOcrEngine.READ_SIDE)
+    scale = image.width / work.width  # master pixels per work-copy pixel
+    ink = ink_fraction(work)
     record: dict = {"page": job.number, "ink": round(ink, 5), "engine": job.engine}
+    as_scanned = AccessPage(Path(job.image_path), image.width, image.height, job.dpi, [])
     if job.text_boxes:
-        return _pdf_text_page(job, image, record, started)
+        return _pdf_text_page(job, image, record, started), as_scanned
     if ink < BLANK_INK_FRACTION:
         record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
-        record.update(seals=[], text_source="none")
-        record.update(access_image=job.image_path, width=image.width, height=image.height)
+        record.update(seals=[], text_source="none", width=image.width, height=image.height)
         record["seconds"] = round(time.monotonic() - started, 3)
-        return record
+        clock.lap("prepare")
+        return record, as_scanned
     engine = get_engine(job.engine)
     detector = get_engine("rapidocr")  # orientation for every engine; seals
-    model_before = getattr(engine, "model_seconds", 0.0) + (
-        getattr(detector, "model_seconds", 0.0) if detector is not engine else 0.0
-    )
-    body = without_seals(image, find_seals(image, job.dpi))  # seal ring text must not join the body
+    model_before = model_seconds(engine, detector)
+    work_dpi = job.dpi / scale
+    seals = find_seals(work, work_dpi)
+    body = without_seals(work, seals)  # seal ring text must not join the body
+    clock.lap("prepare")
     if isinstance(engine, RapidOcrEngine):
-        reading = engine.read_page(body)
+        reading = engine.read_page(body, image.size)  # one detection serves the layout and the text
         turn, skew, boxes = reading.turn, reading.skew, reading.boxes
-        upright = turn_upright(image, turn, skew)
-    else:
+    else:  # tesseract reads the full-resolution page
         turn, skew = find_orientation_and_skew(body)
-        upright = turn_upright(image, turn, skew)
-        boxes = engine.read(turn_upright(body, turn, skew))
-    if upright is image:
-        access_image = job.image_path  # nothing to correct: the access PDF reuses the master bytes
-    else:
-        upright.save(job.access_path, format="JPEG", quality=88)
-        access_image = job.access_path
+        clock.lap("orient_deskew")
+        boxes = engine.read(turn_upright(without_seals(image, [s.scaled(scale) for s in seals]), turn, skew))
+    clock.lap("ocr")
+    width, height = upright_size(image.size, turn, skew)
+    access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
+                        image_size=image.size, background=paper_colour(work))  # fmt: skip
+    clock.lap("orient_deskew")
     lines = reading_order(boxes)
     for line, text in zip(lines, clean_page_lines([line.text for line in lines])):
         line.text = text
     chars = sum(len(line.text) for line in lines)
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
+    # Seal names are read from the work copy, stood upright (a small image to turn);
+    # their boxes are given in page pixels.
+    seal_records = read_seals(turn_upright(work, turn, skew), work_dpi) if seals else []
+    for seal in seal_records:
+        seal["box"] = [round(v * scale) for v in seal["box"]]
     record.update(
         blank=False,
         # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the
@@ -181,17 +195,18 @@ def _process_page(job: PageJob) -> dict:
         confidence=round(confidence, 4),
         low_confidence=confidence < LOW_CONFIDENCE,
         text_source="ocr",
-        seals=read_seals(upright, job.dpi),
-        access_image=access_image,
-        width=upright.width,
-        height=upright.height,
+        seals=seal_records,
+        width=width,
+        height=height,
         seconds=round(time.monotonic() - started, 3),
     )
-    model_after = getattr(engine, "model_seconds", 0.0) + (
-        getattr(detector, "model_seconds", 0.0) if detector is not engine else 0.0
-    )
-    record["engine_seconds"] = round(model_after - model_before, 3)  # time inside the OCR models
-    return record
+    clock.lap("ocr")
+    model = model_seconds(engine, detector)
+    spent = {name: seconds - model_before.get(name, 0.0) for name, seconds in model.items()}
+    # The direction classifier runs inside the OCR call but is orientation's work.
+    clock.move(spent.get("upside_down_share", 0.0), "ocr", "orient_deskew")
+    record["engine_seconds"] = round(sum(spent.values()), 3)  # time inside the OCR models
+    return record, replace(access, lines=record["lines"])
 
 
 def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: float) -> dict:
@@ -208,8 +223,7 @@ def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: floa
         confidence=1.0,
         low_confidence=False,
         text_source="pdf",
-        seals=read_seals(image, job.dpi) if find_seals(image, job.dpi) else [],  # electronic seals (电子签章)
-        access_image=job.image_path,
+        seals=read_seals(image, job.dpi, found) if (found := find_seals(image, job.dpi)) else [],  # 电子签章
         width=image.width,
         height=image.height,
         seconds=round(time.monotonic() - started, 3),
@@ -217,12 +231,13 @@ def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: floa
     return record
 
 
-def read_seals(upright: Image.Image, dpi: int) -> list[dict]:
-    """Each seal on the upright page with the name around its ring, when legible."""
+def read_seals(upright: Image.Image, dpi: int, found: list[Seal] | None = None) -> list[dict]:
+    """Each seal on the upright page with the name around its ring, when legible.
+    ``found``: the seals already located on this very image (saves a second search)."""
     seals = []
     engine = get_engine("rapidocr")
     assert isinstance(engine, RapidOcrEngine)
-    for seal in find_seals(upright, dpi):
+    for seal in find_seals(upright, dpi) if found is None else found:
         best_text, best_confidence = None, 0.0
         for radial in (False, True):  # characters set upright, or along the ring
             glyphs = ring_glyphs(upright, seal, radial)

@@ -29,6 +29,7 @@ from archive.pageproc import PageJob, process_page
 from archive.pages import PageImage, extract_pages
 from archive.store import Archive, readable_path
 from archive.textpdf import join_pages
+from archive.timing import StageClock
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
 
@@ -50,7 +51,8 @@ class DocumentOutcome:
     message: str | None = None
     seconds: float = 0.0
     qc_flags: list[str] = field(default_factory=list)
-    stages: dict[str, float] = field(default_factory=dict)  # seconds per stage: extract, pages, pdf, metadata
+    # seconds per stage: extract, pages, pdf, metadata, package; worker_*: inside pages, summed over pages
+    stages: dict[str, float] = field(default_factory=dict)
     engine_seconds: float = 0.0  # of which inside the OCR models (summed over pages)
 
     def to_json(self) -> dict:
@@ -124,6 +126,8 @@ def ingest_document(
     outcome.engine_seconds = package["process"]["engine_seconds"]
     outcome.seconds = round(time.monotonic() - started, 2)
     outcome.stages["package"] = round(max(0.0, outcome.seconds - sum(outcome.stages.values())), 3)
+    # Inside the "pages" stage, in the worker processes (so they overlap each other in time)
+    outcome.stages.update({f"worker_{k}": v for k, v in package["process"]["page_stage_seconds"].items()})
     archive.log("ingestion", source=outcome.source, sha256=sha256, document=document_id, batch=batch,
                 pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
                 tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
@@ -136,19 +140,6 @@ def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch
     archive.log("ingestion", "duplicate", source=outcome.source, sha256=outcome.sha256, document=outcome.document,
                 existing=str(existing.relative_to(archive.root)), batch=batch)  # fmt: skip
     return outcome
-
-
-class StageClock:
-    """Seconds spent in each stage of a document, for the batch report and the throughput bench."""
-
-    def __init__(self) -> None:
-        self.laps: dict[str, float] = {}
-        self._last = time.monotonic()
-
-    def lap(self, stage: str) -> None:
-        now = time.monotonic()
-        self.laps[stage] = round(self.laps.get(stage, 0.0) + now - self._last, 3)
-        self._last = now
 
 
 def _build_package(
@@ -176,7 +167,7 @@ def _build_package(
     images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
     clock.lap("extract")
     jobs = [
-        PageJob(img.number, str(img.path), str(scratch / f"{img.number:04d}.jpg"), engine, img.dpi,
+        PageJob(img.number, str(img.path), engine, img.dpi,
                 None if force_ocr else img.text_boxes, str(scratch / f"{img.number:04d}.pdf"))
         for img in images
     ]  # fmt: skip
@@ -236,6 +227,7 @@ def _build_package(
     }
     clock.lap("metadata")
     document["process"]["stage_seconds"] = clock.laps  # packaging is timed by the caller's total
+    document["process"]["page_stage_seconds"] = _page_stages(records)
     document["process"]["engine_seconds"] = round(sum(r.get("engine_seconds", 0.0) for r in records), 3)
     atomic_write_json(staging / "document.json", document)
     make_bag(
@@ -269,6 +261,15 @@ def _tag_value(text: str) -> str:
     return _CONTROL.sub(" ", text).strip()
 
 
+def _page_stages(records: list[dict]) -> dict[str, float]:
+    """Seconds per page stage (prepare, ocr, orient_deskew, pdf), summed over the pages."""
+    total: dict[str, float] = {}
+    for record in records:
+        for stage, seconds in record.get("stages", {}).items():
+            total[stage] = round(total.get(stage, 0.0) + seconds, 3)
+    return total
+
+
 def _without_paths(record: dict) -> dict:
-    """The OCR JSON keeps no scratch paths (they do not exist after filing)."""
-    return {k: v for k, v in record.items() if k not in ("access_image", "page_pdf")}
+    """The OCR JSON keeps no scratch paths (they do not exist after filing), nor timings."""
+    return {k: v for k, v in record.items() if k not in ("page_pdf", "stages")}

@@ -34,6 +34,10 @@ class Seal:
         x0, y0, x1, y1 = self.box
         return max(x1 - x0, y1 - y0) / 2
 
+    def scaled(self, factor: float) -> Seal:
+        """The same seal in an image ``factor`` times larger."""
+        return Seal(tuple(round(v * factor) for v in self.box))  # type: ignore[arg-type]
+
 
 def redness(rgb: np.ndarray) -> np.ndarray:
     """How much redder than green and blue each pixel is (0 where it is not)."""

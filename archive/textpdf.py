@@ -5,7 +5,8 @@ order with no spaces between Chinese characters.
 
 The text uses Adobe's STSong-Light CID font with the UniGB-UCS2-H encoding: a
 standard CJK font every PDF reader knows, so nothing needs embedding for text
-that is never drawn. JPEG page images go in as they are (no re-encoding).
+that is never drawn. JPEG page images go in as they are (no re-encoding); a
+turned or skewed scan is turned by the PDF as it is drawn, not resampled.
 """
 
 from __future__ import annotations
@@ -32,10 +33,16 @@ pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 @dataclass(frozen=True)
 class AccessPage:
     image_path: Path
-    width_px: int
+    width_px: int  # the (upright, straightened) page, in pixels at ``dpi``
     height_px: int
     dpi: int
-    lines: list[dict]  # OcrLine.to_json() records, boxes in image pixels
+    lines: list[dict]  # OcrLine.to_json() records, boxes in page pixels
+    # Counter-clockwise degrees that stand the image upright and straight: the PDF
+    # turns it as it draws it, so the scan's own bytes go in, never resampled or
+    # re-encoded. Then ``image_size`` is the image's own size in pixels.
+    rotation: float = 0.0
+    image_size: tuple[int, int] | None = None
+    background: tuple[int, int, int] = (255, 255, 255)  # the paper's tone, for corners a skew uncovers
 
 
 def write_access_pdf(pages: Iterable[AccessPage], out_path: Path, title: str = "") -> None:
@@ -75,7 +82,17 @@ def write_page_pdf(page: AccessPage, out_path: Path) -> None:
     scale = 72.0 / page.dpi  # pixels -> points
     width, height = page.width_px * scale, page.height_px * scale
     pdf.setPageSize((width, height))
-    pdf.drawImage(str(page.image_path), 0, 0, width=width, height=height)
+    if page.rotation and page.image_size:
+        pdf.setFillColorRGB(*(v / 255 for v in page.background))
+        pdf.rect(0, 0, width, height, stroke=0, fill=1)
+        pdf.saveState()
+        pdf.translate(width / 2, height / 2)  # turn about the page centre, as imaging.turn_upright does
+        pdf.rotate(page.rotation)  # counter-clockwise, as in the image
+        image_w, image_h = page.image_size[0] * scale, page.image_size[1] * scale
+        pdf.drawImage(str(page.image_path), -image_w / 2, -image_h / 2, width=image_w, height=image_h)
+        pdf.restoreState()
+    else:
+        pdf.drawImage(str(page.image_path), 0, 0, width=width, height=height)
     for line in page.lines:
         _draw_invisible_line(pdf, line, scale, height)
     pdf.showPage()

@@ -460,7 +460,7 @@ def test_a_thousand_pages_stream_and_blank_pages_skip_ocr(tmp_path, monkeypatch)
     pages.close()
     assert [p.number for p in first] == [1, 2, 3] and len(list((tmp_path / "pages").iterdir())) == 3
     monkeypatch.setattr(pageproc, "get_engine", _no_ocr)
-    record = process_page(PageJob(1, str(first[0].path), str(tmp_path / "a.jpg"), "rapidocr"))
+    record = process_page(PageJob(1, str(first[0].path), "rapidocr"))
     assert record["blank"] and record["text_source"] == "none"
     assert time.monotonic() - started < 10
 
@@ -491,7 +491,7 @@ def test_born_digital_page_uses_its_own_text_layer(corpus, tmp_path, monkeypatch
     [page] = extract_pages(reader, source.path, tmp_path)
     assert page.method == "rendered" and page.text_boxes
     monkeypatch.setattr(pageproc, "get_engine", _no_ocr)
-    job = PageJob(1, str(page.path), str(tmp_path / "a.jpg"), "rapidocr", page.dpi, page.text_boxes)
+    job = PageJob(1, str(page.path), "rapidocr", page.dpi, page.text_boxes)
     record = process_page(job)
     assert record["text_source"] == "pdf" and record["confidence"] == 1.0 and not record["blank"]
     assert record["text"].splitlines() == ["中标通知书", f"项目编号：{BORN_CODE}", "采购人：南宁市公共资源交易中心"]
@@ -549,7 +549,7 @@ def test_a_page_past_its_time_limit_is_stopped(tmp_path, monkeypatch):
     previous = signal.getsignal(signal.SIGALRM)
     started = time.monotonic()
     with pytest.raises(PageRejected) as caught:
-        process_page(PageJob(4, str(path), str(tmp_path / "a.jpg"), "rapidocr"))
+        process_page(PageJob(4, str(path), "rapidocr"))
     assert time.monotonic() - started < 5
     assert caught.value.reason == "page_timeout" and "page 4" in str(caught.value)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) == previous

@@ -37,3 +37,26 @@ def test_pdftotext_reads_text_layer(access_pdf):
 def test_page_size_follows_image_resolution(access_pdf):
     box = PdfReader(access_pdf).pages[0].mediabox
     assert round(float(box.width)) == 595 and round(float(box.height)) == 842  # A4
+
+
+def test_a_turned_skewed_scan_is_drawn_upright_without_resampling_the_image(tmp_path):
+    """The access PDF turns the scan's own bytes as it draws them: rendered, the page
+    matches the scan stood upright and straightened in pixels (imaging.turn_upright)."""
+    import numpy as np
+    import pypdfium2
+
+    from archive.imaging import turn_upright, upright_size
+
+    scan = Image.new("L", (400, 600), 255)
+    scan.paste(0, (40, 50, 200, 90))  # a dark block near one corner: shows any wrong turn
+    path = tmp_path / "scan.jpg"
+    scan.convert("RGB").save(path, quality=95)
+    turn, skew = 90, 3.0
+    width, height = upright_size(scan.size, turn, skew)
+    out = tmp_path / "turned.pdf"
+    write_access_pdf([AccessPage(path, width, height, 72, [], rotation=turn + skew, image_size=scan.size)], out)
+    rendered = pypdfium2.PdfDocument(out)[0].render(scale=1).to_pil().convert("L")
+    expected = turn_upright(scan.convert("RGB"), turn, skew).convert("L")
+    assert rendered.size == expected.size == (width, height)
+    difference = np.abs(np.asarray(rendered, dtype=int) - np.asarray(expected, dtype=int))
+    assert difference.mean() < 4
