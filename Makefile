@@ -8,11 +8,12 @@ BIN := $(VENV)/bin
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils fonts-noto-cjk python3-venv
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ARCHIVE := demo-out/archive
+BENCH_VENV := .bench-venv
 
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: demo test bench system-deps venv lint clean
+.PHONY: demo test test-all bench bench-ocr bench-throughput bench-search system-deps venv lint clean
 
 system-deps:  ## tesseract + Chinese data, poppler (pdftotext), CJK fonts
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; \
@@ -47,8 +48,25 @@ test: system-deps venv lint  ## the fast default suite (real OCR end to end incl
 test-all: system-deps venv
 	$(BIN)/python -m pytest -q
 
-bench: system-deps venv  ## OCR accuracy + throughput on ../shared/data/scans-dev
+bench: bench-ocr bench-throughput bench-search  ## every benchmark on ../shared/data/scans-dev (~25 min)
+
+bench-ocr: system-deps venv  ## OCR accuracy (CER, orientation, blank pages), RapidOCR and tesseract
 	$(BIN)/python bench/ocr_quality.py --engine both
+	$(BIN)/python bench/metadata_quality.py
+
+# OCRmyPDF lives in its own venv: it is the yardstick, not a dependency of trade-archive.
+$(BENCH_VENV)/bin/ocrmypdf:
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install -q ocrmypdf
+
+bench-throughput: system-deps venv $(BENCH_VENV)/bin/ocrmypdf  ## pages/min vs OCRmyPDF, overhead, CER; 300-page memory
+	$(BIN)/python bench/throughput.py --vs-ocrmypdf
+	$(BIN)/python bench/throughput.py --big 300
+
+bench-search: system-deps venv  ## search recall@10 on the dev set; both backends at 200,000 synthetic pages
+	$(BIN)/python bench/search_quality.py
+	$(BIN)/python bench/search_scale.py --backend tantivy --pages 200000
+	$(BIN)/python bench/search_scale.py --backend whoosh --pages 20000
 
 clean:
 	rm -rf demo-out .pytest_cache

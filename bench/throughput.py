@@ -3,12 +3,15 @@
 Runs ``trade-archive ingest`` (the real CLI, Prefect start-up included) on a
 folder of scans into a fresh archive, sampling the resident memory of the
 whole process tree (the CLI, its Prefect server and its OCR workers), and
-prints pages/min and peak RSS. ``--big N`` instead builds one N-page scan by
+prints pages/min, seconds per stage, the share of time inside the OCR models
+(the rest is pipeline overhead), peak RSS, and, where the set has truth files,
+the CER of that same run. ``--big N`` instead builds one N-page scan by
 concatenating the set's pages and ingests that (the bounded-memory check).
-``--ocrmypdf`` also times OCRmyPDF (--rotate-pages --deskew --jobs N,
-chi_sim+eng) on the same files, when it is installed, for a same-machine ratio.
+``--vs-ocrmypdf`` also runs OCRmyPDF (``-l chi_sim+eng --rotate-pages --deskew
+--jobs N``, OMP_THREAD_LIMIT=1) on the same files in the same run and prints
+the ratio (``make bench-throughput`` installs OCRmyPDF into .bench-venv).
 
-    python bench/throughput.py [--set DIR] [--workers N] [--big 300] [--ocrmypdf]
+    python bench/throughput.py [--set DIR] [--workers N] [--big 300] [--vs-ocrmypdf]
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from pypdf import PdfReader, PdfWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SET = ROOT.parent / "shared" / "data" / "scans-dev" / "scans"
+BENCH_OCRMYPDF = ROOT / ".bench-venv" / "bin" / "ocrmypdf"  # where `make bench-throughput` installs it
 OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2 cores
 
 
@@ -110,6 +114,52 @@ def build_big_pdf(pdfs: list[Path], pages: int, out: Path) -> None:
         writer.write(handle)
 
 
+def same_run_cer(archive: Path, truth: Path) -> tuple[int, int]:
+    """(errors, characters) of this run's text against the set's truth, as bench/ocr_quality.py counts them."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ocr_quality import clean, levenshtein
+
+    exported = subprocess.run([sys.executable, "-m", "flows.cli", "export", "--format", "jsonl", "--archive",
+                               str(archive)], check=True, cwd=ROOT, capture_output=True, text=True).stdout  # fmt: skip
+    errors = length = 0
+    for page in map(json.loads, exported.splitlines()):
+        truth_file = truth / Path(page["source"]).with_suffix(".json").name
+        if not truth_file.is_file():
+            continue
+        want = json.loads(truth_file.read_text())["pages"][page["page"] - 1]
+        if not want["blank"]:
+            errors += levenshtein(clean(want["text"]), clean(page["text"]))
+            length += len(clean(want["text"]))
+    return errors, length
+
+
+def print_stages(report: dict, workers: int, seconds: float) -> None:
+    stages = report["stage_seconds"]
+    main_stages = {k: v for k, v in stages.items() if not k.startswith("worker_")}
+    page_stages = {k.removeprefix("worker_"): v for k, v in stages.items() if k.startswith("worker_")}
+    print("seconds per stage in the main process (summed over documents, which overlap): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in main_stages.items()))  # fmt: skip
+    print("  (pages: waiting for the OCR workers; pdf: joining the pages; package: bag, checksums, filing)")
+    engine = report["engine_seconds"]
+    print("seconds per page stage in the OCR workers (summed over pages): "
+          + ", ".join(f"{k} {v:.1f}" for k, v in page_stages.items())
+          + f"; of all these, inside the OCR models: {engine:.1f}")  # fmt: skip
+    engine_share = engine / (workers * seconds)
+    print(f"time inside the OCR models: {engine:.0f} s over {workers} workers = {100 * engine_share:.0f}% of "
+          f"wall x workers; pipeline overhead {100 * (1 - engine_share):.0f}% (target <= 15%)")  # fmt: skip
+
+
+def run_ocrmypdf(binary: str, pdfs: list[Path], work: Path, workers: int) -> float:
+    """Seconds for OCRmyPDF to do the same files, one after another, ``--jobs workers``."""
+    started = time.monotonic()
+    env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
+    for pdf in pdfs:
+        subprocess.run([binary, "--rotate-pages", "--deskew", "--jobs", str(workers), "-l", "chi_sim+eng",
+                        "--output-type", "pdf", str(pdf), str(work / "ocrmypdf.pdf")], check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return time.monotonic() - started
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", dest="scans", type=Path, default=DEFAULT_SET, help="folder of scanned PDFs")
@@ -117,7 +167,12 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=0, help="ingest one PDF of this many pages instead")
     parser.add_argument("--ocrmypdf", "--vs-ocrmypdf", dest="ocrmypdf", action="store_true",
                         help="also time OCRmyPDF on the same files, in the same run")  # fmt: skip
+    parser.add_argument("--ocrmypdf-bin", default=shutil.which("ocrmypdf") or str(BENCH_OCRMYPDF),
+                        help="the ocrmypdf program (default: on PATH, else .bench-venv/bin/ocrmypdf)")  # fmt: skip
     args = parser.parse_args()
+    if args.ocrmypdf and not Path(args.ocrmypdf_bin).is_file() and not shutil.which(args.ocrmypdf_bin):
+        raise SystemExit(f"no OCRmyPDF at {args.ocrmypdf_bin}: run `make bench-throughput` (installs it into "
+                         ".bench-venv), or pass --ocrmypdf-bin")  # fmt: skip
 
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
     pdfs = sorted(args.scans.rglob("*.pdf"))
@@ -129,7 +184,7 @@ def main() -> int:
         pdfs = [source / f"big-{args.big}.pdf"]
     pages = count_pages(pdfs)
     command = [sys.executable, "-m", "flows.cli", "ingest", str(source), "--archive", str(work / "archive"),
-               "--workers", str(args.workers)]  # fmt: skip
+               "--workers", str(args.workers), "--no-progress"]  # fmt: skip
     seconds, peak, largest = run_measured(command)
     rate = 60 * pages / seconds
     print(f"trade-archive: {pages} pages in {seconds:.1f} s = {rate:.1f} pages/min "
@@ -138,26 +193,20 @@ def main() -> int:
     for label, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
         print(f"  {label}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
-    stages = ", ".join(f"{k} {v:.0f} s" for k, v in report["stage_seconds"].items())
-    print(f"seconds per stage (summed over documents, which overlap): {stages}")
-    engine_share = report["engine_seconds"] / (args.workers * seconds)
-    print(
-        f"time inside the OCR models: {report['engine_seconds']:.0f} s over {args.workers} workers = "
-        f"{100 * engine_share:.0f}% of wall x workers; pipeline overhead {100 * (1 - engine_share):.0f}%"
-    )
+    print_stages(report, args.workers, seconds)
+    truth = args.scans.parent / "truth"
+    if truth.is_dir() and not args.big:
+        errors, length = same_run_cer(work / "archive", truth)
+        print(f"CER of this run: {100 * errors / max(1, length):.2f}% ({errors} errors / {length} characters; "
+              "target <= 1%)")  # fmt: skip
 
-    baseline = OCRMYPDF_DESIGN_PAGES_PER_MIN
-    if args.ocrmypdf and shutil.which("ocrmypdf"):
-        started = time.monotonic()
-        env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
-        for pdf in pdfs:
-            subprocess.run(["ocrmypdf", "--rotate-pages", "--deskew", "--jobs", str(args.workers), "-l", "chi_sim+eng",
-                            "--output-type", "pdf", str(pdf), str(work / "ocrmypdf.pdf")], check=True, env=env,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-        baseline = 60 * pages / (time.monotonic() - started)
-        print(f"OCRmyPDF (same machine, same files): {baseline:.1f} pages/min")
+    if args.ocrmypdf:
+        baseline = 60 * pages / run_ocrmypdf(args.ocrmypdf_bin, pdfs, work, args.workers)
+        print(f"OCRmyPDF (same machine, same files, same run): {baseline:.1f} pages/min")
     else:
-        print(f"OCRmyPDF baseline: {baseline} pages/min (DESIGN.md §4, 2-core machine; pass --ocrmypdf to re-measure)")
+        baseline = OCRMYPDF_DESIGN_PAGES_PER_MIN
+        print(f"OCRmyPDF baseline: {baseline} pages/min (DESIGN.md §4, 2-core machine; pass --vs-ocrmypdf to "
+              "re-measure)")  # fmt: skip
     print(f"speed-up over OCRmyPDF: {rate / baseline:.1f}x (target 4x)")
     shutil.rmtree(work, ignore_errors=True)
     return 0
