@@ -47,6 +47,7 @@ class PagePool:
 
     def __init__(self, workers: int, engine: str) -> None:
         os.environ.update(THREAD_ENV)  # inherited by the spawned workers too
+        self.workers, self.engine = workers, engine
         self._executor = ProcessPoolExecutor(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
@@ -68,6 +69,13 @@ class PagePool:
         finally:
             for future in futures:  # after a failure, the document's other pages are not wanted
                 future.cancel()
+
+    def warm(self) -> PagePool:
+        """Start the workers now (they load their models, ~2 s each) instead of at the
+        first page, so that start-up overlaps other work (Prefect's, the first extraction)."""
+        for _ in range(self.workers):
+            self._executor.submit(os.getpid)
+        return self
 
     def __enter__(self) -> PagePool:
         return self

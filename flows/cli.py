@@ -100,7 +100,7 @@ def ingest(
 
     from archive.config import load_config
     from archive.parallel import default_workers
-    from flows.ingest import ingest_batch
+    from flows.ingest import ingest_batch, pages_ready
 
     settings = load_config()
     engine = engine or settings.engine
@@ -114,7 +114,10 @@ def ingest(
     if show_progress is None:
         show_progress = sys.stderr.isatty() and not as_json
     try:
-        with _live_progress() if show_progress else contextlib.nullcontext():
+        with (
+            _live_progress() if show_progress else contextlib.nullcontext(),
+            contextlib.nullcontext() if dask else pages_ready(workers, engine),
+        ):
             summary = ingest_batch.with_options(task_runner=runner)(
                 src=str(Path(src).resolve()),
                 archive_root=str(resolve_root(archive_dir)),
