@@ -146,7 +146,7 @@ def flat_token_string(flat: str) -> str:
     return out[:-1].tobytes().decode("utf-32-le")
 
 
-_HAN_RANGES = tuple((int(low, 16), int(high, 16)) for low, high in re.findall(r"\\u(\w{4})-\\u(\w{4})", HAN))
+HAN_RANGES = tuple((int(low, 16), int(high, 16)) for low, high in re.findall(r"\\u(\w{4})-\\u(\w{4})", HAN))
 _HAN_KIND, _WORD_KIND = 1, 2
 
 
@@ -160,7 +160,7 @@ def _fold_codes() -> tuple[numpy.ndarray, numpy.ndarray]:
     folds = _t2s_table()
     folded[list(folds)] = [ord(simplified) for simplified in folds.values()]
     kind_of = np.zeros(0x110000, dtype=np.uint8)
-    for low, high in _HAN_RANGES:
+    for low, high in HAN_RANGES:
         kind_of[low : high + 1] = _HAN_KIND
     kind_of[ord("0") : ord("9") + 1] = _WORD_KIND
     kind_of[ord("a") : ord("z") + 1] = _WORD_KIND

@@ -26,7 +26,7 @@ from archive.export import iter_pages
 from archive.metadata import DOC_TYPE_NAMES
 from archive.store import Archive
 from index import check_marker, write_marker
-from index.analysis import code_terms, flat_token_string, flatten, parties_text, token_string
+from index.analysis import HAN_RANGES, code_terms, flat_token_string, flatten, parties_text, token_string
 from index.query import (
     DOC_TYPE_NAMES_BOOST,
     FIELD_BOOSTS,
@@ -213,12 +213,16 @@ def field_query(field: str, m: Match) -> tantivy.Query | None:
     if not m.tokens:
         return None
     if m.prefix:  # a single Han character: itself and every bigram starting with it
-        return Query.regex_query(SCHEMA, field, re.escape(m.tokens[0]) + ".?")
+        return Query.regex_query(SCHEMA, field, re.escape(m.tokens[0]) + HAN_NEXT)
     if len(m.tokens) == 1:
         return Query.term_query(SCHEMA, field, m.tokens[0])
     return Query.phrase_query(SCHEMA, field, list(m.tokens))
 
 
+# What may follow a single Han character in a token: a token that starts with one is that character
+# or its bigram with the next Han character (index.analysis), so this matches what ".?" would, but
+# compiles to a smaller automaton than any character (0.2 ms against 0.6, in each of four fields).
+HAN_NEXT = "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in HAN_RANGES) + "]?"
 BOOSTS = {**FIELD_BOOSTS, "doc_type_names": DOC_TYPE_NAMES_BOOST}
 
 
@@ -273,7 +277,7 @@ def search_page(
     archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20, offset: int = 0
 ) -> tuple[list[dict], int]:
     """The hits ranked ``offset`` .. ``offset + limit - 1`` and how many pages match in all."""
-    build_query(raw_query)  # a malformed query is refused even where there is no index yet
+    parse_query(raw_query)  # a malformed query is refused even where there is no index yet (built once, below)
     filters = check_filters(filters or Filters())
     check_marker(archive.index_dir, NAME)
     if not exists(archive.index_dir):
