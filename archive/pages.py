@@ -14,6 +14,7 @@ so the page worker need not OCR it (``PageImage.text_boxes``)."""
 from __future__ import annotations
 
 import ctypes
+import io
 import unicodedata
 import warnings
 from collections.abc import Iterator
@@ -181,28 +182,71 @@ def _extract_single_image(page: PageObject, number: int, out_dir: Path) -> PageI
         images = page.images
         if len(images) != 1 or _has_text(page):
             return None
-        image_file = images[0]
         width_in = float(page.mediabox.width) / 72
         height_in = float(page.mediabox.height) / 72
+        if width_in <= 0:
+            return None
+        if (page.get("/Rotate") or 0) % 180:
+            width_in, height_in = height_in, width_in
+        if (jpeg := scanner_jpeg(page)) is not None:
+            data, width, height, mode = jpeg
+            if (dpi := _page_dpi(width, height, width_in, height_in)) is None:
+                return None
+            target = out_dir / f"{number:04d}.jpg"
+            target.write_bytes(data)  # the JPEG exactly as the scanner wrote it: never decoded here
+            return PageImage(number, target, width, height, dpi, mode, "extracted", "jpeg")
+        image_file = images[0]  # anything else: decoded by pypdf (colour spaces, masks, /Decode)
         pil = image_file.image
-    if pil is None or width_in <= 0:
+    if pil is None or (dpi := _page_dpi(*pil.size, width_in, height_in)) is None:
         return None
-    width, height = pil.size
-    if (page.get("/Rotate") or 0) % 180:
-        width_in, height_in = height_in, width_in
-    dpi = round(width / width_in)
-    if abs(height / height_in - dpi) > 0.05 * dpi + 1:
-        return None  # the image does not cover the page; it is not a full-page scan
     ext = Path(image_file.name).suffix.lower()
     if ext in (".jpg", ".jpeg"):
         target = out_dir / f"{number:04d}.jpg"
-        target.write_bytes(image_file.data)  # the JPEG exactly as the scanner wrote it
+        target.write_bytes(image_file.data)  # pypdf's JPEG, with its colours made right (CMYK, /Decode)
         compression = "jpeg"
     else:
         target = out_dir / f"{number:04d}.png"
         pil.save(target, format="PNG", dpi=(dpi, dpi))
         compression = "png"
-    return PageImage(number, target, width, height, dpi, pil.mode, "extracted", compression)
+    return PageImage(number, target, pil.width, pil.height, dpi, pil.mode, "extracted", compression)
+
+
+def _page_dpi(width: int, height: int, width_in: float, height_in: float) -> int | None:
+    """The image's resolution on the page, or None where it does not cover the page
+    (then it is not a full-page scan)."""
+    dpi = round(width / width_in)
+    return dpi if abs(height / height_in - dpi) <= 0.05 * dpi + 1 else None
+
+
+_PLAIN_COLOUR = {"/DeviceRGB": "RGB", "/DeviceGray": "L"}
+
+
+def scanner_jpeg(page: PageObject) -> tuple[bytes, int, int, str] | None:
+    """(bytes, width, height, mode) of the page's one image when it is a plain JPEG as
+    scanners write them (DCTDecode alone, 8-bit grey or RGB, no mask, no /Decode):
+    its stream is a complete JPEG file, taken as it is. pypdf's ``page.images``
+    decodes and re-encodes it (a different file, and ~0.1 s a page); None: anything else."""
+    xobjects = _resolve((_resolve(page.get("/Resources")) or {}).get("/XObject"))
+    if not isinstance(xobjects, dict) or len(xobjects) != 1:
+        return None
+    image = _resolve(next(iter(xobjects.values())))
+    if not isinstance(image, dict) or image.get("/Subtype") != "/Image":
+        return None
+    filters = _resolve(image.get("/Filter"))
+    filters = [_resolve(f) for f in filters] if isinstance(filters, ArrayObject) else [filters]
+    colour = _resolve(image.get("/ColorSpace"))
+    if (
+        filters != ["/DCTDecode"]
+        or any(key in image for key in ("/Decode", "/SMask", "/Mask", "/ImageMask"))
+        or _resolve(image.get("/BitsPerComponent")) != 8
+        or colour not in _PLAIN_COLOUR
+    ):
+        return None
+    data = image.get_data()
+    with Image.open(io.BytesIO(data)) as header:  # the header only: nothing is decoded
+        if header.format != "JPEG" or header.size != _size(image) or header.mode != _PLAIN_COLOUR[colour]:
+            return None
+        return data, header.width, header.height, header.mode
 
 
 def _has_text(page: PageObject) -> bool:
