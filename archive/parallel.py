@@ -24,9 +24,11 @@ THREAD_ENV = {
     # varying tensor shapes then fragment them. Two arenas keep a worker's RSS flat.
     "MALLOC_ARENA_MAX": "2",
 }
-# A worker is replaced after this many pages, so slow growth (fragmentation,
-# caches) can never add up over a 1,000-page scan; reloading models costs ~2 s.
-PAGES_PER_WORKER = 150
+# Workers live for the whole batch. They are not recycled with ``max_tasks_per_child``:
+# on CPython 3.11 an executor whose workers retire while many pages are queued can
+# hang for ever (measured: a 300-page scan stopped at its first worker's retirement;
+# 2 workers x 5 tasks each hangs on 40 queued tasks). Two malloc arenas keep a
+# worker's RSS flat instead (bench/throughput.py --big 300 reports it).
 
 
 def default_workers() -> int:
@@ -53,7 +55,6 @@ class PagePool:
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
             initargs=(engine,),
-            max_tasks_per_child=PAGES_PER_WORKER,
         )
 
     def run(self, jobs: Sequence[PageJob], on_page: Callable[[], None] | None = None) -> list[dict]:
