@@ -155,7 +155,12 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         record["seconds"] = round(time.monotonic() - started, 3)
         clock.lap("prepare")
         return record, as_scanned
+    size = image.size
     engine = get_engine(job.engine)
+    # From here on the work copy is enough, but for tesseract, which reads the full page:
+    # not holding the master (26 MB at 300 dpi) through the OCR keeps the worker smaller.
+    master = None if isinstance(engine, RapidOcrEngine) else image
+    del image
     detector = get_engine("rapidocr")  # orientation for every engine; seals
     model_before = model_seconds(engine, detector)
     work_dpi = job.dpi / scale
@@ -163,16 +168,17 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     body = without_seals(work, seals)  # seal ring text must not join the body
     clock.lap("prepare")
     if isinstance(engine, RapidOcrEngine):
-        reading = engine.read_page(body, image.size)  # one detection serves the layout and the text
+        reading = engine.read_page(body, size)  # one detection serves the layout and the text
         turn, skew, boxes = reading.turn, reading.skew, reading.boxes
     else:  # tesseract reads the full-resolution page
         turn, skew = find_orientation_and_skew(body)
         clock.lap("orient_deskew")
-        boxes = engine.read(turn_upright(without_seals(image, [s.scaled(scale) for s in seals]), turn, skew))
+        assert master is not None
+        boxes = engine.read(turn_upright(without_seals(master, [s.scaled(scale) for s in seals]), turn, skew))
     clock.lap("ocr")
-    width, height = upright_size(image.size, turn, skew)
+    width, height = upright_size(size, turn, skew)
     access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
-                        image_size=image.size, background=paper_colour(work))  # fmt: skip
+                        image_size=size, background=paper_colour(work))  # fmt: skip
     clock.lap("orient_deskew")
     lines = reading_order(boxes)
     for line, text in zip(lines, clean_page_lines([line.text for line in lines])):

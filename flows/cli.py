@@ -99,8 +99,10 @@ def ingest(
     from prefect.task_runners import ThreadPoolTaskRunner
 
     from archive.config import load_config
-    from archive.parallel import default_workers
+    from archive.parallel import default_workers, limit_malloc_arenas
     from flows.ingest import ingest_batch, pages_ready
+
+    limit_malloc_arenas()
 
     settings = load_config()
     engine = engine or settings.engine

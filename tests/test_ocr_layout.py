@@ -37,3 +37,15 @@ def test_tesseract_engine_reads_chinese(resources):
     text = "".join(b.text for b in boxes)
     assert "档案" in text
     assert all(0 <= b.confidence <= 1 for b in boxes)
+
+
+@pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract not installed (make test installs it)")
+def test_a_page_read_by_tesseract_is_stood_upright_first(resources, tmp_path):
+    from archive.pageproc import PageJob, process_page
+    from archive.pages import extract_pages
+
+    pdf = resources / "notice-upside-down.pdf"
+    [page] = extract_pages(PdfReader(pdf), pdf, tmp_path)
+    record = process_page(PageJob(1, str(page.path), "tesseract", page.dpi, None, str(tmp_path / "page.pdf")))
+    assert record["orientation"] == 180 and "档案" in record["text"]
+    assert PdfReader(tmp_path / "page.pdf").pages[0].extract_text()  # the access page carries the text layer
