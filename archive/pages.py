@@ -156,6 +156,13 @@ def declared_image_sizes(page: PageObject) -> Iterator[tuple[int, int]]:
                     stack.append((xobject.get("/Resources"), depth + 1))
 
 
+def _forget(ref: object) -> None:
+    """Drop pypdf's cached copy of an object read once (a page's image stream): the reader
+    otherwise keeps every page's image until the document is closed (a 300-page scan: 190 MB)."""
+    if isinstance(ref, IndirectObject):
+        ref.pdf.resolved_objects.pop((ref.generation, ref.idnum), None)
+
+
 def _resolve(value: object) -> object:
     try:
         return value.get_object() if isinstance(value, IndirectObject) else value
@@ -243,6 +250,7 @@ def scanner_jpeg(page: PageObject) -> tuple[bytes, int, int, str] | None:
     ):
         return None
     data = image.get_data()
+    _forget(next(iter(xobjects.values())))
     with Image.open(io.BytesIO(data)) as header:  # the header only: nothing is decoded
         if header.format != "JPEG" or header.size != _size(image) or header.mode != _PLAIN_COLOUR[colour]:
             return None

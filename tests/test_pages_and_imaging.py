@@ -20,6 +20,15 @@ def test_scanned_jpeg_pages_are_extracted_byte_for_byte(tmp_path, resources):
     assert pages[0].path.read_bytes() == stream.get_data()  # the scanner's own JPEG, not a re-encoding
 
 
+def test_extracted_page_images_are_not_kept_in_memory(tmp_path, resources):
+    pdf = resources / "award-notice.pdf"
+    reader = PdfReader(pdf)
+    for _page in extract_pages(reader, pdf, tmp_path):
+        pass
+    cached = [o for o in reader.resolved_objects.values() if getattr(o, "get", lambda _k: None)("/Subtype") == "/Image"]
+    assert cached == []  # a 300-page scan would otherwise hold every page's JPEG until it is closed
+
+
 def test_born_digital_page_is_rendered(tmp_path):
     pdf = tmp_path / "typed.pdf"
     c = canvas.Canvas(str(pdf))
