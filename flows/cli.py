@@ -20,6 +20,7 @@ from archive.store import ENV_HOME, Archive, resolve_root
 
 if TYPE_CHECKING:
     from archive.progress import LiveBar
+    from flows.server import TemporaryServer
 
 archive_option = click.option(
     "--archive", "archive_dir", type=click.Path(file_okay=False), default=None,
@@ -96,42 +97,14 @@ def ingest(
       trade-archive ingest scans/2023-05 --manifest scans/2023-05/manifest.csv --archive /srv/archive
       trade-archive ingest scans/2023-05 --json --progress > summary.json   # bar on stderr, JSON on stdout
     """
-    from prefect.task_runners import ThreadPoolTaskRunner
+    from flows.server import prefect_api
 
-    from archive.config import load_config
-    from archive.parallel import default_workers, limit_malloc_arenas
-    from flows.ingest import ingest_batch, pages_ready
+    with prefect_api() as server:  # first: Prefect's server starts while the rest loads
+        from archive.parallel import limit_malloc_arenas
 
-    limit_malloc_arenas()
-
-    settings = load_config()
-    engine = engine or settings.engine
-    workers = workers or settings.workers or default_workers()
-    if dask:
-        from prefect_dask import DaskTaskRunner
-
-        runner = DaskTaskRunner(address=dask)  # documents run on the cluster's workers
-    else:
-        runner = ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
-    if show_progress is None:
-        show_progress = sys.stderr.isatty() and not as_json
-    try:
-        with (
-            _live_progress() if show_progress else contextlib.nullcontext(),
-            contextlib.nullcontext() if dask else pages_ready(workers, engine),
-        ):
-            summary = ingest_batch.with_options(task_runner=runner)(
-                src=str(Path(src).resolve()),
-                archive_root=str(resolve_root(archive_dir)),
-                manifest=manifest and str(Path(manifest).resolve()),
-                engine=engine,
-                workers=workers,
-                wait=wait,
-                columns=_column_map(columns),
-                distributed=bool(dask),
-            )
-    except TradeArchiveError as error:
-        _fail(error)
+        limit_malloc_arenas()
+        summary = _run_ingest(src, manifest, columns, archive_dir, engine, workers, dask, wait, as_json,
+                              show_progress, server)  # fmt: skip
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
@@ -173,6 +146,59 @@ def _prefect_console_above(bar: LiveBar) -> Iterator[None]:
     finally:
         for handler, log_filter in filters:
             handler.removeFilter(log_filter)
+
+
+def _run_ingest(
+    src: str,
+    manifest: str | None,
+    columns: tuple[str, ...],
+    archive_dir: str | None,
+    engine: str | None,
+    workers: int | None,
+    dask: str | None,
+    wait: bool,
+    as_json: bool,
+    show_progress: bool | None,
+    server: TemporaryServer | None,
+) -> dict:
+    """The ingest flow with its task runner, OCR workers and progress display."""
+    from prefect.task_runners import ThreadPoolTaskRunner
+
+    from archive.config import load_config
+    from archive.parallel import default_workers
+    from flows.ingest import ingest_batch, pages_ready
+
+    settings = load_config()
+    engine = engine or settings.engine
+    workers = workers or settings.workers or default_workers()
+    if dask:
+        from prefect_dask import DaskTaskRunner
+
+        runner = DaskTaskRunner(address=dask)  # documents run on the cluster's workers
+    else:
+        runner = ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
+    if show_progress is None:
+        show_progress = sys.stderr.isatty() and not as_json
+    try:
+        with (
+            _live_progress() if show_progress else contextlib.nullcontext(),
+            contextlib.nullcontext() if dask else pages_ready(workers, engine),
+        ):
+            if server is not None:
+                server.wait_ready()
+            return ingest_batch.with_options(task_runner=runner)(
+                src=str(Path(src).resolve()),
+                archive_root=str(resolve_root(archive_dir)),
+                manifest=manifest and str(Path(manifest).resolve()),
+                engine=engine,
+                workers=workers,
+                wait=wait,
+                columns=_column_map(columns),
+                distributed=bool(dask),
+            )
+    except TradeArchiveError as error:
+        _fail(error)
+        raise  # not reached: _fail exits
 
 
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str]:
