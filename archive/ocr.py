@@ -60,20 +60,19 @@ class OcrEngine(Protocol):
 
 
 def timed(method):  # noqa: ANN001, ANN201 - a decorator for engine methods
-    """Add the method's run time to the engine's ``model_seconds`` (and, by method name,
-    ``model_seconds_by``): the throughput bench separates time in the OCR models from
-    the pipeline's own overhead."""
+    """Add the method's run time to the engine's ``model_seconds_by[method name]``: the
+    throughput bench separates time in the OCR models from the pipeline's own overhead
+    (``archive.timing.model_seconds`` reads it)."""
 
     def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         started = time.monotonic()
         try:
             return method(self, *args, **kwargs)
         finally:
-            seconds = time.monotonic() - started
-            self.model_seconds = getattr(self, "model_seconds", 0.0) + seconds
             if not hasattr(self, "model_seconds_by"):
                 self.model_seconds_by = {}
-            self.model_seconds_by[method.__name__] = self.model_seconds_by.get(method.__name__, 0.0) + seconds
+            spent = self.model_seconds_by.get(method.__name__, 0.0)
+            self.model_seconds_by[method.__name__] = spent + time.monotonic() - started
 
     return wrapper
 
@@ -125,7 +124,10 @@ class RapidOcrEngine:
         from archive.orientation import is_mostly_tall, sides, skew_degrees
 
         page_size = page_size or image.size
-        work = small_copy(image.convert("RGB"), self.READ_SIDE)
+        # Only read from here on: an RGB image already at most READ_SIDE (the page worker's
+        # work copy) is used as it is, not copied twice more.
+        small_rgb = image.mode == "RGB" and max(image.size) <= self.READ_SIDE
+        work = image if small_rgb else small_copy(image.convert("RGB"), self.READ_SIDE)
         quads = self._detect_scaled(work)
         turn = 0
         if len(quads) and is_mostly_tall(quads):  # lines run up/down: the page lies on its side

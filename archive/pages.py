@@ -236,7 +236,8 @@ def scanner_jpeg(page: PageObject) -> tuple[bytes, int, int, str] | None:
     xobjects = _resolve((_resolve(page.get("/Resources")) or {}).get("/XObject"))
     if not isinstance(xobjects, dict) or len(xobjects) != 1:
         return None
-    image = _resolve(next(iter(xobjects.values())))
+    ref = next(iter(xobjects.values()))
+    image = _resolve(ref)
     if not isinstance(image, dict) or image.get("/Subtype") != "/Image":
         return None
     filters = _resolve(image.get("/Filter"))
@@ -250,7 +251,7 @@ def scanner_jpeg(page: PageObject) -> tuple[bytes, int, int, str] | None:
     ):
         return None
     data = image.get_data()
-    _forget(next(iter(xobjects.values())))
+    _forget(ref)
     with Image.open(io.BytesIO(data)) as header:  # the header only: nothing is decoded
         if header.format != "JPEG" or header.size != _size(image) or header.mode != _PLAIN_COLOUR[colour]:
             return None

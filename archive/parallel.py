@@ -8,7 +8,6 @@ and load their models once, in the initializer.
 
 from __future__ import annotations
 
-import ctypes
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -30,18 +29,6 @@ THREAD_ENV = {
 # hang for ever (measured: a 300-page scan stopped at its first worker's retirement;
 # 2 workers x 5 tasks each hangs on 40 queued tasks). Two malloc arenas keep a
 # worker's RSS flat instead (bench/throughput.py --big 300 reports it).
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """THREAD_ENV's MALLOC_ARENA_MAX for a process already running (the CLI, whose
-    document threads would otherwise each keep an arena of freed page buffers)."""
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, arenas)
-    except (OSError, AttributeError):  # not glibc: nothing to limit
-        pass
-
-
-M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
 def default_workers() -> int:

@@ -29,7 +29,7 @@ from archive.pageproc import PageJob, process_page
 from archive.pages import PageImage, extract_pages
 from archive.store import Archive, readable_path
 from archive.textpdf import join_pages
-from archive.timing import StageClock
+from archive.timing import StageClock, add_up
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
 
@@ -227,7 +227,7 @@ def _build_package(
     }
     clock.lap("metadata")
     document["process"]["stage_seconds"] = clock.laps  # packaging is timed by the caller's total
-    document["process"]["page_stage_seconds"] = _page_stages(records)
+    document["process"]["page_stage_seconds"] = add_up(r.get("stages", {}) for r in records)  # summed over pages
     document["process"]["engine_seconds"] = round(sum(r.get("engine_seconds", 0.0) for r in records), 3)
     atomic_write_json(staging / "document.json", document)
     make_bag(
@@ -259,15 +259,6 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 def _tag_value(text: str) -> str:
     """One line of bag-info.txt: a newline in a manifest value must not start a tag of its own."""
     return _CONTROL.sub(" ", text).strip()
-
-
-def _page_stages(records: list[dict]) -> dict[str, float]:
-    """Seconds per page stage (prepare, ocr, orient_deskew, pdf), summed over the pages."""
-    total: dict[str, float] = {}
-    for record in records:
-        for stage, seconds in record.get("stages", {}).items():
-            total[stage] = round(total.get(stage, 0.0) + seconds, 3)
-    return total
 
 
 def _without_paths(record: dict) -> dict:

@@ -5,6 +5,7 @@ the pipeline's overhead)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
 
 class StageClock:
@@ -25,6 +26,16 @@ class StageClock:
         seconds = min(seconds, self.laps.get(source, 0.0))
         self.laps[source] = round(self.laps.get(source, 0.0) - seconds, 3)
         self.laps[target] = round(self.laps.get(target, 0.0) + seconds, 3)
+
+
+def add_up(laps: Iterable[dict[str, float]], digits: int = 3) -> dict[str, float]:
+    """Seconds per stage summed over several ``StageClock.laps`` (the pages of a document,
+    the documents of a batch)."""
+    total: dict[str, float] = {}
+    for stages in laps:
+        for stage, seconds in stages.items():
+            total[stage] = round(total.get(stage, 0.0) + seconds, digits)
+    return total
 
 
 def model_seconds(*engines: object) -> dict[str, float]:

@@ -100,9 +100,6 @@ def ingest(
     from flows.server import prefect_api
 
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
-        from archive.parallel import limit_malloc_arenas
-
-        limit_malloc_arenas()
         summary = _run_ingest(src, manifest, columns, archive_dir, engine, workers, dask, wait, as_json,
                               show_progress, server)  # fmt: skip
     if as_json:

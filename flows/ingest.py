@@ -31,14 +31,13 @@ from archive.pipeline import ingest_document
 from archive.progress import BatchProgress, ProgressListener, count_pages
 from archive.report import render_markdown, save_report
 from archive.store import Archive, readable_path
+from archive.timing import add_up
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
 _progress: BatchProgress | None = None  # likewise: page accounting of the running batch
 # Who watches batches run in this process (the CLI's progress bar). Not a flow
 # parameter: parameters must serialise, and a listener only lives here.
 _listeners: list[ProgressListener] = []
-
-
 _ready_pools: list[PagePool] = []  # started before the flow run (see ``pages_ready``)
 
 
@@ -254,9 +253,7 @@ def _ingest_locked(
         logger.info("filed %s under %s (project name matches)", document, code)
         summary.filed_by_name.append({"document": document, "project_code": code})
     summary.engine_seconds = round(sum(o.get("engine_seconds") or 0.0 for o in summary.outcomes), 2)
-    for outcome in summary.outcomes:
-        for stage, seconds in (outcome.get("stages") or {}).items():
-            summary.stage_seconds[stage] = round(summary.stage_seconds.get(stage, 0.0) + seconds, 2)
+    summary.stage_seconds = add_up((o.get("stages") or {} for o in summary.outcomes), digits=2)
     summary.qc_flags = {Path(o["source"]).name: o["qc_flags"] for o in summary.outcomes if o.get("qc_flags")}
     index_started = time.monotonic()
     summary.indexed_pages = index.update(archive)

@@ -57,12 +57,19 @@ def _traditional() -> re.Pattern[str]:
     return re.compile(f"[{folds}]|[\U00010000-\U0010ffff]" if folds else "[\U00010000-\U0010ffff]")
 
 
+def _lower(text: str) -> str:
+    """Lower case, one character for one (positions stay): the odd letter whose lower case
+    is two characters (İ) is left as it is."""
+    lower = text.lower()
+    if len(lower) != len(text):
+        lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+    return lower
+
+
 def fold(text: str) -> str:
     """Lower case and traditional characters as simplified, one character for one: positions
     in the result are positions in ``text`` (so a match found in it can be marked in ``text``)."""
-    lower = text.lower()
-    if len(lower) != len(text):  # the odd letter whose lower case is two characters (İ)
-        lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in text)
+    lower = _lower(text)
     # str.translate looks up every character (slow); most pages hold no traditional one at all
     return lower.translate(_t2s_table()) if _traditional().search(lower) else lower
 
@@ -123,9 +130,7 @@ def flat_token_string(flat: str) -> str:
     character and the last character of each alphanumeric run; the last space is cut off."""
     import numpy as np  # here: the search CLI and whoosh never pay for importing it
 
-    lower = flat.lower()
-    if len(lower) != len(flat):  # as in fold: the odd letter whose lower case is two characters
-        lower = "".join(ch if len(ch.lower()) != 1 else ch.lower() for ch in flat)
+    lower = _lower(flat)
     points = np.frombuffer(lower.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     folded, kinds = _fold_codes()
     codes = folded[points]

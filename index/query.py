@@ -18,8 +18,7 @@ from whoosh import query as q
 
 from archive.errors import QueryError
 from archive.metadata import DOC_TYPE_ALIASES, DOC_TYPES
-from archive.ocr import join_han
-from index.analysis import code_terms, fold, is_han, normalise, terms
+from index.analysis import code_terms, flatten, fold, is_han, normalise, terms
 
 # The page text, the parties' names and what staff call the document type (the tantivy
 # schema adds these in this order: keep it, field numbers of existing indexes depend on it).
@@ -279,7 +278,7 @@ def highlight_terms(raw: str) -> list[str]:
 def flat_text(text: str) -> str:
     """The page text as snippets show it: NFKC, no spaces between Han, one line.
     Idempotent, so a backend may store it ready-made."""
-    return join_han(unicodedata.normalize("NFKC", text)).replace("\n", " ")
+    return flatten(text).replace("\n", " ")
 
 
 def page_hit(
