@@ -8,7 +8,7 @@ from pathlib import Path
 
 from archive.access import access_level
 from archive.metadata import FIELDS
-from archive.review import latest_metadata, latest_page_text
+from archive.review import latest_metadata, latest_page_texts
 from archive.store import Archive, read_json
 
 
@@ -39,9 +39,10 @@ def iter_pages(
         level = access_level(doc_type, document.get("manifest_row"), corrected)
         if visible is not None and level not in visible:
             continue
+        corrected_texts = latest_page_texts(archive, document["document"])
         for number in range(1, document["pages"] + 1):
             page = read_json(package / "data" / "ocr" / f"{number:04d}.json")
-            text = latest_page_text(archive, document["document"], number)
+            text = corrected_texts.get(number)
             yield {
                 "document": document["document"],
                 "source": document["source"],

@@ -56,6 +56,16 @@ def latest_page_text(archive: Archive, document: str, page: int) -> str | None:
     return read_json(versions[-1])["text"] if versions else None
 
 
+def latest_page_texts(archive: Archive, document: str) -> dict[int, str]:
+    """Every corrected page of a document, page number -> its latest text: one look at the
+    corrections folder a document (export and reindex read thousands of pages a second)."""
+    folder = _folder(archive, document)
+    if not folder.is_dir():
+        return {}
+    pages = {int(name[5:9]) for name in (p.name for p in folder.glob("page-*.v*.json")) if name[5:9].isdigit()}
+    return {page: text for page in sorted(pages) if (text := latest_page_text(archive, document, page)) is not None}
+
+
 def latest_metadata(archive: Archive, document: str) -> dict[str, object]:
     """All metadata corrections of a document, later ones on top."""
     merged: dict[str, object] = {}

@@ -113,10 +113,16 @@ def terms(text: str) -> list[str]:
     return [text for text, _pos, _start, _end in _tokens(normalise(text))]
 
 
+# Between two runs (Han, or alphanumeric) a token string has this filler token: the
+# next run starts one position later than it would. A phrase can then be matched by
+# every other bigram of a run (``sparse_phrase``) without matching across a run's end.
+RUN_GAP = "|"
+
+
 def token_string(text: str) -> str:
-    """The tokens of ``text`` joined by single spaces, in position order: the
-    same tokens as ``terms`` for backends that index pre-tokenised text with a
-    whitespace tokenizer (positions stay true: one token, one position)."""
+    """The tokens of ``text`` joined by single spaces, in position order, with ``RUN_GAP``
+    between runs: ``terms`` with a gap after each run, for backends that index
+    pre-tokenised text with a whitespace tokenizer (one token, one position)."""
     return flat_token_string(flatten(text))
 
 
@@ -126,8 +132,9 @@ def flat_token_string(flat: str) -> str:
     The same tokens as ``_tokens``, built with numpy over the code points: a Python loop over
     the characters costs more than the rest of indexing a page (tests/test_index.py checks the
     two agree). Each character that is kept (Han or [0-9a-z]) is copied, a Han character that
-    is followed by another brings that one too (its bigram), and a space follows each Han
-    character and the last character of each alphanumeric run; the last space is cut off."""
+    is followed by another brings that one too (its bigram), a space follows each Han
+    character and the last character of each alphanumeric run, and "| " follows the last
+    character of each run; the last " | " is cut off."""
     import numpy as np  # here: the search CLI and whoosh never pay for importing it
 
     lower = _lower(flat)
@@ -138,8 +145,10 @@ def flat_token_string(flat: str) -> str:
     kind[:-1] = kinds[points]
     han, word = kind == _HAN_KIND, kind == _WORD_KIND
     han, next_han, word, next_word = han[:-1], han[1:], word[:-1], word[1:]
-    keep, pair, end = han | word, han & next_han, han | (word & ~next_word)
-    width = keep.astype(np.int64) + pair + end
+    keep, pair = han | word, han & next_han
+    run_end = (han & ~next_han) | (word & ~next_word)
+    spaced = han | run_end  # followed by a space
+    width = keep.astype(np.int64) + pair + spaced + 2 * run_end
     stop = np.cumsum(width)
     if not len(stop) or not stop[-1]:
         return ""
@@ -147,8 +156,37 @@ def flat_token_string(flat: str) -> str:
     start = stop - width
     out[start[keep]] = codes[keep]
     out[start[pair] + 1] = codes[np.flatnonzero(pair) + 1]
-    out[stop[end] - 1] = 0x20
-    return out[:-1].tobytes().decode("utf-32-le")
+    out[(stop - 2 * run_end)[spaced] - 1] = 0x20
+    out[stop[run_end] - 2] = ord(RUN_GAP)
+    out[stop[run_end] - 1] = 0x20
+    return out[:-3].tobytes().decode("utf-32-le")
+
+
+def _is_bigram(token: str) -> bool:
+    return len(token) == 2 and is_han(token[0])
+
+
+def sparse_phrase(tokens: tuple[str, ...] | list[str]) -> list[tuple[int, str]]:
+    """A phrase's tokens (``terms``) as (position, token) pairs for an index with ``RUN_GAP``
+    between runs, leaving out every other bigram inside a run: fewer terms to look up and
+    check, the same matches.
+
+    Why the same: two kept bigrams of a run are one or two positions apart, and two bigrams
+    so placed in an indexed text are in one run (a run's last bigram is followed by its
+    last character and the gap), so they are the characters of the phrase, in a row.
+    Unigrams and alphanumeric tokens, which end a run, are all kept."""
+    pairs: list[tuple[int, str]] = []
+    position = run_start = 0
+    for index, token in enumerate(tokens):
+        bigram = _is_bigram(token)
+        last_of_run = index + 1 == len(tokens) or not _is_bigram(tokens[index + 1])
+        if not bigram or (position - run_start) % 2 == 0 or last_of_run:
+            pairs.append((position, token))
+        position += 1
+        if not bigram:  # a run ends here: the gap, and the next run starts
+            position += 1
+            run_start = position
+    return pairs
 
 
 HAN_RANGES = tuple((int(low, 16), int(high, 16)) for low, high in re.findall(r"\\u(\w{4})-\\u(\w{4})", HAN))

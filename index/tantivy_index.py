@@ -5,7 +5,11 @@ Text is analysed here, in Python, by index/analysis.py (CJK bigrams + run-final
 unigram, alphanumeric runs, NFKC, spaces between Han removed) and handed to
 tantivy as a space-separated token string indexed with its ``whitespace``
 tokenizer: one token, one position, so phrase queries see true positions and
-both backends index exactly the same terms. The page text is stored as
+both backends index exactly the same terms. Runs are a position apart (a
+``RUN_GAP`` filler token between them), which lets a phrase be looked up by
+every other bigram (index.analysis.sparse_phrase): half the terms to check on
+pages that share boilerplate (measured at 200,000 pages: a 7-character phrase
+84 -> 41 ms). The page text is stored as
 bytes, already flattened for snippets (index.query.flat_text). Award dates are also indexed as the integer YYYYMMDD
 for range filters.
 """
@@ -26,7 +30,16 @@ from archive.export import iter_pages
 from archive.metadata import DOC_TYPE_NAMES
 from archive.store import Archive
 from index import check_marker, write_marker
-from index.analysis import HAN_RANGES, code_terms, flat_token_string, flatten, parties_text, token_string
+from index.analysis import (
+    HAN_RANGES,
+    RUN_GAP,
+    code_terms,
+    flat_token_string,
+    flatten,
+    parties_text,
+    sparse_phrase,
+    token_string,
+)
 from index.query import (
     DOC_TYPE_NAMES_BOOST,
     FIELD_BOOSTS,
@@ -82,6 +95,15 @@ def index_fields(folder: Path) -> set[str]:
         return set()
 
 
+# A file in the index folder: its token strings have RUN_GAP between runs. An index
+# built before (without it) is written and searched as it was until it is rebuilt.
+RUN_GAPS_MARKER = "run-gaps"
+
+
+def has_run_gaps(folder: Path) -> bool:
+    return (folder / RUN_GAPS_MARKER).is_file()
+
+
 def exists(folder: Path) -> bool:
     """Whether ``folder`` holds a tantivy index."""
     return (folder / "meta.json").is_file()
@@ -94,15 +116,21 @@ def _open_or_create(folder: Path) -> tantivy.Index:
     else:
         folder.mkdir(parents=True, exist_ok=True)
         ix = tantivy.Index(SCHEMA, path=str(folder), reuse=False)
+        (folder / RUN_GAPS_MARKER).write_text("runs are a position apart (index.analysis.RUN_GAP)\n")
     write_marker(folder, NAME)
     return ix
 
 
 @lru_cache(maxsize=4096)
-def _metadata_tokens(text: str) -> str:
+def _metadata_tokens(text: str, gaps: bool = True) -> str:
     """``token_string`` of a metadata value: every page of a document has the same, so it is
     analysed once a document, not once a page."""
-    return token_string(text)
+    return _gapped(token_string(text), gaps)
+
+
+def _gapped(tokens: str, gaps: bool) -> str:
+    """``tokens`` for an index with run gaps, or without them (one built before them)."""
+    return tokens if gaps else tokens.replace(f" {RUN_GAP} ", " ")
 
 
 @lru_cache(maxsize=4096)
@@ -110,7 +138,7 @@ def _code_tokens(code: str | None) -> str:
     return " ".join(code_terms(code))
 
 
-def _page_document(page: dict, skip: Iterable[str] = ()) -> tantivy.Document:
+def _page_document(page: dict, skip: Iterable[str] = (), gaps: bool = True) -> tantivy.Document:
     meta = page["metadata"]
     doc_type = page["doc_type"] or ""
     flat = flatten(page["text"])  # NFKC and Han spaces once, for both the tokens and the stored text
@@ -125,11 +153,11 @@ def _page_document(page: dict, skip: Iterable[str] = ()) -> tantivy.Document:
         "access": page.get("access", "open"),
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
-        "parties": _metadata_tokens(parties_text(meta)),
-        "doc_type_names": _metadata_tokens(DOC_TYPE_NAMES.get(doc_type, "")),
-        "text": flat_token_string(flat),
+        "parties": _metadata_tokens(parties_text(meta), gaps),
+        "doc_type_names": _metadata_tokens(DOC_TYPE_NAMES.get(doc_type, ""), gaps),
+        "text": _gapped(flat_token_string(flat), gaps),
         "body": flat.replace("\n", " ").encode("utf-8"),  # index.query.flat_text(page["text"])
-        "project_name": _metadata_tokens(meta.get("project_name") or ""),
+        "project_name": _metadata_tokens(meta.get("project_name") or "", gaps),
     }
     for name in skip:  # an index built before the field existed: `trade-archive reindex` adds it
         fields.pop(name, None)
@@ -154,12 +182,13 @@ def _write(ix: tantivy.Index, folder: Path, pages: Iterable[dict], replace: Iter
     count = 0
     have = index_fields(folder)
     skip = [name for name in LATER_FIELDS if name not in have]
+    gaps = has_run_gaps(folder)
     writer = _writer(ix, folder)
     try:
         for document in replace:  # deletes and adds land in one commit
             writer.delete_documents("document", document)
         for page in pages:
-            writer.add_document(_page_document(page, skip))
+            writer.add_document(_page_document(page, skip, gaps))
             count += 1
     except BaseException:
         writer.rollback()
@@ -208,15 +237,16 @@ def _any(queries: list[tantivy.Query]) -> tantivy.Query:
     return queries[0] if len(queries) == 1 else Query.boolean_query([(Occur.Should, x) for x in queries])
 
 
-def field_query(field: str, m: Match) -> tantivy.Query | None:
-    """A match within one pre-tokenised text field (see index.query.field_query for whoosh)."""
+def field_query(field: str, m: Match, gaps: bool = True) -> tantivy.Query | None:
+    """A match within one pre-tokenised text field (see index.query.field_query for whoosh);
+    ``gaps``: the index has ``RUN_GAP`` between runs."""
     if not m.tokens:
         return None
     if m.prefix:  # a single Han character: itself and every bigram starting with it
         return Query.regex_query(SCHEMA, field, re.escape(m.tokens[0]) + HAN_NEXT)
     if len(m.tokens) == 1:
         return Query.term_query(SCHEMA, field, m.tokens[0])
-    return Query.phrase_query(SCHEMA, field, list(m.tokens))
+    return Query.phrase_query(SCHEMA, field, sparse_phrase(m.tokens) if gaps else list(m.tokens))
 
 
 # What may follow a single Han character in a token: a token that starts with one is that character
@@ -226,11 +256,11 @@ HAN_NEXT = "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in HAN_RANGES) 
 BOOSTS = {**FIELD_BOOSTS, "doc_type_names": DOC_TYPE_NAMES_BOOST}
 
 
-def match_query(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS) -> tantivy.Query:
+def match_query(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS, gaps: bool = True) -> tantivy.Query:
     """``fields``: the analysed fields the index has (one built before a field existed lacks it)."""
     options = []
     for field in fields:
-        query = field_query(field, m)
+        query = field_query(field, m, gaps)
         if query is not None and (boost := BOOSTS.get(field, 1.0)) != 1.0:
             query = Query.boost_query(query, boost)
         if query is not None:
@@ -240,15 +270,15 @@ def match_query(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS) -> tantivy.Qu
     return _any(options)
 
 
-def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS) -> tantivy.Query:
+def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS, gaps: bool = True) -> tantivy.Query:
     """The staff query syntax (index.query.parse_query) as a tantivy query."""
     parsed = parse_query(raw)
-    clauses = [(Occur.Must, _any([match_query(m, fields) for m in group])) for group in parsed.must]
-    clauses += [(Occur.MustNot, match_query(m, fields)) for m in parsed.must_not]
+    clauses = [(Occur.Must, _any([match_query(m, fields, gaps) for m in group])) for group in parsed.must]
+    clauses += [(Occur.MustNot, match_query(m, fields, gaps)) for m in parsed.must_not]
     return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
 
 
-def filter_queries(filters: Filters) -> list[tantivy.Query]:
+def filter_queries(filters: Filters, gaps: bool = True) -> list[tantivy.Query]:
     clauses: list[tantivy.Query] = []
     if filters.transaction_type:
         clauses.append(Query.term_query(SCHEMA, "transaction_type", filters.transaction_type))
@@ -264,7 +294,7 @@ def filter_queries(filters: Filters) -> list[tantivy.Query]:
         high = float(filters.amount_max) if filters.amount_max is not None else None
         clauses.append(Query.range_query(SCHEMA, "amount", tantivy.FieldType.Float, low, high))
     if filters.party:
-        party = field_query("parties", match(filters.party, with_code=False))
+        party = field_query("parties", match(filters.party, with_code=False), gaps)
         if party is not None:
             clauses.append(party)
     if filters.access is not None:  # in the query, not after it: counts and limits never see hidden pages
@@ -282,9 +312,9 @@ def search_page(
     check_marker(archive.index_dir, NAME)
     if not exists(archive.index_dir):
         return [], 0
-    have = index_fields(archive.index_dir)
-    query = build_query(raw_query, tuple(f for f in SEARCH_FIELDS if f in have or f not in LATER_FIELDS))
-    restrictions = filter_queries(filters)
+    have, gaps = index_fields(archive.index_dir), has_run_gaps(archive.index_dir)
+    query = build_query(raw_query, tuple(f for f in SEARCH_FIELDS if f in have or f not in LATER_FIELDS), gaps)
+    restrictions = filter_queries(filters, gaps)
     if restrictions:  # filters narrow the hits without changing their scores
         query = Query.boolean_query(
             [(Occur.Must, query), *((Occur.Must, Query.const_score_query(f, 0.0)) for f in restrictions)]

@@ -2,6 +2,8 @@
 built from page dicts in the export shape (no OCR)."""
 
 import json
+import random
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -11,7 +13,7 @@ import search_cli
 from archive.errors import ArchiveError, QueryError
 from archive.store import Archive
 from index import Filters, backend_module
-from index.analysis import terms, token_string
+from index.analysis import RUN_GAP, terms, token_string
 from index.query import flat_text
 
 BACKENDS = ["whoosh", "tantivy"]
@@ -112,7 +114,9 @@ def _found(archive, query, **filters):
 
 def test_token_string_is_the_analyzers_tokens():
     text = "交 易中心 GXZC2023-g1 ＡＢ 档 评标委员会"
-    assert token_string(text).split() == terms(text)
+    assert [token for token in token_string(text).split() if token != RUN_GAP] == terms(text)
+    runs = ["交易 易中 中心 心", "gxzc2023", "g1", "ab", "档评 评标 标委 委员 员会 会"]
+    assert token_string(text).split(f" {RUN_GAP} ") == runs
 
 
 def test_stored_snippet_text_is_idempotent():
@@ -135,6 +139,40 @@ def test_words_are_anded_and_spaces_between_han_ignored(archive):
     assert _found(archive, "交易中心") == {AWARD_1, AWARD_2, NOTICE_1}
     assert _found(archive, "交易中心 存档") == {AWARD_2}
     assert _found(archive, "评标委员会 评审") == {AWARD_1, CONTRACT_1}
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_phrases_match_exactly_across_run_ends(backend, tmp_path):
+    """A phrase matches a page when its characters stand in a row in one run of the page's
+    text (punctuation and letters end a run). tantivy checks only every other bigram of a
+    run: pages full of run ends must not fool it."""
+    if backend == "tantivy":
+        pytest.importorskip("tantivy")
+    rng = random.Random(7)
+    texts = ["".join(rng.choice("甲乙丙丁甲乙，x") for _ in range(rng.randint(1, 14))) for _ in range(120)]
+    pages = [_page(f"d{i:015d}", f"p{i}.pdf", 1, text, "contract", UNKNOWN) for i, text in enumerate(texts)]
+    arch = Archive.open(tmp_path, create=True)
+    backend_module(backend).add_pages(arch, pages)
+    runs = [re.findall("[甲乙丙丁]+", text) for text in texts]
+    for phrase in sorted({"".join(rng.choice("甲乙丙丁") for _ in range(rng.randint(2, 7))) for _ in range(60)}):
+        want = {f"p{i}.pdf" for i, page_runs in enumerate(runs) if any(phrase in run for run in page_runs)}
+        hits, total = index.search_page(arch, f'"{phrase}"', limit=200)
+        assert {hit["source"] for hit in hits} == want, phrase
+        assert total == len(want)
+
+
+def test_tantivy_index_built_before_run_gaps_is_kept_as_it_was(tmp_path):
+    """An index without the run-gaps marker is written without gaps and searched with every
+    bigram, until `trade-archive reindex` rebuilds it."""
+    tantivy_index = pytest.importorskip("index.tantivy_index")
+    arch = Archive.open(tmp_path, create=True)
+    tantivy_index.add_pages(arch, [])
+    (arch.index_dir / tantivy_index.RUN_GAPS_MARKER).unlink()  # as an older version left it
+    tantivy_index.add_pages(arch, PAGES)
+    assert not tantivy_index.tantivy.Index.open(str(arch.index_dir)).searcher().doc_freq("text", RUN_GAP)
+    assert _found(arch, "“评标委员会评审”") == {AWARD_1}
+    assert _found(arch, "交易中心 存档") == {AWARD_2}
+    assert not tantivy_index.has_run_gaps(arch.index_dir)
 
 
 def test_phrase_needs_adjacent_characters(archive):
