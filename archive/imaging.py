@@ -71,12 +71,14 @@ def upright_size(size: tuple[int, int], orientation: int, skew: float) -> tuple[
     )
 
 
-def turn_upright(image: Image.Image, orientation: int, skew: float) -> Image.Image:
+def turn_upright(
+    image: Image.Image, orientation: int, skew: float, fill: tuple[int, int, int] | None = None
+) -> Image.Image:
     """Undo the scan's turn (``orientation``: counter-clockwise degrees, a multiple
     of 90) and its skew (counter-clockwise degrees). Quarter turns are exact
     transposes; the skew is one bilinear resampling (OpenCV: ~20x faster than
     Pillow's bicubic on a 300 dpi page), on a canvas grown to keep the corners,
-    filled with the paper's own tone."""
+    filled with the paper's own tone (``fill``, when the caller knows it already)."""
     transpose = {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180, 270: Image.Transpose.ROTATE_270}
     turned = image.transpose(transpose[orientation % 360]) if orientation % 360 else image
     if abs(skew) < SKEW_NOT_WORTH:
@@ -87,6 +89,6 @@ def turn_upright(image: Image.Image, orientation: int, skew: float) -> Image.Ima
     matrix = cv2.getRotationMatrix2D((width / 2, height / 2), skew, 1.0)  # positive = counter-clockwise
     matrix[0, 2] += new_w / 2 - width / 2
     matrix[1, 2] += new_h / 2 - height / 2
-    fill = tuple(int(v) for v in paper_colour(turned))
+    fill = fill or paper_colour(turned)
     rotated = cv2.warpAffine(arr, matrix, (new_w, new_h), flags=cv2.INTER_LINEAR, borderValue=fill)
     return Image.fromarray(rotated)

@@ -94,6 +94,9 @@ class RapidOcrEngine:
     name = "rapidocr"
     DETECT_SIDE = 1024  # detector input: plenty for 200-300 dpi text, 2x cheaper than 2000
     READ_SIDE = 2000  # recogniser crops come from this copy (RapidOCR's own default)
+    # A copy at least this long will do: a 300 dpi A4 page decoded at half size (1754 px)
+    # instead of resampled from full size (dev set CER: see bench/ocr_quality.py)
+    MIN_READ_SIDE = 1700
 
     def __init__(self) -> None:
         import cv2

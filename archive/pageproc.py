@@ -14,6 +14,7 @@ call); a page run on another thread has none. A call stuck inside native code
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import threading
@@ -26,8 +27,16 @@ from pathlib import Path
 from PIL import Image
 
 from archive.errors import InputRejected
-from archive.imaging import BLANK_INK_FRACTION, ink_fraction, paper_colour, small_copy, turn_upright, upright_size
-from archive.ocr import OcrBox, RapidOcrEngine, get_engine, reading_order
+from archive.imaging import (
+    ANALYSIS_SIDE,
+    BLANK_INK_FRACTION,
+    ink_fraction,
+    paper_colour,
+    small_copy,
+    turn_upright,
+    upright_size,
+)
+from archive.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.orientation import find_orientation_and_skew
 from archive.pages import MAX_PIXELS
 from archive.seals import Seal, find_seals, ring_glyphs, without_seals
@@ -106,9 +115,14 @@ def time_limit(seconds: float, number: int) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def load_page_image(path: str, number: int) -> Image.Image:
+def load_page_image(path: str, number: int, at_least: int | None = None) -> Image.Image:
     """The master image as 8-bit RGB, refusing to decode more than ``MAX_PIXELS``
-    (the size is in the header, read before any pixel is decoded)."""
+    (the size is in the header, read before any pixel is decoded).
+
+    ``at_least``: a smaller copy will do, with a long side of at least this many pixels.
+    A JPEG is then decoded at the smallest scale its DCT allows (1/2, 1/4, 1/8) that
+    keeps that long side: a 300 dpi A4 page at 1/2 is ~4x cheaper to decode, and is
+    not resampled afterwards. Other images, and a JPEG too small to halve, come full size."""
     with Image.open(path) as opened:
         width, height = opened.size
         if width * height > MAX_PIXELS:
@@ -117,10 +131,19 @@ def load_page_image(path: str, number: int) -> Image.Image:
                 f"page {number} is {width} x {height} pixels ({width * height / 1e6:,.0f} MP), more than the "
                 f"{MAX_PIXELS // 1_000_000} MP limit; rescan it at a lower resolution.",
             )
+        if at_least and opened.format == "JPEG":
+            share = min(1.0, at_least / max(width, height))
+            opened.draft(opened.mode, (math.ceil(width * share), math.ceil(height * share)))
         if opened.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):  # 16-bit / 32-bit grey: scale, not clip
             scale = 1 / 257 if opened.mode.startswith("I;16") else 1.0
             return opened.convert("I").point(lambda value: value * scale).convert("L").convert("RGB")
         return opened.convert("RGB")
+
+
+def master_size(path: str) -> tuple[int, int]:
+    """The master image's width and height, from its header."""
+    with Image.open(path) as opened:
+        return opened.size
 
 
 def process_page(job: PageJob) -> dict:
@@ -138,34 +161,41 @@ def process_page(job: PageJob) -> dict:
 def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     """The page's record, and how to draw it in the access PDF."""
     started = time.monotonic()
-    image = load_page_image(job.image_path, job.number)
     # Every check and the OCR itself read one smaller copy, made once: ~2000 px is
     # plenty for 200-300 dpi text, and each full-size pass over a 300 dpi page costs
-    # ~0.1 s. The master is never changed; the access PDF draws it as it is.
-    work = small_copy(image, RapidOcrEngine.READ_SIDE)
-    scale = image.width / work.width  # master pixels per work-copy pixel
-    ink = ink_fraction(work)
+    # ~0.1 s. The master is never changed; the access PDF draws it as it is. Only a
+    # page with its own text layer (seals at full size) and tesseract (it reads the
+    # full page) need the master decoded; RapidOCR's copy may come straight from a
+    # reduced JPEG decode.
+    full = bool(job.text_boxes) or ENGINES.get(job.engine) is not RapidOcrEngine
+    size = master_size(job.image_path)
+    image = load_page_image(job.image_path, job.number, at_least=None if full else RapidOcrEngine.MIN_READ_SIDE)
+    work = small_copy(image, RapidOcrEngine.READ_SIDE) if max(image.size) > RapidOcrEngine.READ_SIDE else image
+    master = image if full else None
+    del image  # not held through the OCR where it is not needed (26 MB at 300 dpi)
+    scale = size[0] / work.width  # master pixels per work-copy pixel
+    # The page-level checks (ink, seals, paper tone) look at a yet smaller copy, made once.
+    thumb = small_copy(work, ANALYSIS_SIDE)
+    ink = ink_fraction(thumb)
     record: dict = {"page": job.number, "ink": round(ink, 5), "engine": job.engine}
-    as_scanned = AccessPage(Path(job.image_path), image.width, image.height, job.dpi, [])
+    as_scanned = AccessPage(Path(job.image_path), size[0], size[1], job.dpi, [])
     if job.text_boxes:
-        return _pdf_text_page(job, image, record, started), as_scanned
+        assert master is not None
+        return _pdf_text_page(job, master, record, started), as_scanned
     if ink < BLANK_INK_FRACTION:
         record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
-        record.update(seals=[], text_source="none", width=image.width, height=image.height)
+        record.update(seals=[], text_source="none", width=size[0], height=size[1])
         record["seconds"] = round(time.monotonic() - started, 3)
         clock.lap("prepare")
         return record, as_scanned
-    size = image.size
-    engine = get_engine(job.engine)
-    # From here on the work copy is enough, but for tesseract, which reads the full page:
-    # not holding the master (26 MB at 300 dpi) through the OCR keeps the worker smaller.
-    master = None if isinstance(engine, RapidOcrEngine) else image
-    del image
+    engine = get_engine(job.engine)  # only now: blank pages and pages with a text layer need none
     detector = get_engine("rapidocr")  # orientation for every engine; seals
     model_before = model_seconds(engine, detector)
     work_dpi = job.dpi / scale
-    seals = find_seals(work, work_dpi)
-    body = without_seals(work, seals)  # seal ring text must not join the body
+    thumb_scale = work.width / thumb.width
+    seals = [seal.scaled(thumb_scale) for seal in find_seals(thumb, work_dpi / thumb_scale)]
+    paper = paper_colour(thumb)
+    body = without_seals(work, seals, paper)  # seal ring text must not join the body
     clock.lap("prepare")
     if isinstance(engine, RapidOcrEngine):
         reading = engine.read_page(body, size)  # one detection serves the layout and the text
@@ -173,12 +203,12 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     else:  # tesseract reads the full-resolution page
         turn, skew = find_orientation_and_skew(body)
         clock.lap("orient_deskew")
-        assert master is not None
+        master = master or load_page_image(job.image_path, job.number)
         boxes = engine.read(turn_upright(without_seals(master, [s.scaled(scale) for s in seals]), turn, skew))
     clock.lap("ocr")
     width, height = upright_size(size, turn, skew)
     access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
-                        image_size=size, background=paper_colour(work))  # fmt: skip
+                        image_size=size, background=paper)  # fmt: skip
     clock.lap("orient_deskew")
     lines = reading_order(boxes)
     for line, text in zip(lines, clean_page_lines([line.text for line in lines])):
@@ -187,7 +217,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
     # Seal names are read from the work copy, stood upright (a small image to turn);
     # their boxes are given in page pixels.
-    seal_records = read_seals(turn_upright(work, turn, skew), work_dpi) if seals else []
+    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
     for seal in seal_records:
         seal["box"] = [round(v * scale) for v in seal["box"]]
     record.update(

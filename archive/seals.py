@@ -70,13 +70,13 @@ def find_seals(image: Image.Image, dpi: int) -> list[Seal]:
     return seals
 
 
-def without_seals(image: Image.Image, seals: list[Seal]) -> Image.Image:
-    """The page with the seals' red ink (and halo) painted in the paper colour;
-    black text under a seal stays, because it is not red."""
+def without_seals(image: Image.Image, seals: list[Seal], paper: tuple[int, int, int] | None = None) -> Image.Image:
+    """The page with the seals' red ink (and halo) painted in the paper colour (``paper``,
+    when the caller knows it already); black text under a seal stays, because it is not red."""
     if not seals:
         return image
     arr = np.array(image.convert("RGB"))
-    paper = paper_colour(image)
+    paper = paper or paper_colour(image)
     pad = 6
     for seal in seals:
         x0, y0, x1, y1 = seal.box
