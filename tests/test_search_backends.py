@@ -4,6 +4,9 @@ built from page dicts in the export shape (no OCR)."""
 import json
 import random
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -520,6 +523,27 @@ def _file_document(archive, pages):
     for page in pages:
         ocr = {key: page[key] for key in ("text", "orientation", "blank", "confidence")}
         (package / "data" / "ocr" / f"{page['page']:04d}.json").write_text(json.dumps(ocr, ensure_ascii=False))
+
+
+def test_whoosh_reindex_in_its_own_process_writes_in_parallel(tmp_path, monkeypatch):
+    """`trade-archive reindex` runs single-threaded, so whoosh splits the pages over two
+    writer processes (in pytest, with Prefect's threads about, it never does)."""
+    monkeypatch.setenv(index.ENV_BACKEND, "whoosh")
+    arch = Archive.open(tmp_path / "archive", create=True)
+    pages = [{**page, "document": f"{n // 10:016x}", "page": n % 10 + 1} for n, page in enumerate(PAGES * 60)]
+    for start in range(0, len(pages), 10):  # 24 documents of 10 pages
+        _file_document(arch, pages[start : start + 10])
+    command = [sys.executable, "-c", "from index import whoosh_index; print(whoosh_index._parallel_writer())"]
+    assert subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip() in (
+        "{'procs': 2, 'multisegment': True}",
+        "{}",  # a one-core machine
+    )
+    command = [sys.executable, "-m", "flows.cli", "reindex", "--archive", str(arch.root)]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1])
+    assert result.returncode == 0, result.stderr
+    assert f"{len(pages)} pages" in result.stdout
+    assert index.search_page(arch, "交易中心", limit=1)[1] == 3 * 60
+    assert index.search_page(arch, "“评标委员会评审”", limit=1)[1] == 60
 
 
 @pytest.mark.parametrize("name", ["whoosh", "tantivy"])
