@@ -430,6 +430,22 @@ def test_cmyk_and_16_bit_pages_keep_their_ink(corpus, tmp_path, name, mode):
         assert page.path.read_bytes() == reader.pages[0].images[0].data  # the JPEG as it came
 
 
+@pytest.mark.parametrize("mode", ["RGB", "L", "CMYK"])
+def test_work_copy_of_a_300_dpi_jpeg_is_decoded_at_half_size(tmp_path, mode):
+    page = Image.new("RGB", (2480, 3508), "white")
+    page.paste((30, 30, 30), (200, 300, 2280, 360))  # a line of "text"
+    path = tmp_path / "page.jpg"
+    page.convert(mode).save(path, quality=90)
+    half = load_page_image(str(path), 1, at_least=1700)
+    assert half.mode == "RGB" and half.size == (1240, 1754)  # DCT scaling: 1/2, not resampled
+    full = load_page_image(str(path), 1).resize(half.size, Image.Resampling.BOX)
+    assert np.abs(np.asarray(half, dtype=int) - np.asarray(full, dtype=int)).mean() < 3
+    assert load_page_image(str(path), 1, at_least=2000).size == (2480, 3508)  # half would be too small
+    png = tmp_path / "page.png"
+    page.save(png)
+    assert load_page_image(str(png), 1, at_least=1700).size == (2480, 3508)  # only JPEGs scale on decode
+
+
 def test_16_bit_png_master_is_scaled_not_clipped(tmp_path):
     values = np.full((100, 100), 65535, dtype=np.uint16)
     values[40:60, 10:90] = 0
