@@ -248,15 +248,19 @@ def term_query(text: str) -> q.Query:
     return whoosh_match(match(text))
 
 
-def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS) -> q.Query:
+def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS) -> tuple[q.Query, q.Query | None]:
+    """(what a page must match, what it must not: None when the query excludes nothing).
+
+    Exclusions are for the searcher's ``mask``, not an ``AndNot`` query: whoosh-reloaded
+    2.7.5's AndNot matcher keeps an excluded page when it is the first match of a segment
+    whose first excluded page comes before it (so ``中标 -废标`` found a page with 废标)."""
     parsed = parse_query(raw)
     must = [
         whoosh_match(g[0], fields) if len(g) == 1 else q.Or([whoosh_match(m, fields) for m in g]) for g in parsed.must
     ]
     result: q.Query = must[0] if len(must) == 1 else q.And(must)
-    if parsed.must_not:
-        return q.AndNot(result, q.Or([whoosh_match(m, fields) for m in parsed.must_not]))
-    return result
+    excluded = q.Or([whoosh_match(m, fields) for m in parsed.must_not]) if parsed.must_not else None
+    return result, excluded
 
 
 # --- hits ----------------------------------------------------------------------------------------------------------
