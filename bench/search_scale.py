@@ -19,6 +19,7 @@ one warm-up query; p50, p95 and max per kind and over all queries.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -233,16 +234,27 @@ def percentile(values: list[float], share: float) -> float:
     return ranked[max(0, min(len(ranked) - 1, round(share * len(ranked) + 0.5) - 1))]
 
 
-def run_backend(name: str, pages: int, out: Path, repeats: int) -> None:
+def run_backend(name: str, pages: int, out: Path, repeats: int, reuse: bool = False) -> None:
     start = time.perf_counter()
-    archive, picks, chars = write_archive(prepare(out / name) / "archive", pages)
-    click.echo(f"\n[{name}] archive of {pages} synthetic pages, {chars:.0f} characters on average "
-               f"(written in {time.perf_counter() - start:.1f} s)")  # fmt: skip
-    count, seconds, cpu, peak = reindex(archive, name)
+    if reuse:  # the archive and index an earlier run left in --out: queries only
+        archive = Archive(out / name / "archive")
+        if index.backend_name(archive) != name or not archive.index_dir.is_dir():
+            raise click.UsageError(f"{out / name} holds no {name} index: run once without --reuse")
+        wanted = set(picked(pages))
+        picks = [page for n, page in enumerate(itertools.islice(iter_synthetic_pages(pages), max(wanted) + 1))
+                 if n in wanted]  # fmt: skip
+        count = pages
+        click.echo(f"\n[{name}] the index of {pages} synthetic pages in {archive.root}, built by an earlier run")
+    else:
+        archive, picks, chars = write_archive(prepare(out / name) / "archive", pages)
+        click.echo(f"\n[{name}] archive of {pages} synthetic pages, {chars:.0f} characters on average "
+                   f"(written in {time.perf_counter() - start:.1f} s)")  # fmt: skip
+        count, seconds, cpu, peak = reindex(archive, name)
+        click.echo(f"[{name}] trade-archive reindex: {count} pages in {seconds:.1f} s = {count / seconds:,.0f} pages/s "
+                   f"({cpu:.1f} CPU seconds, {cpu / seconds:.2f} cores busy on average), peak RSS of one process "
+                   f"{peak / 2**30:.2f} GiB")  # fmt: skip
     size = folder_size(archive.index_dir)
-    click.echo(f"[{name}] trade-archive reindex: {count} pages in {seconds:.1f} s = {count / seconds:,.0f} pages/s "
-               f"({cpu:.1f} CPU seconds, {cpu / seconds:.2f} cores busy on average), peak RSS {peak / 2**30:.2f} GiB; "
-               f"index {size / 1e6:.1f} MB on disk ({size / count / 1024:.2f} KiB/page)")  # fmt: skip
+    click.echo(f"[{name}] index {size / 1e6:.1f} MB on disk ({size / count / 1024:.2f} KiB/page)")
     index.search(archive, "交易中心")  # warm-up: first open of the index, OS cache
     all_ms: list[float] = []
     click.echo(f"  {'kind':<13} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  pages matching (median)")
@@ -270,7 +282,10 @@ def run_backend(name: str, pages: int, out: Path, repeats: int) -> None:
               help="Keep the indexes in OUT/<backend>, e.g. --out /tmp/search-bench (default: temporary).")  # fmt: skip
 @click.option("--repeats", type=click.IntRange(1), default=5, show_default=True,
               help="Runs of each query, e.g. --repeats 1.")  # fmt: skip
-def main(backend: str, pages: int, out: Path | None, repeats: int) -> None:
+@click.option("--reuse", is_flag=True,
+              help="Only the queries, on the index an earlier run left in --out (same --pages), "
+                   "e.g. after a change to searching: --out /tmp/search-bench --reuse.")  # fmt: skip
+def main(backend: str, pages: int, out: Path | None, repeats: int, reuse: bool) -> None:
     """Archive N synthetic Chinese pages, reindex them with a backend (`trade-archive
     reindex`, in its own process); print pages/s, peak RSS, index size and query
     latency p50/p95/max for word, phrase, code, code segment, single char, NOT, OR
@@ -281,11 +296,13 @@ def main(backend: str, pages: int, out: Path | None, repeats: int) -> None:
       python bench/search_scale.py --backend both --pages 5000
     """
     click.echo(f"{os.cpu_count()} CPU cores; {pages} pages, {repeats} runs of each of 5 queries a kind")
+    if reuse and out is None:
+        raise click.UsageError("--reuse needs --out, the folder of the earlier run")
     temporary = out is None
     folder = Path(tempfile.mkdtemp(prefix="search-scale-")) if out is None else out
     try:
         for name in ("whoosh", "tantivy") if backend == "both" else (backend,):
-            run_backend(name, pages, folder, repeats)
+            run_backend(name, pages, folder, repeats, reuse)
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)

@@ -1,8 +1,8 @@
 """The full-text index: derived from the archive, always rebuildable from it.
 
 Two backends behind one seam (DESIGN.md §5): ``whoosh`` (pure Python, the
-default) and ``tantivy`` (Rust; for archives past a few tens of thousands of
-pages). The archive decides which one it uses: the name is stored in
+default) and ``tantivy`` (Rust; for archives past a few thousand pages).
+The archive decides which one it uses: the name is stored in
 ``ARCHIVE/index/backend`` when its index is built. A new index takes
 ``$TRADE_ARCHIVE_INDEX`` (whoosh|tantivy), else whoosh; ``rebuild`` may switch.
 
