@@ -194,8 +194,9 @@ def main() -> int:
         print(f"  {label}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
     print_stages(report, args.workers, seconds)
-    truth = args.scans.parent / "truth"
-    if truth.is_dir() and not args.big:
+    # the set's truth: beside its scans/ folder (--set scans-dev/scans) or in it (--set scans-dev)
+    truth = next((t for t in (args.scans / "truth", args.scans.parent / "truth") if t.is_dir()), None)
+    if truth is not None and not args.big:
         errors, length = same_run_cer(work / "archive", truth)
         print(f"CER of this run: {100 * errors / max(1, length):.2f}% ({errors} errors / {length} characters; "
               "target <= 1%)")  # fmt: skip
