@@ -256,24 +256,43 @@ HAN_NEXT = "[" + "".join(f"{chr(low)}-{chr(high)}" for low, high in HAN_RANGES) 
 BOOSTS = {**FIELD_BOOSTS, "doc_type_names": DOC_TYPE_NAMES_BOOST}
 
 
-def match_query(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS, gaps: bool = True) -> tantivy.Query:
-    """``fields``: the analysed fields the index has (one built before a field existed lacks it)."""
+def match_query(
+    m: Match, fields: tuple[str, ...] = SEARCH_FIELDS, gaps: bool = True, within: tuple[tantivy.Query, ...] = ()
+) -> tantivy.Query:
+    """``fields``: the analysed fields the index has (one built before a field existed lacks it).
+    ``within``: filters (unscored) each field's match must also pass.
+
+    Why filters go inside: a match is a union over fields, and tantivy's union scores every
+    document of each field's match in blocks, whatever a filter beside it would allow; a
+    filter next to each field's match lets the phrase be checked only on pages that pass it
+    (a word matching every page, with a date filter passing a quarter: 55 -> 29 ms at 200,000 pages)."""
     options = []
     for field in fields:
         query = field_query(field, m, gaps)
         if query is not None and (boost := BOOSTS.get(field, 1.0)) != 1.0:
             query = Query.boost_query(query, boost)
         if query is not None:
-            options.append(query)
+            options.append(_within(query, within))
     if m.code:
-        options.append(Query.const_score_query(Query.term_query(SCHEMA, "code_terms", m.code), m.code_boost))
+        code = Query.const_score_query(Query.term_query(SCHEMA, "code_terms", m.code), m.code_boost)
+        options.append(_within(code, within))
     return _any(options)
 
 
-def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS, gaps: bool = True) -> tantivy.Query:
-    """The staff query syntax (index.query.parse_query) as a tantivy query."""
+def _within(query: tantivy.Query, filters: tuple[tantivy.Query, ...]) -> tantivy.Query:
+    """``query`` restricted to the pages that pass every filter, scored as ``query`` alone."""
+    if not filters:
+        return query
+    return Query.boolean_query([(Occur.Must, query), *((Occur.Must, Query.const_score_query(f, 0.0)) for f in filters)])
+
+
+def build_query(
+    raw: str, fields: tuple[str, ...] = SEARCH_FIELDS, gaps: bool = True, within: tuple[tantivy.Query, ...] = ()
+) -> tantivy.Query:
+    """The staff query syntax (index.query.parse_query) as a tantivy query; ``within``: filters
+    every hit passes (see ``match_query``)."""
     parsed = parse_query(raw)
-    clauses = [(Occur.Must, _any([match_query(m, fields, gaps) for m in group])) for group in parsed.must]
+    clauses = [(Occur.Must, _any([match_query(m, fields, gaps, within) for m in group])) for group in parsed.must]
     clauses += [(Occur.MustNot, match_query(m, fields, gaps)) for m in parsed.must_not]
     return clauses[0][1] if len(clauses) == 1 else Query.boolean_query(clauses)
 
@@ -313,12 +332,9 @@ def search_page(
     if not exists(archive.index_dir):
         return [], 0
     have, gaps = index_fields(archive.index_dir), has_run_gaps(archive.index_dir)
-    query = build_query(raw_query, tuple(f for f in SEARCH_FIELDS if f in have or f not in LATER_FIELDS), gaps)
-    restrictions = filter_queries(filters, gaps)
-    if restrictions:  # filters narrow the hits without changing their scores
-        query = Query.boolean_query(
-            [(Occur.Must, query), *((Occur.Must, Query.const_score_query(f, 0.0)) for f in restrictions)]
-        )
+    fields = tuple(f for f in SEARCH_FIELDS if f in have or f not in LATER_FIELDS)
+    # Filters narrow the hits without changing their scores.
+    query = build_query(raw_query, fields, gaps, within=tuple(filter_queries(filters, gaps)))
     searcher = tantivy.Index.open(str(archive.index_dir)).searcher()
     try:
         result = searcher.search(query, limit, count=True, offset=offset)
