@@ -62,8 +62,10 @@ def latest_page_texts(archive: Archive, document: str) -> dict[int, str]:
     folder = _folder(archive, document)
     if not folder.is_dir():
         return {}
-    pages = {int(name[5:9]) for name in (p.name for p in folder.glob("page-*.v*.json")) if name[5:9].isdigit()}
-    return {page: text for page in sorted(pages) if (text := latest_page_text(archive, document, page)) is not None}
+    latest: dict[int, Path] = {}
+    for path in _versions(folder, "page-*"):  # every page's versions, oldest first: the last one stays
+        latest[int(path.name[5:9])] = path
+    return {page: read_json(path)["text"] for page, path in sorted(latest.items())}
 
 
 def latest_metadata(archive: Archive, document: str) -> dict[str, object]:

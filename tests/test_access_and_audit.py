@@ -10,7 +10,7 @@ from click.testing import CliRunner
 import index
 import search_cli
 from archive.access import access_level, os_user
-from archive.review import correct_metadata
+from archive.review import correct_metadata, correct_page_text, latest_page_text, latest_page_texts
 from archive.store import Archive
 from flows.cli import cli
 
@@ -76,3 +76,13 @@ def test_with_the_role_it_is_found_and_every_use_is_audited(restricted_archive, 
     text = runner.invoke(cli, ["audit", "--action", "search", "--archive", str(archive.root)]).output
     assert "2 event(s)" in text
     assert runner.invoke(cli, ["verify", "--archive", str(archive.root)]).exit_code == 0  # the log chain holds
+
+
+def test_latest_corrected_text_of_each_page_of_a_document(tmp_path):
+    archive = Archive.open(tmp_path, create=True)
+    document = "a1a1a1a1a1a1a1a1"
+    for page, text in ((3, "第一次更正"), (12, "第十二页"), (3, "第二次更正"), (3, "第三次更正")):
+        correct_page_text(archive, document, page, text, "checked")
+    assert latest_page_texts(archive, document) == {3: "第三次更正", 12: "第十二页"}
+    assert latest_page_texts(archive, document) == {p: latest_page_text(archive, document, p) for p in (3, 12)}
+    assert latest_page_texts(archive, "b2b2b2b2b2b2b2b2") == {}
