@@ -549,6 +549,34 @@ def test_totals_count_every_match_over_several_segments(backend, tmp_path):
         assert total == len(hits) == sum(map(want, texts)), raw
 
 
+def test_tantivy_parts_searched_at_once_rank_as_one_query(tmp_path):
+    """The pages are searched in parts on threads (tantivy_index.PARTS) and merged: the
+    same hits in the same order, the same scores and totals as one query, on every result page."""
+    tantivy = pytest.importorskip("tantivy")
+    from index import tantivy_index
+
+    rng = random.Random(5)
+    words = ["交易中心", "中标人", "废标", "鑫源", "成交", "排水管网", "合同", "GXZC2023"]
+    arch = Archive.open(tmp_path, create=True)
+    for start in range(0, 300, 100):  # three commits: three segments
+        pages = [_page(f"d{i:015d}", f"p{i}.pdf", 1, "，".join(rng.choices(words, k=rng.randint(1, 6))), "other",
+                       UNKNOWN) for i in range(start, start + 100)]  # fmt: skip
+        tantivy_index.add_pages(arch, pages)
+    searcher = tantivy.Index.open(str(arch.index_dir)).searcher()
+    part = tantivy.Query.term_query(tantivy_index.SCHEMA, "part", "0")
+    assert 100 < searcher.search(part, 1, count=True).count < 200  # both parts hold pages
+
+    def ranked(raw, limit, offset, parted):
+        hits, total = tantivy_index.ranked_hits(
+            searcher, lambda within: tantivy_index.build_query(raw, within=within), limit, offset, parted
+        )
+        return [(score, a.segment_ord, a.doc) for score, a in hits], total
+
+    for raw in ("中标人", "交易中心 -废标", "鑫 OR 合同", "“排水管网，合同”", "GXZC2023"):
+        for limit, offset in ((10, 0), (7, 21), (300, 0)):
+            assert ranked(raw, limit, offset, True) == ranked(raw, limit, offset, False), (raw, offset)
+
+
 def test_whoosh_reindex_in_its_own_process_writes_in_parallel(tmp_path, monkeypatch):
     """`trade-archive reindex` runs single-threaded, so whoosh splits the pages over two
     writer processes (in pytest, with Prefect's threads about, it never does)."""
