@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import zlib
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -89,17 +88,22 @@ def schema(later_fields: bool = True) -> tantivy.Schema:
 SCHEMA = schema()
 LATER_FIELDS = ("project_name", "part")
 
-# Each page is in one of PARTS parts (a hash of its id), and a search runs one query per
-# part, each on its own thread, and merges their hits. Why: tantivy-py searches an
-# index on one thread, and a word on every page of 200,000 (中标人) took 43 ms there
-# against 26 ms in two parts at once (tantivy releases the GIL). Scores are the same as
-# one query's, since both parts are in one index and share its statistics; ties keep
-# tantivy's order (by address), so hits, totals and paging are exactly one query's.
+# Pages are indexed in runs of PART_RUN, runs alternating between PARTS parts, and a
+# search runs one query per part, each on its own thread, and merges their hits. Why:
+# tantivy-py searches an index on one thread, and a word on every page of 200,000
+# (中标人) took 43 ms there (tantivy releases the GIL, so parts run at once). Runs, not
+# a page-by-page hash: pages indexed together sit together in a segment, so each
+# thread skips the other part's blocks of postings and positions instead of decoding
+# them too. Scores are the same as one query's, since both parts are in one index and
+# share its statistics; ties keep tantivy's order (by address), so hits, totals and
+# paging are exactly one query's.
 PARTS = 2
+PART_RUN = 1024
 
 
-def page_part(page_id: str) -> str:
-    return str(zlib.crc32(page_id.encode("utf-8")) % PARTS)
+def page_part(sequence: int) -> str:
+    """The part of the ``sequence``-th page written to an index."""
+    return str(sequence // PART_RUN % PARTS)
 
 
 def index_fields(folder: Path) -> set[str]:
@@ -153,13 +157,12 @@ def _code_tokens(code: str | None) -> str:
     return " ".join(code_terms(code))
 
 
-def _page_document(page: dict, skip: Iterable[str] = (), gaps: bool = True) -> tantivy.Document:
+def _page_document(page: dict, skip: Iterable[str] = (), gaps: bool = True, sequence: int = 0) -> tantivy.Document:
     meta = page["metadata"]
     doc_type = page["doc_type"] or ""
     flat = flatten(page["text"])  # NFKC and Han spaces once, for both the tokens and the stored text
-    page_id = f"{page['document']}:{page['page']}"
     fields: dict = {
-        "page_id": page_id,
+        "page_id": f"{page['document']}:{page['page']}",
         "document": page["document"],
         "source": page["source"],
         "page": int(page["page"]),
@@ -174,7 +177,7 @@ def _page_document(page: dict, skip: Iterable[str] = (), gaps: bool = True) -> t
         "text": _gapped(flat_token_string(flat), gaps),
         "body": flat.replace("\n", " ").encode("utf-8"),  # index.query.flat_text(page["text"])
         "project_name": _metadata_tokens(meta.get("project_name") or "", gaps),
-        "part": page_part(page_id),
+        "part": page_part(sequence),
     }
     for name in skip:  # an index built before the field existed: `trade-archive reindex` adds it
         fields.pop(name, None)
@@ -201,11 +204,13 @@ def _write(ix: tantivy.Index, folder: Path, pages: Iterable[dict], replace: Iter
     skip = [name for name in LATER_FIELDS if name not in have]
     gaps = has_run_gaps(folder)
     writer = _writer(ix, folder)
+    ix.reload()
+    start = ix.searcher().num_docs  # runs of parts go on from the pages already there
     try:
         for document in replace:  # deletes and adds land in one commit
             writer.delete_documents("document", document)
         for page in pages:
-            writer.add_document(_page_document(page, skip, gaps))
+            writer.add_document(_page_document(page, skip, gaps, start + count))
             count += 1
     except BaseException:
         writer.rollback()
