@@ -176,6 +176,6 @@ class Archive:
         return removed
 
 
-def read_json(path: Path) -> dict:
+def read_json(path: Path | str) -> dict:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
