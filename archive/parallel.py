@@ -4,16 +4,29 @@ On 2 cores, one single-threaded OCR process per core was measured 5-7x faster
 than engines fighting over oversubscribed threads. Workers start with
 ``spawn`` (forking a process that already runs Prefect's threads can deadlock)
 and load their models once, in the initializer.
+
+A worker that dies (killed for lack of memory, a crash inside a native library)
+breaks a ``ProcessPoolExecutor`` for good: every page queued after it would fail
+too. The pool starts a fresh executor instead, finds the page the dead worker was
+reading (each worker notes its current page in a file named by its pid), rejects
+that page's document as ``worker_crashed`` (it goes to quarantine) and reads the
+other documents' unfinished pages again.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
+import signal
+import tempfile
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
-from archive.pageproc import PageJob, process_page
+from archive.pageproc import PageJob, PageRejected, process_page
 
 THREAD_ENV = {
     "OMP_THREAD_LIMIT": "1",
@@ -44,32 +57,68 @@ def _init_worker(engine: str) -> None:
         get_engine("rapidocr")  # orientation still uses the PP-OCR detector
 
 
-class PagePool:
-    """A process pool for page jobs; use as a context manager, call ``run``."""
+PageFunction = Callable[[PageJob], dict]
+# A document whose pages meet this many broken pools (others' crashes) is given up too.
+MAX_POOL_BREAKS = 3
 
-    def __init__(self, workers: int, engine: str) -> None:
+
+class PagePool:
+    """A process pool for page jobs; use as a context manager, call ``run``.
+    ``page_function``: what a worker does with a job (tests pass one that crashes)."""
+
+    def __init__(self, workers: int, engine: str, page_function: PageFunction = process_page) -> None:
         os.environ.update(THREAD_ENV)  # inherited by the spawned workers too
         self.workers, self.engine = workers, engine
-        self._executor = ProcessPoolExecutor(
-            max_workers=workers,
+        self._page_function = page_function
+        self._reading = tempfile.mkdtemp(prefix="trade-archive-reading-")  # worker pid -> the page it reads
+        self._lock = threading.Lock()  # documents run on several threads and share the pool
+        self._crashed: dict[str, int | None] = {}  # image path -> exit code of the worker that died reading it
+        self._executor = self._start()
+
+    def _start(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(
+            max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(engine,),
+            initargs=(self.engine,),
         )
 
     def run(self, jobs: Sequence[PageJob], on_page: Callable[[], None] | None = None) -> list[dict]:
         """The pages' records, in job order. ``on_page`` is called (in this thread)
-        as each page comes back, in the order they finish: live progress."""
-        futures = [self._executor.submit(process_page, job) for job in jobs]
-        try:
-            for future in as_completed(futures):
-                future.result()  # a rejected page fails the document now
-                if on_page is not None:
-                    on_page()
-            return [future.result() for future in futures]
-        finally:
-            for future in futures:  # after a failure, the document's other pages are not wanted
-                future.cancel()
+        as each page comes back, in the order they finish: live progress. Raises
+        ``PageRejected("worker_crashed")`` where a worker died reading one of ``jobs``."""
+        records: dict[int, dict] = {}
+        for _attempt in range(MAX_POOL_BREAKS):
+            executor = self._executor
+            futures = {}
+            try:
+                for number, job in enumerate(jobs):
+                    if number not in records:  # pages read before a break are kept
+                        futures[executor.submit(_read_page, self._reading, self._page_function, job)] = number
+                for future in as_completed(futures):
+                    records[futures[future]] = future.result()  # a rejected page fails the document now
+                    if on_page is not None:
+                        on_page()
+                return [records[number] for number in range(len(jobs))]
+            except BrokenProcessPool:
+                self._restart(executor)
+                _reject_crashed(jobs, self._crashed)
+            finally:
+                for future in futures:  # after a failure, the document's other pages are not wanted
+                    future.cancel()
+        raise PageRejected(
+            "worker_crashed", f"OCR workers died {MAX_POOL_BREAKS} times while this document's pages were "
+            "being read (short of memory?); it is kept in quarantine: ingest it again on its own."
+        )  # fmt: skip
+
+    def _restart(self, broken: ProcessPoolExecutor) -> None:
+        """A fresh executor in place of ``broken``, once, whichever document saw it break first."""
+        with self._lock:
+            if self._executor is not broken:
+                return
+            self._crashed.update(_pages_being_read(broken, Path(self._reading)))
+            broken.shutdown(wait=False, cancel_futures=True)
+            self._executor = self._start()
 
     def warm(self) -> PagePool:
         """Start the workers now (they load their models, ~2 s each) instead of at the
@@ -83,3 +132,54 @@ class PagePool:
 
     def __exit__(self, *exc: object) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._reading, ignore_errors=True)
+
+
+def _read_page(reading: str, page_function: PageFunction, job: PageJob) -> dict:
+    """In a worker: ``page_function(job)``, with a note of the page for as long as it is read."""
+    note = Path(reading) / str(os.getpid())
+    note.write_text(job.image_path, encoding="utf-8")
+    try:
+        return page_function(job)
+    finally:
+        note.unlink(missing_ok=True)
+
+
+def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> dict[str, int | None]:
+    """The pages the dead workers of ``broken`` were reading: image path -> exit code.
+
+    When one worker dies, the executor stops the others with SIGTERM; a worker that
+    ended otherwise (SIGKILL from the kernel's out-of-memory killer, SIGSEGV, an exit
+    code) died of its page. Where none can be told apart, every page being read is named."""
+    processes = dict(getattr(broken, "_processes", None) or {})  # CPython's pid -> Process
+    for process in processes.values():
+        process.join(timeout=10)
+    notes = {int(note.name): note for note in reading.iterdir() if note.name.isdigit()}
+    pages = {pid: note.read_text(encoding="utf-8") for pid, note in notes.items()}
+    for note in notes.values():
+        note.unlink(missing_ok=True)
+    died = {pid: p.exitcode for pid, p in processes.items() if pid in pages and p.exitcode != -signal.SIGTERM}
+    return {pages[pid]: code for pid, code in died.items()} or dict.fromkeys(pages.values())
+
+
+def _reject_crashed(jobs: Sequence[PageJob], crashed: dict[str, int | None]) -> None:
+    for job in jobs:
+        if job.image_path in crashed:
+            how = _how(crashed[job.image_path])
+            raise PageRejected(
+                "worker_crashed", f"page {job.number}: the OCR worker reading it died ({how}); the file is kept in "
+                "quarantine: rescan the page, or ingest the file alone on a machine with more memory."
+            )  # fmt: skip
+
+
+def _how(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "exit code unknown"
+    if exit_code == -signal.SIGKILL:
+        return "SIGKILL: killed, most likely for lack of memory"
+    if exit_code < 0:
+        try:
+            return signal.Signals(-exit_code).name
+        except ValueError:
+            return f"signal {-exit_code}"
+    return f"exit code {exit_code}"

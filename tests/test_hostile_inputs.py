@@ -40,6 +40,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import signal
 import struct
 import tempfile
@@ -575,6 +576,41 @@ def test_page_rejections_cross_process_boundaries():
     rejected = pickle.loads(pickle.dumps(PageRejected("page_timeout", "page 2 took too long")))
     assert isinstance(rejected, InputRejected)
     assert (rejected.reason, str(rejected)) == ("page_timeout", "page 2 took too long")
+
+
+def _dies_on_page_two(job: PageJob) -> dict:
+    """A worker's page function (module level: spawned workers import it) that is killed
+    on page 2, as the kernel's out-of-memory killer would kill it."""
+    if job.number == 2:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return process_page(job)
+
+
+def test_a_worker_killed_on_a_page_quarantines_its_document_and_the_batch_goes_on(tmp_path):
+    """A dead worker breaks a process pool for good; the pool starts afresh, the document
+    whose page killed it is quarantined as worker_crashed, and the next ones are read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from archive.parallel import PagePool
+    from archive.pipeline import ingest_document
+
+    two_pages = tmp_path / "award-notice.pdf"  # its page 2 kills the worker
+    shutil.copy(RESOURCES / "award-notice.pdf", two_pages)
+    one_page = tmp_path / "notice-upside-down.pdf"
+    shutil.copy(RESOURCES / "notice-upside-down.pdf", one_page)
+    archive = Archive.open(tmp_path / "archive", create=True)
+    with PagePool(2, "rapidocr", page_function=_dies_on_page_two) as pool, ThreadPoolExecutor(2) as documents:
+        # both at once: the one-page document's page may be read when the pool breaks
+        crashed, survivor = documents.map(lambda pdf: ingest_document(pdf, archive, "B1", run_pages=pool.run),
+                                          [two_pages, one_page])  # fmt: skip
+        blank = tmp_path / "blank.png"
+        Image.new("L", (400, 400), 255).save(blank)
+        later = pool.run([PageJob(1, str(blank), "rapidocr")])  # the pool still reads pages
+    assert (crashed.status, crashed.reason) == ("quarantined", "worker_crashed")
+    assert "page 2" in crashed.message and "SIGKILL" in crashed.message, crashed.message
+    assert archive.quarantined(crashed.sha256) is not None
+    assert survivor.status == "archived" and survivor.pages == 1
+    assert later[0]["blank"] is True
 
 
 # --- safe paths (issue 10, item 6) ----------------------------------------------------------
