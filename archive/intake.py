@@ -6,9 +6,10 @@ a person can act on; the caller quarantines the file and the batch goes on.
 Hostile or broken input is expected here: whatever pypdf raises while opening a
 file (a damaged cross-reference table, a cyclic or 1,000-level-deep page tree,
 RecursionError, pypdf's own resource limits) becomes ``unreadable_pdf``; nothing
-else escapes. Active content (JavaScript, embedded files) is not a reason to
-reject: the original is kept byte for byte and the access PDF written from the
-page images never carries it, so it is only reported (``SourcePdf.qc_flags``).
+else escapes. Active content (JavaScript, embedded files, launch actions, XFA
+forms) is not a reason to reject: the original is kept byte for byte and the
+access PDF written from the page images never carries it, so it is only reported
+(``SourcePdf.qc_flags``).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pypdf import PasswordType, PdfReader
-from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, StreamObject
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, StreamObject
 
 from archive.errors import InputRejected
 
@@ -33,18 +34,19 @@ class SourcePdf:
     path: Path
     page_count: int
     pdf_version: str
-    has_javascript: bool = False
-    has_embedded_files: bool = False
+    active_content: frozenset[str] = frozenset()  # of ACTIVE_CONTENT
 
     @property
     def qc_flags(self) -> list[str]:
         """What QC should know about the file itself (recorded in document.json)."""
-        flags = []
-        if self.has_javascript:
-            flags.append("pdf_has_javascript")
-        if self.has_embedded_files:
-            flags.append("pdf_has_embedded_files")
-        return flags
+        return [f"pdf_has_{kind}" for kind in ACTIVE_CONTENT if kind in self.active_content]
+
+
+# What a PDF can carry that acts rather than shows, as pdfid (a common PDF triage tool)
+# counts it: scripts, files inside, actions that start a program, Flash or other rich
+# media, and XFA forms (an XML form application inside the PDF). Plain links (/URI)
+# are common in born-digital notices and harmless in an archive: not flagged.
+ACTIVE_CONTENT = ("javascript", "embedded_files", "launch_action", "rich_media", "xfa")
 
 
 def open_source_pdf(path: Path) -> tuple[SourcePdf, PdfReader]:
@@ -87,9 +89,7 @@ def open_source_pdf(path: Path) -> tuple[SourcePdf, PdfReader]:
         ) from exc
     if count == 0:
         raise InputRejected("no_pages", f"{path.name} has no pages; rescan it.")
-    javascript, embedded = active_content(reader)
-    source = SourcePdf(path=path, page_count=count, pdf_version=version,
-                       has_javascript=javascript, has_embedded_files=embedded)  # fmt: skip
+    source = SourcePdf(path=path, page_count=count, pdf_version=version, active_content=active_content(reader))
     return source, reader
 
 
@@ -116,17 +116,17 @@ def _encrypted(path: Path, reader: PdfReader) -> InputRejected:
     )
 
 
-def active_content(reader: PdfReader, limit: int = ACTIVE_CONTENT_SCAN_LIMIT) -> tuple[bool, bool]:
-    """(has JavaScript, has embedded files), found by walking the object graph from
+def active_content(reader: PdfReader, limit: int = ACTIVE_CONTENT_SCAN_LIMIT) -> frozenset[str]:
+    """The kinds of ACTIVE_CONTENT in the file, found by walking the object graph from
     the trailer without recursion: each indirect object is visited once (cycles
     end there), direct nesting is walked with an explicit stack, stream data is
     never decoded, and at most ``limit`` objects are looked at. Unreadable
     objects are skipped: pages that need them fail later with their own reason."""
-    javascript = embedded = False
+    found: set[str] = set()
     seen: set[tuple[int, int]] = set()
     stack: list[object] = [reader.trailer]
     visited = 0
-    while stack and visited < limit and not (javascript and embedded):
+    while stack and visited < limit and len(found) < len(ACTIVE_CONTENT):
         node = stack.pop()
         visited += 1
         try:
@@ -137,19 +137,32 @@ def active_content(reader: PdfReader, limit: int = ACTIVE_CONTENT_SCAN_LIMIT) ->
                 seen.add(key)
                 node = node.get_object()
             if isinstance(node, (DictionaryObject, StreamObject)):
-                keys = set(node.keys())
-                if keys & {"/JS", "/JavaScript"} or node.get("/S") == NameObject("/JavaScript"):
-                    javascript = True
-                if keys & {"/EmbeddedFiles", "/EF"} or node.get("/Type") == "/EmbeddedFile":
-                    embedded = True
-                if node.get("/Subtype") == "/FileAttachment":
-                    embedded = True
+                found.update(_active_kinds(node))
                 stack.extend(value for name, value in node.items() if name != "/Parent" and _container(value))
             elif isinstance(node, ArrayObject):
                 stack.extend(value for value in node if _container(value))
         except Exception:  # noqa: BLE001 - a broken object: skip it
             continue
-    return javascript, embedded
+    return frozenset(found)
+
+
+def _active_kinds(node: DictionaryObject) -> set[str]:
+    kinds = set()
+    keys = set(node.keys())
+    action = node.get("/S")  # in an action dictionary, what it does
+    if keys & {"/JS", "/JavaScript"} or action == "/JavaScript":
+        kinds.add("javascript")
+    if action == "/Launch":
+        kinds.add("launch_action")
+    if keys & {"/RichMedia", "/RichMediaContent"} or node.get("/Subtype") == "/RichMedia":
+        kinds.add("rich_media")
+    if keys & {"/EmbeddedFiles", "/EF"} or node.get("/Type") == "/EmbeddedFile":
+        kinds.add("embedded_files")
+    if node.get("/Subtype") == "/FileAttachment":
+        kinds.add("embedded_files")
+    if "/XFA" in keys:  # in the AcroForm dictionary
+        kinds.add("xfa")
+    return kinds
 
 
 def _container(value: object) -> bool:

@@ -198,7 +198,7 @@ def _build_package(
         "extracted": meta.extracted,
         "conflicts": meta.conflicts,
         "qc_flags": meta.qc_flags
-        + source_pdf.qc_flags  # pdf_has_javascript / pdf_has_embedded_files: the original keeps them, access.pdf not
+        + source_pdf.qc_flags  # pdf_has_javascript, ...: active content the original keeps and access.pdf not
         + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")],
         "manifest_row": manifest_row,
         "process": {

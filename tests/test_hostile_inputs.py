@@ -26,6 +26,7 @@ over all of them plus the two good fixture scans.
 | born-digital page with a text layer | archived, text from the PDF (``text_source: "pdf"``), no OCR |
 | /OpenAction JavaScript | archived, ``pdf_has_javascript`` in qc_flags; access.pdf has none |
 | embedded file | archived, ``pdf_has_embedded_files`` in qc_flags; access.pdf has none |
+| /Launch action, XFA form, rich media | archived, ``pdf_has_launch_action`` / ``_xfa`` / ``_rich_media`` |
 | page tree whose /Kids point back / at each other, or 3,000 levels deep | quarantined ``unreadable_pdf`` |
 | arrays nested 20,000 deep | quarantined ``unreadable_pdf`` |
 | dictionaries nested 5,000 deep, a form XObject that draws itself | archived (rendered) |
@@ -53,7 +54,7 @@ import pypdfium2
 import pytest
 from PIL import Image
 from pypdf import PdfReader, PdfWriter
-from pypdf.generic import DictionaryObject, NameObject, TextStringObject
+from pypdf.generic import ArrayObject, DictionaryObject, NameObject, TextStringObject
 from reportlab.lib.utils import ImageReader
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -294,6 +295,24 @@ def javascript_pdf() -> bytes:
     return _rewrite(born_digital_pdf("成交通知书"), add)
 
 
+def launch_xfa_pdf() -> bytes:
+    """An open action that starts a program, an XFA form and a rich-media (Flash) annotation."""
+
+    def add(writer: PdfWriter) -> None:
+        launch = DictionaryObject({NameObject("/S"): NameObject("/Launch"),
+                                   NameObject("/F"): TextStringObject("cmd.exe")})  # fmt: skip
+        writer._root_object[NameObject("/OpenAction")] = writer._add_object(launch)
+        form = DictionaryObject({NameObject("/Fields"): ArrayObject(),
+                                 NameObject("/XFA"): TextStringObject("<xdp:xdp/>")})  # fmt: skip
+        writer._root_object[NameObject("/AcroForm")] = writer._add_object(form)
+        flash = DictionaryObject(
+            {NameObject("/Type"): NameObject("/Annot"), NameObject("/Subtype"): NameObject("/RichMedia")}
+        )
+        writer.pages[0][NameObject("/Annots")] = ArrayObject([writer._add_object(flash)])
+
+    return _rewrite(born_digital_pdf("采购合同"), add)
+
+
 def attachment_pdf() -> bytes:
     return _rewrite(born_digital_pdf("中标结果公告"), lambda w: w.add_attachment("payload.exe", b"MZ\x90\x00"))
 
@@ -337,6 +356,7 @@ ARCHIVED = {
     "born-digital.pdf": (born_digital_pdf, "archived"),
     "javascript.pdf": (javascript_pdf, "archived"),
     "attachment.pdf": (attachment_pdf, "archived"),
+    "launch-xfa.pdf": (launch_xfa_pdf, "archived"),
     "deep-dicts.pdf": (deep_dicts_pdf, "archived"),
     "self-drawing-form.pdf": (self_drawing_form_pdf, "archived"),
 }
@@ -543,6 +563,8 @@ def test_visible_text_over_a_scan_does_not_replace_ocr(tmp_path):
 def test_active_content_is_flagged_not_rejected(corpus, resources):
     assert open_source_pdf(corpus / "javascript.pdf")[0].qc_flags == ["pdf_has_javascript"]
     assert open_source_pdf(corpus / "attachment.pdf")[0].qc_flags == ["pdf_has_embedded_files"]
+    acting = open_source_pdf(corpus / "launch-xfa.pdf")[0].qc_flags
+    assert acting == ["pdf_has_launch_action", "pdf_has_rich_media", "pdf_has_xfa"]
     assert open_source_pdf(resources / "award-notice.pdf")[0].qc_flags == []
 
 
@@ -740,9 +762,11 @@ def test_batch_of_hostile_inputs(corpus, tmp_path, resources, monkeypatch):
     assert born["page_images"][0]["text_source"] == "pdf" and born["metadata"]["project_code"] == BORN_CODE
     assert "pdf_has_javascript" in documents[odd / "javascript.pdf"]["qc_flags"]
     assert "pdf_has_embedded_files" in documents[odd / "attachment.pdf"]["qc_flags"]
-    for name in ("javascript.pdf", "attachment.pdf"):  # the access copy carries neither
+    assert "pdf_has_launch_action" in documents[odd / "launch-xfa.pdf"]["qc_flags"]
+    for name in ("javascript.pdf", "attachment.pdf", "launch-xfa.pdf"):  # the access copy carries none of it
         access = Path(outcomes[odd / name].path) / "data" / "access.pdf"
-        assert not {b"/JavaScript", b"/JS", b"/EmbeddedFile", b"/OpenAction"} & set(_pdf_names(access))
+        acting = {b"/JavaScript", b"/JS", b"/EmbeddedFile", b"/OpenAction", b"/Launch", b"/XFA", b"/RichMedia"}
+        assert not acting & set(_pdf_names(access))
     gbk = documents[src / "names" / _gbk_name("中标通知书.pdf")]
     assert gbk["source"] == "中标通知书.pdf"
     cmyk_access = pypdfium2.PdfDocument(str(Path(outcomes[odd / "cmyk.pdf"].path) / "data" / "access.pdf"))
