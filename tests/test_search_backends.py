@@ -459,6 +459,13 @@ def test_cli_json_stays_a_flat_array_of_page_hits(cli_search):
     assert "next: --page 2" in first.stderr and not second.stderr  # the note never enters the JSON
 
 
+def test_cli_hints_at_tantivy_after_a_slow_whoosh_search(cli_search, ranked, monkeypatch):
+    monkeypatch.setattr(search_cli, "SLOW_SEARCH_SECONDS", 0.0)  # every search is "slow"
+    result = cli_search("交易中心", "--json")
+    assert json.loads(result.stdout)  # the hint stays out of the JSON
+    assert ("reindex --backend tantivy" in result.stderr) == (index.backend_name(ranked) == "whoosh")
+
+
 def test_cli_highlights_matches_on_a_terminal(cli_search):
     output = cli_search("交易中心", tty=True).stdout
     assert "【" not in output and "\x1b[" in output
