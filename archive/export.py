@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from archive.access import access_level
@@ -57,6 +57,24 @@ def iter_pages(
                 "metadata": metadata,
                 "access": level,
             }
+
+
+def page_totals(archive: Archive) -> tuple[int, int]:
+    """(pages, documents) in the archive, from each document.json: what ``iter_pages`` yields."""
+    packages = list(archive.documents())
+    return sum(read_json(package / "data" / "document.json")["pages"] for package in packages), len(packages)
+
+
+def tapped(pages: Iterable[dict], on_page: Callable[[dict], None] | None) -> Iterable[dict]:
+    """``pages``, calling ``on_page`` with each as it goes by (progress of a pass over the archive)."""
+    if on_page is None:
+        return pages
+    return (_tap(page, on_page) for page in pages)
+
+
+def _tap(page: dict, on_page: Callable[[dict], None]) -> dict:
+    on_page(page)
+    return page
 
 
 def _source_order(package: Path) -> tuple[str, str]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -134,6 +135,47 @@ class BatchProgress:
                 self._listeners.remove(listener)
 
 
+class PassProgress:
+    """Progress of one pass over the archive's pages (``trade-archive reindex``): call
+    ``page_done`` with each page in export shape. Listeners see a snapshot as a document
+    begins, at most ten times a second (a pass reads thousands of pages a second), and
+    at ``finish``."""
+
+    def __init__(
+        self,
+        name: str,
+        pages_total: int,
+        documents_total: int,
+        listeners: Iterable[ProgressListener] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._clock = clock
+        self._name, self._pages_total, self._documents_total = name, pages_total, documents_total
+        self._listeners = list(listeners)
+        self._pages = self._documents = 0
+        self._document: str | None = None
+        self._told_at = -1.0
+
+    def page_done(self, page: dict) -> None:
+        if page["document"] != self._document:
+            self._documents += self._document is not None
+            self._document = page["document"]
+            if (now := self._clock()) - self._told_at >= 0.1:
+                self._told_at = now
+                self._notify("page")
+        self._pages += 1
+
+    def finish(self) -> None:
+        self._documents += self._document is not None
+        self._notify("document")
+
+    def _notify(self, event: Event) -> None:
+        snapshot = ProgressSnapshot(event, self._name, self._pages, self._pages_total, self._documents,
+                                    self._documents_total)  # fmt: skip
+        for listener in self._listeners:
+            listener.update(snapshot)
+
+
 class LiveBar:
     """A rich progress bar (on stderr by default) fed with snapshots, on one line:
 
@@ -141,9 +183,11 @@ class LiveBar:
 
     (files done/total, the file a page or document just came from, the bar,
     pages done/total, pages/min, time to go, time so far). Use as a context
-    manager around the batch."""
+    manager around the batch. ``drawing_thread=False``: no thread of its own (for a
+    caller that forks, as whoosh's writer processes do); the bar is drawn as it is
+    updated, at most ten times a second."""
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, drawing_thread: bool = True) -> None:
         console = console or Console(stderr=True)
         self._progress = Progress(
             _FileColumn(console),
@@ -151,8 +195,10 @@ class LiveBar:
             _PagesColumn(),
             console=console,
             expand=True,
+            auto_refresh=drawing_thread,
         )
         self._task = self._progress.add_task("ingest", total=None, name="starting", files="")
+        self._drawn_at = 0.0 if not drawing_thread else None  # when it was last drawn, without a thread
 
     @property
     def console(self) -> Console:
@@ -168,6 +214,9 @@ class LiveBar:
             name=snapshot.current or "starting",
             files=f"[{snapshot.documents_done}/{snapshot.documents_total}]",
         )
+        if self._drawn_at is not None and time.monotonic() - self._drawn_at >= 0.1:
+            self._progress.refresh()
+            self._drawn_at = time.monotonic()
 
     def __enter__(self) -> LiveBar:
         self._progress.start()

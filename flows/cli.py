@@ -7,7 +7,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -302,7 +302,9 @@ def verify(archive_dir: str | None, as_json: bool) -> None:
 @archive_option
 @click.option("--backend", type=click.Choice(["whoosh", "tantivy"]), default=None,
               help="Switch the index backend (default: keep the archive's; tantivy for large archives).")  # fmt: skip
-def reindex(archive_dir: str | None, backend: str | None) -> None:
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Live progress bar on stderr (default: on when stderr is a terminal).")  # fmt: skip
+def reindex(archive_dir: str | None, backend: str | None, show_progress: bool | None) -> None:
     """Rebuild the search index from the archive (the archive is the truth).
 
     \b
@@ -314,12 +316,29 @@ def reindex(archive_dir: str | None, backend: str | None) -> None:
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
-        with archive.writer_lock():
-            pages = index.rebuild(archive, backend)
+        with archive.writer_lock(), _pass_progress(archive, "reindex", show_progress) as on_page:
+            pages = index.rebuild(archive, backend, on_page)
     except TradeArchiveError as error:
         _fail(error)
     archive.log("reindex", pages=pages, backend=index.backend_name(archive))
     click.echo(f"reindex: {pages} pages indexed ({index.backend_name(archive)})")
+
+
+@contextlib.contextmanager
+def _pass_progress(archive: Archive, name: str, show: bool | None) -> Iterator[Callable[[dict], None] | None]:
+    """An ``on_page`` that drives a progress bar on stderr over a pass through the archive's
+    pages, or None where no bar is wanted (default: only on a terminal)."""
+    if not (sys.stderr.isatty() if show is None else show):
+        yield None
+        return
+    from archive.export import page_totals
+    from archive.progress import LiveBar, PassProgress
+
+    # No drawing thread: whoosh writes a fresh index in forked processes only from a process without threads.
+    with LiveBar(drawing_thread=False) as bar:
+        progress = PassProgress(name, *page_totals(archive), [bar])
+        yield progress.page_done
+        progress.finish()
 
 
 @cli.command(name="file")

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import importlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -129,12 +130,13 @@ def optimise(archive: Archive) -> str:
     return name
 
 
-def rebuild(archive: Archive, backend: str | None = None) -> int:
+def rebuild(archive: Archive, backend: str | None = None, on_page: Callable[[dict], None] | None = None) -> int:
     """Rebuild the index from the archive and swap it in; return pages indexed.
     ``backend``: whoosh|tantivy; None = $TRADE_ARCHIVE_INDEX if set, else the
-    archive's current backend (whoosh for an archive without an index)."""
+    archive's current backend (whoosh for an archive without an index).
+    ``on_page``: called with each page as it is read (progress)."""
     name = _checked(backend, "the backend argument") if backend else env_backend() or backend_name(archive)
-    return backend_module(name).rebuild(archive)
+    return backend_module(name).rebuild(archive, on_page)
 
 
 def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:

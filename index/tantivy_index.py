@@ -27,7 +27,7 @@ from pathlib import Path
 import tantivy
 
 from archive.errors import ArchiveError, QueryError
-from archive.export import iter_pages
+from archive.export import iter_pages, tapped
 from archive.metadata import DOC_TYPE_NAMES
 from archive.store import Archive
 from index import check_marker, write_marker
@@ -235,11 +235,11 @@ def add_pages(archive: Archive, pages: Iterable[dict], replace: Iterable[str] = 
     return _write(_open_or_create(archive.index_dir), archive.index_dir, pages, replace=replace)
 
 
-def rebuild(archive: Archive) -> int:
-    """Build a whole new index from the archive, then swap it in."""
+def rebuild(archive: Archive, on_page: Callable[[dict], None] | None = None) -> int:
+    """Build a whole new index from the archive, then swap it in; ``on_page``: called with each page read."""
     fresh = archive.root / "index.new"
     shutil.rmtree(fresh, ignore_errors=True)
-    count = _write(_open_or_create(fresh), fresh, iter_pages(archive))
+    count = _write(_open_or_create(fresh), fresh, tapped(iter_pages(archive), on_page))
     old = archive.root / "index.old"
     shutil.rmtree(old, ignore_errors=True)
     if archive.index_dir.exists():

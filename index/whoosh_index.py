@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from whoosh import index as whoosh_index
 from whoosh import query as q
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from archive.export import iter_pages
+from archive.export import iter_pages, tapped
 from archive.metadata import DOC_TYPE_NAMES
 from archive.store import Archive
 from index import check_marker, write_marker
@@ -174,12 +174,12 @@ def add_pages(archive: Archive, pages: Iterable[dict], replace: Iterable[str] = 
     return _write(_open_or_create(archive.index_dir), pages)
 
 
-def rebuild(archive: Archive) -> int:
-    """Build a whole new index from the archive, then swap it in."""
+def rebuild(archive: Archive, on_page: Callable[[dict], None] | None = None) -> int:
+    """Build a whole new index from the archive, then swap it in; ``on_page``: called with each page read."""
     fresh = archive.root / "index.new"
     shutil.rmtree(fresh, ignore_errors=True)
     ix = _open_or_create(fresh)
-    count = _write(ix, iter_pages(archive), fresh=True)
+    count = _write(ix, tapped(iter_pages(archive), on_page), fresh=True)
     old = archive.root / "index.old"
     shutil.rmtree(old, ignore_errors=True)
     if archive.index_dir.exists():

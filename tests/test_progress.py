@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from archive.progress import BatchProgress, LiveBar, LogAboveBar, ProgressSnapshot, count_pages
+from archive.progress import BatchProgress, LiveBar, LogAboveBar, PassProgress, ProgressSnapshot, count_pages
 from flows.cli import cli
 from flows.ingest import report_progress
 
@@ -116,6 +116,38 @@ def test_bar_shows_file_pages_rate_and_time_to_go():
     text = out.getvalue()
     assert "[2/2] done" in text and "4/4 pages" in text and "pages/min" in text and "ETA 0:00:00" in text
     assert max(len(line) for line in text.splitlines()) <= 100
+
+
+def test_a_pass_over_the_archive_reports_as_documents_begin_and_at_the_end():
+    recorder = Recorder()
+    progress = PassProgress("reindex", 5, 3, [recorder], clock=iter(range(100)).__next__)  # a second a document
+    for document, pages in (("a", 2), ("b", 1), ("c", 2)):
+        for number in range(1, pages + 1):
+            progress.page_done({"document": document, "page": number})
+    progress.finish()
+    assert [(s.event, s.pages_done, s.documents_done) for s in recorder.snapshots] == [
+        ("page", 0, 0), ("page", 2, 1), ("page", 3, 2), ("document", 5, 3)
+    ]  # fmt: skip
+    assert recorder.snapshots[-1].fraction == 1.0
+
+
+def test_a_bar_without_a_drawing_thread_starts_none():
+    """reindex's bar: whoosh writes a fresh index in forked processes only from a process without threads."""
+    before = threading.active_count()
+    out = io.StringIO()
+    with LiveBar(Console(file=out, width=100, force_terminal=False), drawing_thread=False) as bar:
+        assert threading.active_count() == before
+        bar.update(ProgressSnapshot("document", "reindex", 4, 4, 1, 1))
+    assert "4/4 pages" in out.getvalue()
+
+
+def test_cli_reindex_shows_progress_and_keeps_stdout(ingested_archive, tmp_path):
+    archive = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, archive)
+    result = CliRunner().invoke(cli, ["reindex", "--archive", str(archive), "--progress"])
+    assert result.exit_code == 0, result.output
+    assert "[2/2] done" in result.stderr and "3/3 pages" in result.stderr, result.stderr
+    assert result.stdout.startswith("reindex: 3 pages indexed")
 
 
 def test_warnings_print_above_the_bar_and_info_is_dropped():

@@ -2,6 +2,7 @@
 built from page dicts in the export shape (no OCR)."""
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -9,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import whoosh.index
 from click.testing import CliRunner
 
 import index
@@ -598,10 +600,13 @@ def test_whoosh_reindex_in_its_own_process_writes_in_parallel(tmp_path, monkeypa
         "{'procs': 2, 'multisegment': True}",
         "{}",  # a one-core machine
     )
-    command = [sys.executable, "-m", "flows.cli", "reindex", "--archive", str(arch.root)]
+    # with its progress bar, which must not start a thread (whoosh forks its writers)
+    command = [sys.executable, "-m", "flows.cli", "reindex", "--archive", str(arch.root), "--progress"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=Path(__file__).parents[1])
     assert result.returncode == 0, result.stderr
-    assert f"{len(pages)} pages" in result.stdout
+    assert f"{len(pages)} pages" in result.stdout and f"{len(pages)}/{len(pages)} pages" in result.stderr
+    segments = len(whoosh.index.open_dir(str(arch.index_dir))._segments())
+    assert segments == (2 if (os.cpu_count() or 1) > 1 else 1)  # one a writer process
     assert index.search_page(arch, "交易中心", limit=1)[1] == 3 * 60
     assert index.search_page(arch, "“评标委员会评审”", limit=1)[1] == 60
 
