@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from archive.access import access_level
@@ -26,10 +27,21 @@ def document_record(package: Path) -> dict:
     return document
 
 
-def iter_pages(
+@dataclass(frozen=True)
+class ExportedDocument:
+    """A document as export and the index see it: archivists' corrections applied."""
+
+    package: Path
+    record: dict  # document.json, with its transaction's metadata (``document_record``)
+    metadata: dict
+    doc_type: str
+    access: str
+
+
+def iter_documents(
     archive: Archive, documents: Iterator[Path] | None = None, visible: tuple[str, ...] | None = None
-) -> Iterator[dict]:
-    """Every page in export shape; ``visible``: only documents of these access levels."""
+) -> Iterator[ExportedDocument]:
+    """Every document in source order; ``visible``: only documents of these access levels."""
     packages = sorted(documents if documents is not None else archive.documents(), key=_source_order)
     for package in packages:
         document = document_record(package)
@@ -37,10 +49,18 @@ def iter_pages(
         metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
         doc_type = corrected.get("doc_type", document["doc_type"])
         level = access_level(doc_type, document.get("manifest_row"), corrected)
-        if visible is not None and level not in visible:
-            continue
+        if visible is None or level in visible:
+            yield ExportedDocument(package, document, metadata, doc_type, level)
+
+
+def iter_pages(
+    archive: Archive, documents: Iterator[Path] | None = None, visible: tuple[str, ...] | None = None
+) -> Iterator[dict]:
+    """Every page in export shape; ``visible``: only documents of these access levels."""
+    for exported in iter_documents(archive, documents, visible):
+        document = exported.record
         corrected_texts = latest_page_texts(archive, document["document"])
-        ocr = f"{package}/data/ocr"  # a string: joining Paths three times a page was a fifth of reading it
+        ocr = f"{exported.package}/data/ocr"  # a string: joining Paths three times a page was a fifth of reading it
         for number in range(1, document["pages"] + 1):
             page = read_json(f"{ocr}/{number:04d}.json")
             text = corrected_texts.get(number)
@@ -53,16 +73,16 @@ def iter_pages(
                 "orientation": page["orientation"],
                 "blank": page["blank"],
                 "confidence": page["confidence"],
-                "doc_type": doc_type,
-                "metadata": metadata,
-                "access": level,
+                "doc_type": exported.doc_type,
+                "metadata": exported.metadata,
+                "access": exported.access,
             }
 
 
-def page_totals(archive: Archive) -> tuple[int, int]:
-    """(pages, documents) in the archive, from each document.json: what ``iter_pages`` yields."""
-    packages = list(archive.documents())
-    return sum(read_json(package / "data" / "document.json")["pages"] for package in packages), len(packages)
+def page_totals(archive: Archive, visible: tuple[str, ...] | None = None) -> tuple[int, int]:
+    """(pages, documents) that ``iter_pages(archive, visible=visible)`` yields, without reading a page."""
+    pages = [exported.record["pages"] for exported in iter_documents(archive, visible=visible)]
+    return sum(pages), len(pages)
 
 
 def tapped(pages: Iterable[dict], on_page: Callable[[dict], None] | None) -> Iterable[dict]:

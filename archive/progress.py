@@ -165,6 +165,14 @@ class PassProgress:
                 self._notify("page")
         self._pages += 1
 
+    def document_done(self, pages: int) -> None:
+        """For a pass that goes by whole documents (verify): one more, of ``pages`` pages."""
+        self._documents += 1
+        self._pages += pages
+        if (now := self._clock()) - self._told_at >= 0.1:
+            self._told_at = now
+            self._notify("document")
+
     def finish(self) -> None:
         self._documents += self._document is not None
         self._notify("document")

@@ -8,6 +8,7 @@ entirely, or was edited and re-bagged, is caught too.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -44,13 +45,16 @@ class VerifyReport:
                 "problems": [asdict(p) for p in self.problems]}  # fmt: skip
 
 
-def verify_archive(archive: Archive) -> VerifyReport:
+def verify_archive(archive: Archive, on_document: Callable[[Path], None] | None = None) -> VerifyReport:
+    """``on_document``: called with each document package once it is checked (progress)."""
     report = VerifyReport()
     seen: set[str] = set()
     for package in archive.documents():
         seen.add(str(package.relative_to(archive.root)))
         report.documents += 1
         report.files += _verify_bag(archive, package, report.problems)
+        if on_document is not None:
+            on_document(package)
     _check_stray_files(archive, report.problems)
     _check_catalogue(archive, seen, report.problems)
     _check_quarantine(archive, report.problems)

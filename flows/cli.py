@@ -19,7 +19,7 @@ from archive.errors import ExitCode, TradeArchiveError
 from archive.store import ENV_HOME, Archive, resolve_root
 
 if TYPE_CHECKING:
-    from archive.progress import LiveBar
+    from archive.progress import LiveBar, PassProgress
     from flows.server import TemporaryServer
 
 archive_option = click.option(
@@ -239,35 +239,38 @@ def _print_summary(summary: dict) -> None:
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
 @archive_option
-def export(fmt: str, archive_dir: str | None) -> None:
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Live progress bar on stderr (default: on when stderr is a terminal).")  # fmt: skip
+def export(fmt: str, archive_dir: str | None, show_progress: bool | None) -> None:
     """Print every archived page as one JSON object per line (DESIGN.md §2 keys).
 
     \b
     Example:
       trade-archive export --format jsonl --archive /srv/archive > pages.jsonl
     """
-    from archive.export import iter_pages
+    from archive.audit import record_use, user_levels
+    from archive.export import iter_pages, page_totals
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
+        _user, visible = user_levels(archive)
+        totals = page_totals(archive, visible)  # counted first, so that the use is on record before any output
+        record_use(archive, "export", totals[0], format=fmt)
     except TradeArchiveError as error:
         _fail(error)
-    from archive.audit import record_use, user_levels
-
-    _user, visible = user_levels(archive)
-    pages = list(iter_pages(archive, visible=visible))
-    try:
-        record_use(archive, "export", len(pages), format=fmt)
-    except TradeArchiveError as error:
-        _fail(error)
-    for page in pages:
-        click.echo(json.dumps(page, ensure_ascii=False))
+    with _pass_progress(archive, "export", show_progress, lambda: totals) as progress:
+        for page in iter_pages(archive, visible=visible):  # streamed: an archive's pages never all in memory
+            click.echo(json.dumps(page, ensure_ascii=False))
+            if progress is not None:
+                progress.page_done(page)
 
 
 @cli.command()
 @archive_option
 @click.option("--json", "as_json", is_flag=True, help="Print the full report as JSON.")
-def verify(archive_dir: str | None, as_json: bool) -> None:
+@click.option("--progress/--no-progress", "show_progress", default=None,
+              help="Live progress bar on stderr (default: on when stderr is a terminal).")  # fmt: skip
+def verify(archive_dir: str | None, as_json: bool, show_progress: bool | None) -> None:
     """Re-hash every archived file and check the event log's hash chain.
 
     Exits 0 only when everything holds; otherwise exits 4 and names each
@@ -283,7 +286,9 @@ def verify(archive_dir: str | None, as_json: bool) -> None:
         archive = Archive.open(resolve_root(archive_dir))
     except TradeArchiveError as error:
         _fail(error)
-    report = verify_archive(archive)
+    with _pass_progress(archive, "verify", show_progress, lambda: _bag_totals(archive)) as progress:
+        on_document = None if progress is None else lambda package: progress.document_done(_bag_pages(package))
+        report = verify_archive(archive, on_document)
     archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
                 files=report.files, problems=len(report.problems))  # fmt: skip
     if as_json:
@@ -316,18 +321,36 @@ def reindex(archive_dir: str | None, backend: str | None, show_progress: bool | 
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
-        with archive.writer_lock(), _pass_progress(archive, "reindex", show_progress) as on_page:
-            pages = index.rebuild(archive, backend, on_page)
+        with archive.writer_lock(), _pass_progress(archive, "reindex", show_progress) as progress:
+            pages = index.rebuild(archive, backend, None if progress is None else progress.page_done)
     except TradeArchiveError as error:
         _fail(error)
     archive.log("reindex", pages=pages, backend=index.backend_name(archive))
     click.echo(f"reindex: {pages} pages indexed ({index.backend_name(archive)})")
 
 
+def _bag_pages(package: Path) -> int:
+    """A document's pages from its document.json, or 0 where that cannot be read (verify says why)."""
+    from archive.store import read_json
+
+    try:
+        return int(read_json(package / "data" / "document.json")["pages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _bag_totals(archive: Archive) -> tuple[int, int]:
+    packages = list(archive.documents())
+    return sum(map(_bag_pages, packages)), len(packages)
+
+
 @contextlib.contextmanager
-def _pass_progress(archive: Archive, name: str, show: bool | None) -> Iterator[Callable[[dict], None] | None]:
-    """An ``on_page`` that drives a progress bar on stderr over a pass through the archive's
-    pages, or None where no bar is wanted (default: only on a terminal)."""
+def _pass_progress(
+    archive: Archive, name: str, show: bool | None, totals: Callable[[], tuple[int, int]] | None = None
+) -> Iterator[PassProgress | None]:
+    """A progress bar on stderr over a pass through the archive (``totals``: what gives its
+    pages and documents; default: ``page_totals``), or None where no bar is wanted (default:
+    only on a terminal)."""
     if not (sys.stderr.isatty() if show is None else show):
         yield None
         return
@@ -336,8 +359,8 @@ def _pass_progress(archive: Archive, name: str, show: bool | None) -> Iterator[C
 
     # No drawing thread: whoosh writes a fresh index in forked processes only from a process without threads.
     with LiveBar(drawing_thread=False) as bar:
-        progress = PassProgress(name, *page_totals(archive), [bar])
-        yield progress.page_done
+        progress = PassProgress(name, *(totals() if totals else page_totals(archive)), [bar])
+        yield progress
         progress.finish()
 
 
@@ -546,7 +569,7 @@ def _find_flag(archive: Archive, flag_id: str, batch: str | None):
 def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir: str | None) -> None:
     """Render a flagged page to PNG and print its text and metadata."""
     from archive.certificate import page_png, page_text
-    from archive.export import iter_pages
+    from archive.export import iter_documents
 
     archive = Archive.open(resolve_root(archive_dir))
     item = _find_flag(archive, flag, batch)
@@ -556,9 +579,9 @@ def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir:
         target.write_bytes(page_png(archive, item.document, item.page, width=None) or b"")
         click.echo(f"page image: {target}")
         click.echo("--- text ---\n" + page_text(archive, item.document, item.page))
-    if item.document:
-        page = next(p for p in iter_pages(archive) if p["document"] == item.document)
-        click.echo("--- metadata ---\n" + json.dumps(page["metadata"] | {"doc_type": page["doc_type"]},
+    if item.document and (package := archive.find_document(item.document)) is not None:
+        document = next(iter_documents(archive, iter([package])))  # with the archivists' corrections
+        click.echo("--- metadata ---\n" + json.dumps(document.metadata | {"doc_type": document.doc_type},
                                                    ensure_ascii=False, indent=2))  # fmt: skip
 
 

@@ -57,6 +57,10 @@ def test_accept_fails_on_exactly_the_planted_problems_then_passes_after_review(t
     fix = runner.invoke(cli, ["review", "fix-text", award, "1", "--file", str(corrected), "--note", "checked",
                               "--archive", str(archive)])  # fmt: skip
     assert fix.exit_code == 0, fix.output
+    png = tmp_path / "flagged.png"
+    shown = runner.invoke(cli, ["review", "show", dpi_flags[0]["id"], "--png", str(png), "--archive", str(archive)])
+    assert shown.exit_code == 0 and "--- metadata ---" in shown.output, shown.output
+    assert '"project_code": "' in shown.output and '"doc_type": "' in shown.output and png.stat().st_size > 0
     for item in flags[:2] + dpi_flags:
         assert runner.invoke(cli, ["review", "resolve", item["id"], "--note", "ok on paper",
                                    "--archive", str(archive)]).exit_code == 0  # fmt: skip

@@ -141,13 +141,28 @@ def test_a_bar_without_a_drawing_thread_starts_none():
     assert "4/4 pages" in out.getvalue()
 
 
-def test_cli_reindex_shows_progress_and_keeps_stdout(ingested_archive, tmp_path):
+@pytest.mark.parametrize("command", ["reindex", "export", "verify"])
+def test_cli_passes_over_the_archive_show_progress_and_keep_stdout(ingested_archive, tmp_path, command):
     archive = tmp_path / "archive"
     shutil.copytree(ingested_archive.root, archive)
-    result = CliRunner().invoke(cli, ["reindex", "--archive", str(archive), "--progress"])
-    assert result.exit_code == 0, result.output
+    plain = CliRunner().invoke(cli, [command, "--archive", str(archive)])
+    result = CliRunner().invoke(cli, [command, "--archive", str(archive), "--progress"])
+    assert result.exit_code == plain.exit_code == 0, result.output
     assert "[2/2] done" in result.stderr and "3/3 pages" in result.stderr, result.stderr
-    assert result.stdout.startswith("reindex: 3 pages indexed")
+    assert not plain.stderr  # off a terminal, no bar by default
+    if command == "export":  # the same pages either way
+        assert result.stdout == plain.stdout and len(result.stdout.splitlines()) == 3
+    else:
+        assert result.stdout.splitlines()[-1] == plain.stdout.splitlines()[-1]
+
+
+def test_verify_with_progress_still_names_a_damaged_bag(ingested_archive, tmp_path):
+    archive = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, archive)
+    document_json = next(archive.glob("transactions/*/*/data/document.json"))
+    document_json.unlink()  # the progress count cannot read it either: verify goes on and says what is wrong
+    result = CliRunner().invoke(cli, ["verify", "--archive", str(archive), "--progress"])
+    assert result.exit_code == 4 and "MISSING" in result.stdout and "document.json" in result.stdout, result.output
 
 
 def test_warnings_print_above_the_bar_and_info_is_dropped():
