@@ -286,9 +286,18 @@ def flat_text(text: str) -> str:
 
 
 def page_hit(
-    document: str, source: str, page: int, project_code: str, doc_type: str, score: float, text: str, marks: list[str]
+    document: str,
+    source: str,
+    page: int,
+    project_code: str,
+    doc_type: str,
+    score: float,
+    text: str,
+    marks: list[str],
+    flat: bool = False,
 ) -> dict:
-    """One search hit in the contract's shape (DESIGN.md §2), whichever backend found it."""
+    """One search hit in the contract's shape (DESIGN.md §2), whichever backend found it;
+    ``flat``: ``text`` is already ``flat_text`` (stored so by the backend)."""
     return {
         "document": document,
         "source": source,
@@ -296,14 +305,15 @@ def page_hit(
         "project_code": project_code or None,
         "doc_type": doc_type or None,
         "score": round(float(score), 4),
-        "snippet": snippet(text, marks),
+        "snippet": snippet(text, marks, flat),
     }
 
 
-def snippet(text: str, marks: list[str]) -> str:
+def snippet(text: str, marks: list[str], is_flat: bool = False) -> str:
     """A short window of the page around the first match, matches in 【】 (the text as OCR'd;
-    marks are found in it folded as the index folds it: case, traditional characters)."""
-    flat = flat_text(text)
+    marks are found in it folded as the index folds it: case, traditional characters).
+    ``is_flat``: ``text`` is already ``flat_text`` (it is idempotent; this only saves the time)."""
+    flat = text if is_flat else flat_text(text)
     folded = fold(flat)  # same length as flat
     first = min((i for m in marks if m and (i := folded.find(m)) >= 0), default=0)
     start = max(0, first - SNIPPET_CHARS // 2)
