@@ -20,6 +20,30 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def copies_of_earlier(paths: list[Path]) -> dict[int, int]:
+    """Which of ``paths`` hold the same bytes as an earlier one: index -> index of the first.
+    Only files of equal size are hashed (few, in a batch of scans), each once."""
+    by_size: dict[int, list[int]] = {}
+    for number, path in enumerate(paths):
+        try:
+            by_size.setdefault(path.stat().st_size, []).append(number)
+        except OSError:  # unreadable: its own ingest says why
+            continue
+    copies: dict[int, int] = {}
+    for numbers in (group for group in by_size.values() if len(group) > 1):
+        first_of: dict[str, int] = {}
+        for number in numbers:
+            try:
+                digest = sha256_file(paths[number])
+            except OSError:
+                continue
+            if digest in first_of:
+                copies[number] = first_of[digest]
+            else:
+                first_of[digest] = number
+    return copies
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename inside ``path`` durable (POSIX needs the directory fsynced)."""
     fd = os.open(path, os.O_RDONLY)

@@ -20,11 +20,13 @@ from prefect.artifacts import (
     update_progress_artifact,
 )
 from prefect.cache_policies import NO_CACHE
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
 from archive.filing import file_unfiled_by_project_name
+from archive.fixity import copies_of_earlier
 from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document
@@ -212,13 +214,21 @@ def _ingest_locked(
         # done there complete their pages below, as the flow collects them.
         _pool, _progress = (pool, progress) if isinstance(pool, PagePool) else (None, None)
         try:
-            futures = [
-                ingest_document_task.submit(str(p), str(archive.root), batch, rows.get(_name(p)), engine) for p in pdfs
-            ]
+            # A file with the same bytes as an earlier one in the batch starts only once that
+            # one is done: the first in file order is archived, the later ones are recorded as
+            # its duplicates, whatever the threads' timing.
+            copies = copies_of_earlier(pdfs)
+
+            def submit(path: Path) -> PrefectFuture:
+                return ingest_document_task.submit(str(path), str(archive.root), batch, rows.get(_name(path)), engine)
+
+            futures = {number: submit(path) for number, path in enumerate(pdfs) if number not in copies}
             artifact = create_progress_artifact(0.0, key=f"batch-{batch.lower()}-progress",
                                                 description=f"Batch {batch}: pages done")  # fmt: skip
             pages_archived = 0
-            for number, (path, future) in enumerate(zip(pdfs, futures), start=1):
+            for number, path in enumerate(pdfs, start=1):
+                # a copy starts now: the file it copies is earlier, so its outcome is in
+                future = futures.pop(number - 1) if number - 1 in futures else submit(path)
                 outcome = future.result(raise_on_failure=False)
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
                     outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}

@@ -2,7 +2,7 @@ import hashlib
 import json
 
 from archive.events import append_event, check_chain, read_events
-from archive.fixity import atomic_write_bytes, sha256_file
+from archive.fixity import atomic_write_bytes, copies_of_earlier, sha256_file
 
 
 def test_sha256_file_matches_hashlib(tmp_path):
@@ -42,3 +42,13 @@ def test_event_chain_detects_deleted_line(tmp_path):
     lines = log.read_text().splitlines()
     log.write_text("\n".join([lines[0], lines[2]]) + "\n")
     assert [b.line for b in check_chain(log)] == [2]
+
+
+def test_copies_of_earlier_files_are_found_by_bytes_not_names(tmp_path):
+    contents = [b"scan one", b"scan one", b"scan two", b"scan one", b"longer scan", b"scan two"]
+    paths = []
+    for number, data in enumerate(contents):
+        paths.append(tmp_path / f"{number}.pdf")
+        paths[-1].write_bytes(data)
+    paths.append(tmp_path / "missing.pdf")  # unreadable: left to its own ingest
+    assert copies_of_earlier(paths) == {1: 0, 3: 0, 5: 2}
