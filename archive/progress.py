@@ -160,22 +160,24 @@ class PassProgress:
         if page["document"] != self._document:
             self._documents += self._document is not None
             self._document = page["document"]
-            if (now := self._clock()) - self._told_at >= 0.1:
-                self._told_at = now
-                self._notify("page")
+            self._tell("page")
         self._pages += 1
 
     def document_done(self, pages: int) -> None:
         """For a pass that goes by whole documents (verify): one more, of ``pages`` pages."""
         self._documents += 1
         self._pages += pages
-        if (now := self._clock()) - self._told_at >= 0.1:
-            self._told_at = now
-            self._notify("document")
+        self._tell("document")
 
     def finish(self) -> None:
         self._documents += self._document is not None
         self._notify("document")
+
+    def _tell(self, event: Event) -> None:
+        """``_notify``, at most ten times a second."""
+        if (now := self._clock()) - self._told_at >= 0.1:
+            self._told_at = now
+            self._notify(event)
 
     def _notify(self, event: Event) -> None:
         snapshot = ProgressSnapshot(event, self._name, self._pages, self._pages_total, self._documents,

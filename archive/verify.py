@@ -63,6 +63,21 @@ def verify_archive(archive: Archive, on_document: Callable[[Path], None] | None 
     return report
 
 
+def declared_pages(package: Path) -> int:
+    """A document's pages as its document.json says, or 0 where that cannot be read
+    (for progress only: ``verify_archive`` reports the damage)."""
+    try:
+        return int(read_json(package / "data" / "document.json")["pages"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def verify_totals(archive: Archive) -> tuple[int, int]:
+    """(pages, documents) ``verify_archive`` will go through, for progress; never raises on a damaged bag."""
+    packages = list(archive.documents())
+    return sum(map(declared_pages, packages)), len(packages)
+
+
 def _verify_bag(archive: Archive, package: Path, problems: list[Problem]) -> int:
     transaction = package.parent.name if package.parent.parent.name == "transactions" else None
     where = {"document": package.name, "transaction": transaction}

@@ -280,14 +280,14 @@ def verify(archive_dir: str | None, as_json: bool, show_progress: bool | None) -
     Example:
       trade-archive verify --archive /srv/archive --json
     """
-    from archive.verify import verify_archive
+    from archive.verify import declared_pages, verify_archive, verify_totals
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
     except TradeArchiveError as error:
         _fail(error)
-    with _pass_progress(archive, "verify", show_progress, lambda: _bag_totals(archive)) as progress:
-        on_document = None if progress is None else lambda package: progress.document_done(_bag_pages(package))
+    with _pass_progress(archive, "verify", show_progress, lambda: verify_totals(archive)) as progress:
+        on_document = None if progress is None else lambda package: progress.document_done(declared_pages(package))
         report = verify_archive(archive, on_document)
     archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
                 files=report.files, problems=len(report.problems))  # fmt: skip
@@ -327,21 +327,6 @@ def reindex(archive_dir: str | None, backend: str | None, show_progress: bool | 
         _fail(error)
     archive.log("reindex", pages=pages, backend=index.backend_name(archive))
     click.echo(f"reindex: {pages} pages indexed ({index.backend_name(archive)})")
-
-
-def _bag_pages(package: Path) -> int:
-    """A document's pages from its document.json, or 0 where that cannot be read (verify says why)."""
-    from archive.store import read_json
-
-    try:
-        return int(read_json(package / "data" / "document.json")["pages"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return 0
-
-
-def _bag_totals(archive: Archive) -> tuple[int, int]:
-    packages = list(archive.documents())
-    return sum(map(_bag_pages, packages)), len(packages)
 
 
 @contextlib.contextmanager

@@ -294,10 +294,10 @@ def page_hit(
     score: float,
     text: str,
     marks: list[str],
-    flat: bool = False,
+    is_flat: bool = False,
 ) -> dict:
     """One search hit in the contract's shape (DESIGN.md §2), whichever backend found it;
-    ``flat``: ``text`` is already ``flat_text`` (stored so by the backend)."""
+    ``is_flat``: ``text`` is already ``flat_text`` (stored so by the backend)."""
     return {
         "document": document,
         "source": source,
@@ -305,7 +305,7 @@ def page_hit(
         "project_code": project_code or None,
         "doc_type": doc_type or None,
         "score": round(float(score), 4),
-        "snippet": snippet(text, marks, flat),
+        "snippet": snippet(text, marks, is_flat),
     }
 
 

@@ -372,7 +372,7 @@ def search_page(
         body = bytes(doc.get_first("body") or b"").decode("utf-8")
         hits.append(page_hit(doc.get_first("document"), doc.get_first("source"), doc.get_first("page"),
                              doc.get_first("project_code"), doc.get_first("doc_type"), score, body, marks,
-                             flat=True))  # fmt: skip
+                             is_flat=True))  # fmt: skip
     return hits, total
 
 
