@@ -182,7 +182,7 @@ def _build_package(
         record.update(dpi=image.dpi, master_image=f"pages/{image.path.name}")
         atomic_write_json(staging / "ocr" / f"{image.number:04d}.json", _without_paths(record))
 
-    join_pages([Path(r["page_pdf"]) for r in records], staging / "access.pdf", title=name)
+    conformance = join_pages([Path(r["page_pdf"]) for r in records], staging / "access.pdf", title=name)
     clock.lap("pdf")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
@@ -199,8 +199,11 @@ def _build_package(
         "conflicts": meta.conflicts,
         "qc_flags": meta.qc_flags
         + source_pdf.qc_flags  # pdf_has_javascript, ...: active content the original keeps and access.pdf not
-        + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")],
+        + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")]
+        + ([] if conformance.pdfa else ["access_pdf_not_pdfa"]),
         "manifest_row": manifest_row,
+        # PDF/A flavour access.pdf was validated against as it was written, or why it is a plain PDF
+        "access_pdf": {"pdfa": conformance.pdfa, "problems": list(conformance.problems)},
         "process": {
             "pipeline_version": PIPELINE_VERSION,
             "engine": engine_version(engine),

@@ -1,33 +1,45 @@
-"""The searchable access PDF: each page is the upright, straightened page image
-with the OCR text laid over it invisibly (render mode 3), line by line, so that
-selecting, searching and extracting text (pypdf, pdftotext) give the reading
-order with no spaces between Chinese characters.
+"""The searchable access PDF, written to PDF/A-2b: each page is the upright,
+straightened page image with the OCR text laid over it invisibly (render mode 3),
+line by line, so that selecting, searching and extracting text (pypdf,
+pdftotext) give the reading order with no spaces between Chinese characters.
 
-The text uses Adobe's STSong-Light CID font with the UniGB-UCS2-H encoding: a
-standard CJK font every PDF reader knows, so nothing needs embedding for text
-that is never drawn. JPEG page images go in as they are (no re-encoding); a
-turned or skewed scan is turned by the PDF as it is drawn, not resampled.
+reportlab draws the page image: JPEG page images go in as they are (no
+re-encoding; CMYK ones excepted, see ``write_page_pdf``), and a turned or skewed
+scan is turned by the PDF as it is drawn, not resampled. The text layer is written here, in a font made for text that is
+never drawn (as OCRmyPDF and tesseract do): a tiny embedded TrueType font with
+one blank glyph (and a half-width one for ASCII), codes that are the
+characters' own UTF-16 values (Identity-H) and a ToUnicode map back to them.
+PDF/A asks for every font to be embedded and for text to map to Unicode; a
+standard CJK font such as STSong-Light cannot be embedded (it is not free).
+
+The joined file is saved with ``pikepdf.pdfa``, which adds the sRGB output
+intent and the PDF/A identification, then validates the bytes it wrote
+against the PDF/A-2b rules (veraPDF's rule catalogue). A file it does not
+approve is saved as a plain searchable PDF and said to be so.
 """
 
 from __future__ import annotations
 
+import functools
+import io
 import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pikepdf
+import pikepdf.pdfa
+from PIL import Image
 from reportlab import rl_config
-from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-FONT = "STSong-Light"
+PDFA_FLAVOUR = "2b"  # PDF/A-2 (ISO 19005-2), level B: the page looks the same forever
+TEXT_FONT = "/TAText"  # the invisible-text font's name in every page's resources
+WIDE, HALF = 1000, 500  # glyph advances (per 1000 em): CJK and other full-width, printable ASCII
 # Images go in as binary streams, not ASCII85 text: reportlab's ASCII85 encoder is
 # pure Python (no C accelerator since reportlab 4) and was measured at ~1 s per
 # 300-dpi page, a third of a page's whole processing time; binary is 20% smaller too.
 rl_config.useA85 = 0
-pdfmetrics.registerFont(UnicodeCIDFont(FONT))
 
 
 @dataclass(frozen=True)
@@ -45,40 +57,77 @@ class AccessPage:
     background: tuple[int, int, int] = (255, 255, 255)  # the paper's tone, for corners a skew uncovers
 
 
-def write_access_pdf(pages: Iterable[AccessPage], out_path: Path, title: str = "") -> None:
+@dataclass(frozen=True)
+class Conformance:
+    """What the access PDF was saved as: ``pdfa`` is the PDF/A flavour it was
+    validated against ("2b"), or None with ``problems`` saying why it is not PDF/A."""
+
+    pdfa: str | None
+    problems: tuple[str, ...] = ()
+
+
+def write_access_pdf(pages: Iterable[AccessPage], out_path: Path, title: str = "") -> Conformance:
     """Draw each page into its own small PDF, then join them (see ``join_pages``)."""
     with tempfile.TemporaryDirectory(prefix="access-pdf-", dir=out_path.parent) as scratch:
         singles = []
         for number, page in enumerate(pages, start=1):
             singles.append(Path(scratch) / f"{number:05d}.pdf")
             write_page_pdf(page, singles[-1])
-        join_pages(singles, out_path, title)
+        return join_pages(singles, out_path, title)
 
 
-def join_pages(singles: list[Path], out_path: Path, title: str = "") -> None:
+def join_pages(singles: list[Path], out_path: Path, title: str = "") -> Conformance:
     """Join one-page PDFs into the access PDF with pikepdf (qpdf), which reads each
     page's image from disk as it writes. reportlab keeps a whole document in
     memory until it saves (a 300-page scan measured 1.4 GB); this stays flat,
-    and the pages can be drawn in the OCR worker processes, in parallel."""
+    and the pages can be drawn in the OCR worker processes, in parallel.
+    Every page brings its own copy of the text font; the document keeps one."""
     combined = pikepdf.Pdf.new()
     sources = []
     try:
         for single in singles:
             sources.append(pikepdf.Pdf.open(single))
             combined.pages.extend(sources[-1].pages)
+        shared = None
+        for sheet in combined.pages:
+            fonts = sheet.obj.get("/Resources", {}).get("/Font", {})
+            if TEXT_FONT in fonts:
+                shared = shared if shared is not None else fonts[TEXT_FONT]
+                fonts[TEXT_FONT] = shared
         with combined.open_metadata(set_pikepdf_as_editor=False) as meta:
             meta["dc:title"] = title
             meta["xmp:CreatorTool"] = "trade-archive"
-        combined.save(out_path, compress_streams=True)
+        return _save(combined, out_path)
     finally:
         for source in sources:
             source.close()
         combined.close()
 
 
+def _save(pdf: pikepdf.Pdf, out_path: Path) -> Conformance:
+    """Save as PDF/A (validated as written), else as a plain PDF, saying why."""
+    try:
+        pikepdf.pdfa.save(pdf, out_path, PDFA_FLAVOUR, compress_streams=True)
+        return Conformance(PDFA_FLAVOUR)
+    except pikepdf.pdfa.PdfaError as error:
+        pdf.save(out_path, compress_streams=True)
+        return Conformance(None, tuple(str(finding) for finding in error.report.findings))
+
+
 def write_page_pdf(page: AccessPage, out_path: Path) -> None:
-    """One page of the access PDF: the image, and the text invisible over it."""
-    pdf = canvas.Canvas(str(out_path), pageCompression=1, invariant=1)
+    """One page of the access PDF: the image (reportlab), and the text invisible over it."""
+    with Image.open(page.image_path) as opened:
+        cmyk = opened.mode == "CMYK"
+    if cmyk:  # PDF/A with an sRGB output intent takes no DeviceCMYK: draw an RGB copy (the master keeps its CMYK)
+        rgb = out_path.with_suffix(".rgb.jpg")
+        with Image.open(page.image_path) as opened:
+            opened.convert("RGB").save(rgb, quality=92)
+        try:
+            return write_page_pdf(replace(page, image_path=rgb), out_path)
+        finally:
+            rgb.unlink()
+    drawn = io.BytesIO()
+    pdf = canvas.Canvas(drawn, pageCompression=1, invariant=1)
     scale = 72.0 / page.dpi  # pixels -> points
     width, height = page.width_px * scale, page.height_px * scale
     pdf.setPageSize((width, height))
@@ -93,24 +142,131 @@ def write_page_pdf(page: AccessPage, out_path: Path) -> None:
         pdf.restoreState()
     else:
         pdf.drawImage(str(page.image_path), 0, 0, width=width, height=height)
-    for line in page.lines:
-        _draw_invisible_line(pdf, line, scale, height)
     pdf.showPage()
     pdf.save()
+    with pikepdf.open(drawn) as single:
+        sheet = single.pages[0]
+        image_content = _without_empty_text(sheet)
+        text_content = b"".join(_invisible_line(line, scale, height) for line in page.lines)
+        sheet.obj.Contents = single.make_stream(b"q\n" + image_content + b"\nQ\n" + text_content)
+        resources = sheet.obj.Resources
+        if "/Font" in resources:
+            del resources["/Font"]  # reportlab's Helvetica, which no text uses any more
+        if text_content:
+            resources.Font = pikepdf.Dictionary({TEXT_FONT: _text_font(single)})
+        if "/Trans" in sheet.obj:
+            del sheet.obj["/Trans"]  # reportlab's empty slideshow transition: not a PDF/A key
+        single.save(out_path, compress_streams=True)
 
 
-def _draw_invisible_line(pdf: canvas.Canvas, line: dict, scale: float, page_height: float) -> None:
-    text = line["text"]
-    if not text:
-        return
+def _without_empty_text(sheet: pikepdf.Page) -> bytes:
+    """The page's content without text objects that show no text: reportlab opens
+    every page by choosing Helvetica in one, and PDF/A would ask for it embedded."""
+    kept, pending = [], []
+    for instruction in pikepdf.parse_content_stream(sheet):
+        operator = str(instruction.operator)
+        if operator == "BT" or pending:
+            pending.append(instruction)
+            if operator in ("Tj", "TJ", "'", '"'):
+                kept, pending = kept + pending, []
+            elif operator == "ET":
+                pending = []  # nothing shown: the whole text object goes
+        else:
+            kept.append(instruction)
+    return pikepdf.unparse_content_stream(kept + pending)
+
+
+def _invisible_line(line: dict, scale: float, page_height: float) -> bytes:
+    """One OCR line as invisible text, stretched to its box on the page."""
+    codes = [_code(character) for character in line["text"]]
+    if not codes:
+        return b""
     x0, y0, x1, y1 = (v * scale for v in line["box"])
     size = max(1.0, (y1 - y0) * 0.85)
-    natural = pdfmetrics.stringWidth(text, FONT, size)
-    stretch = 100.0 * (x1 - x0) / natural if natural else 100.0
-    writer = pdf.beginText()
-    writer.setTextRenderMode(3)  # invisible: neither filled nor stroked
-    writer.setFont(FONT, size)
-    writer.setHorizScale(stretch)
-    writer.setTextOrigin(x0, page_height - y1 + 0.15 * size)  # baseline a little above the box bottom
-    writer.textOut(text)
-    pdf.drawText(writer)
+    natural = sum(HALF if 0x20 <= code <= 0x7E else WIDE for code in codes) * size / 1000
+    stretch = 100.0 * (x1 - x0) / natural
+    baseline = page_height - y1 + 0.15 * size  # a little above the box bottom
+    hexed = "".join(f"{code:04X}" for code in codes)
+    return (f"BT 3 Tr {TEXT_FONT} {size:.2f} Tf {stretch:.2f} Tz 1 0 0 1 {x0:.2f} {baseline:.2f} Tm "
+            f"<{hexed}> Tj ET\n").encode()  # fmt: skip
+
+
+def _code(character: str) -> int:
+    """The character's code in the text font: its UTF-16 value. The few characters
+    beyond the Basic Multilingual Plane (and lone surrogates) become U+FFFD in the
+    text layer; the archived page text keeps them."""
+    code = ord(character)
+    return 0xFFFD if code > 0xFFFF or 0xD800 <= code <= 0xDFFF else code
+
+
+def _text_font(pdf: pikepdf.Pdf) -> pikepdf.Dictionary:
+    """The invisible-text font as objects of ``pdf``: Type 0, Identity-H, over a
+    CIDFontType2 whose every code maps to one blank glyph (half-width for ASCII)."""
+    program = pdf.make_stream(_glyphless_program())
+    program.Length1 = len(_glyphless_program())
+    descriptor = pikepdf.Dictionary(
+        Type=pikepdf.Name.FontDescriptor, FontName=pikepdf.Name("/TradeArchiveInvisible"), Flags=4,
+        FontBBox=[0, -120, WIDE, 880], ItalicAngle=0, Ascent=880, Descent=-120, CapHeight=700, StemV=80,
+        FontFile2=program,
+    )  # fmt: skip
+    cid_font = pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.CIDFontType2, BaseFont=pikepdf.Name("/TradeArchiveInvisible"),
+        CIDSystemInfo=pikepdf.Dictionary(Registry="Adobe", Ordering="Identity", Supplement=0),
+        FontDescriptor=descriptor, DW=WIDE, W=[0x20, 0x7E, HALF],
+        CIDToGIDMap=pdf.make_stream(_cid_to_gid_map()),
+    )  # fmt: skip
+    return pdf.make_indirect(
+        pikepdf.Dictionary(
+            Type=pikepdf.Name.Font,
+            Subtype=pikepdf.Name.Type0,
+            BaseFont=pikepdf.Name("/TradeArchiveInvisible"),
+            Encoding=pikepdf.Name("/Identity-H"),
+            DescendantFonts=[pdf.make_indirect(cid_font)],
+            ToUnicode=pdf.make_stream(_to_unicode_cmap()),
+        )  # fmt: skip
+    )
+
+
+@functools.cache
+def _glyphless_program() -> bytes:
+    """A TrueType font of two blank glyphs after .notdef: glyph 1 full width, glyph 2 half."""
+    from fontTools.fontBuilder import FontBuilder
+    from fontTools.pens.ttGlyphPen import TTGlyphPen
+
+    names = [".notdef", "wide", "half"]
+    builder = FontBuilder(unitsPerEm=1000, isTTF=True)
+    builder.setupGlyphOrder(names)
+    builder.setupCharacterMap({0x20: "half", 0x3000: "wide"})
+    builder.setupGlyf({name: TTGlyphPen(None).glyph() for name in names})
+    builder.setupHorizontalMetrics({".notdef": (WIDE, 0), "wide": (WIDE, 0), "half": (HALF, 0)})
+    builder.setupHorizontalHeader(ascent=880, descent=-120)
+    builder.setupNameTable({"familyName": "TradeArchiveInvisible", "styleName": "Regular"})
+    builder.setupOS2(sTypoAscender=880, sTypoDescender=-120, usWinAscent=880, usWinDescent=120)
+    builder.setupPost()
+    out = io.BytesIO()
+    builder.save(out)
+    return out.getvalue()
+
+
+@functools.cache
+def _cid_to_gid_map() -> bytes:
+    """Every code (CID) to glyph 1, printable ASCII to glyph 2: two bytes per CID."""
+    glyphs = bytearray(b"\x00\x01" * 0x10000)
+    glyphs[0x20 * 2 : 0x7F * 2] = b"\x00\x02" * (0x7F - 0x20)
+    return bytes(glyphs)
+
+
+@functools.cache
+def _to_unicode_cmap() -> bytes:
+    """Each code back to the same UTF-16 value (surrogates excepted: never written).
+    A bfrange may vary only in its last byte, hence one range per high byte."""
+    ranges = [f"<{high:02X}00> <{high:02X}FF> <{high:02X}00>" for high in range(256) if not 0xD8 <= high <= 0xDF]
+    blocks = [ranges[start : start + 100] for start in range(0, len(ranges), 100)]  # at most 100 per block
+    body = "".join(f"{len(block)} beginbfrange\n" + "\n".join(block) + "\nendbfrange\n" for block in blocks)
+    return (
+        "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+        "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+        "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+        "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+        f"{body}endcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
+    ).encode()

@@ -751,6 +751,7 @@ def test_batch_of_hostile_inputs(corpus, tmp_path, resources, monkeypatch):
                  if o.status == "archived"}  # fmt: skip
     odd = src / "odd"
     assert documents[src / "a" / "scan.pdf"]["metadata"]["project_code"] == AWARD_CODE
+    assert {d["access_pdf"]["pdfa"] for d in documents.values()} == {"2b"}  # CMYK, 1-bit, 16-bit pages too
     assert documents[odd / "ccitt-g4.pdf"]["page_images"][0]["colour_mode"] == "1"
     assert documents[odd / "cmyk.pdf"]["page_images"][0]["colour_mode"] == "CMYK"
     assert documents[odd / "jbig2.pdf"]["page_images"][0]["method"] == "rendered"

@@ -1,11 +1,13 @@
 import shutil
 import subprocess
 
+import pikepdf
+import pikepdf.pdfa
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from archive.textpdf import AccessPage, write_access_pdf
+from archive.textpdf import AccessPage, join_pages, write_access_pdf, write_page_pdf
 
 LINES = [
     {"text": "中标（成交）通知书", "box": (300, 100, 900, 160), "confidence": 0.99},
@@ -60,3 +62,50 @@ def test_a_turned_skewed_scan_is_drawn_upright_without_resampling_the_image(tmp_
     assert rendered.size == expected.size == (width, height)
     difference = np.abs(np.asarray(rendered, dtype=int) - np.asarray(expected, dtype=int))
     assert difference.mean() < 4
+
+
+def test_access_pdf_is_validated_pdfa_2b_with_one_embedded_text_font(tmp_path):
+    """PDF/A-2b as written (pikepdf's validator, veraPDF's rules): the text font is
+    embedded, maps back to Unicode, and is one object for the whole document."""
+    jpeg, grey = tmp_path / "page.jpg", tmp_path / "grey.png"
+    Image.new("RGB", (1240, 1754), "white").save(jpeg)
+    Image.new("L", (1240, 1754), "white").save(grey)
+    out = tmp_path / "access.pdf"
+    pages = [AccessPage(jpeg, 1240, 1754, 150, LINES),
+             AccessPage(grey, 1262, 1774, 150, LINES, rotation=1.5, image_size=(1240, 1754))]  # fmt: skip
+    conformance = write_access_pdf(pages, out, title="中标通知书.pdf")
+    assert conformance.pdfa == "2b" and not conformance.problems
+    assert pikepdf.pdfa.validate_written(out, "2b").passed
+    with pikepdf.open(out) as pdf:
+        fonts = [dict(page.Resources.Font) for page in pdf.pages]
+        assert [list(f) for f in fonts] == [["/TAText"], ["/TAText"]]  # reportlab's Helvetica is gone
+        assert fonts[0]["/TAText"].objgen == fonts[1]["/TAText"].objgen
+        descendant = fonts[0]["/TAText"].DescendantFonts[0]
+        assert "/FontFile2" in descendant.FontDescriptor and "/ToUnicode" in fonts[0]["/TAText"]
+        with pdf.open_metadata() as meta:
+            assert meta.pdfa_status == "2B" and meta["dc:title"] == "中标通知书.pdf"
+    assert PdfReader(out).pages[1].extract_text().splitlines() == [line["text"] for line in LINES]
+
+
+def test_a_cmyk_scan_is_drawn_from_an_rgb_copy_to_stay_pdfa(tmp_path):
+    scan = tmp_path / "cmyk.jpg"
+    Image.new("CMYK", (600, 800), (0, 0, 0, 0)).save(scan)
+    out = tmp_path / "access.pdf"
+    assert write_access_pdf([AccessPage(scan, 600, 800, 72, LINES)], out).pdfa == "2b"
+    with pikepdf.open(out) as pdf:
+        (image,) = pdf.pages[0].get_images().values()
+        assert image.ColorSpace == "/DeviceRGB"
+    assert Image.open(scan).mode == "CMYK" and not list(tmp_path.rglob("*.rgb.jpg"))  # scan untouched, copy gone
+
+
+def test_a_file_pdfa_refuses_is_saved_as_a_plain_searchable_pdf_and_says_why(tmp_path):
+    image = tmp_path / "page.jpg"
+    Image.new("RGB", (600, 800), "white").save(image)
+    single = tmp_path / "single.pdf"
+    write_page_pdf(AccessPage(image, 600, 800, 72, LINES), single)
+    with pikepdf.open(single, allow_overwriting_input=True) as pdf:  # a page action: never allowed in PDF/A
+        pdf.pages[0].obj.AA = pikepdf.Dictionary(O=pikepdf.Dictionary(S=pikepdf.Name.JavaScript, JS="app.alert(1)"))
+        pdf.save()
+    conformance = join_pages([single], tmp_path / "access.pdf")
+    assert conformance.pdfa is None and "additional actions" in conformance.problems[0]
+    assert "中标（成交）通知书" in PdfReader(tmp_path / "access.pdf").pages[0].extract_text()
