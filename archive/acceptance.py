@@ -108,6 +108,7 @@ def check_batch(archive: Archive, batch: str | None = None) -> Acceptance:
         _metadata(documents),
         _integrity(archive),
         _filing(documents),
+        _preservation_format(documents),
     ]
     resolved = resolved_flags(archive)
     for check in checks:
@@ -264,4 +265,20 @@ def _filing(documents: list[dict]) -> Check:
             _flag(check, "not filed under a transaction (no project code)", document)
     check.evidence.append(f"{sum(d['_package'].parent.name != 'unfiled' for d in documents)}/{len(documents)} "
                           "documents filed under a transaction")  # fmt: skip
+    return check
+
+
+def _preservation_format(documents: list[dict]) -> Check:
+    """Each access copy is PDF/A (DA/T 70's usability: a format fit for long-term
+    keeping), as validated when it was written (``document.json`` ``access_pdf``)."""
+    check = Check("preservation format")
+    flavours = [(d.get("access_pdf") or {}).get("pdfa", "unrecorded") for d in documents]
+    for document, flavour in zip(documents, flavours):
+        if flavour is None:
+            problems = document["access_pdf"].get("problems") or ["no reason recorded"]
+            _flag(check, f"access.pdf is not PDF/A: {problems[0]}", document, key="access_pdf_not_pdfa")
+    check.evidence.append(f"{sum(f not in (None, 'unrecorded') for f in flavours)}/{len(documents)} access copies "
+                          "validated as PDF/A-2b when written")  # fmt: skip
+    if unrecorded := flavours.count("unrecorded"):
+        check.evidence.append(f"{unrecorded} access copies were made before PDF/A (not checked)")
     return check

@@ -40,7 +40,7 @@ def test_accept_fails_on_exactly_the_planted_problems_then_passes_after_review(t
     assert "award-again.pdf is the same file as" not in result.output
     # The fixture scans are 150 dpi: under DA/T 31's 200 dpi, each page is flagged too.
     assert "FAIL  image quality" in result.output and "150 dpi is under the 200 dpi minimum" in result.output
-    for check in ("readability", "metadata", "integrity", "filing"):
+    for check in ("readability", "metadata", "integrity", "filing", "preservation format"):
         assert f"PASS  {check}" in result.output, result.output
     certificate = json.loads(next(archive.glob("reports/*-acceptance.json")).read_text())
     flags = [f for c in certificate["checks"] if c["name"] != "image quality" for f in c["flags"]]
