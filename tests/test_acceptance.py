@@ -75,3 +75,18 @@ def test_accept_fails_on_exactly_the_planted_problems_then_passes_after_review(t
     original = next(archive.glob(f"transactions/*/{award}/data/ocr/0001.json")).read_text()
     assert "南宁市公共资源交易中心" in original  # the original OCR is kept
     assert runner.invoke(cli, ["verify", "--archive", str(archive)]).exit_code == 0
+
+
+def test_preservation_format_flags_an_access_copy_that_is_not_pdfa():
+    from archive.acceptance import _preservation_format
+
+    documents = [
+        {"document": "a1", "source": "a.pdf", "access_pdf": {"pdfa": "2b", "problems": []}},
+        {"document": "b2", "source": "b.pdf", "access_pdf": {"pdfa": None, "problems": ["[violation] 6.5.2-2 /AA"]}},
+        {"document": "c3", "source": "c.pdf"},  # made before PDF/A access copies
+    ]
+    check = _preservation_format(documents)
+    flagged = [(f.document, f.message) for f in check.flags]
+    assert flagged == [("b2", "access.pdf is not PDF/A: [violation] 6.5.2-2 /AA")]
+    assert check.evidence == ["1/3 access copies validated as PDF/A-2b when written",
+                              "1 access copies were made before PDF/A (not checked)"]  # fmt: skip
