@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 STARTUP_SECONDS = 120.0
+PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent dies
 
 
 class TemporaryServer:
@@ -48,6 +51,7 @@ class TemporaryServer:
              "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=environment,
+            preexec_fn=_dies_with(os.getpid()) if sys.platform == "linux" else None,
         )  # fmt: skip
 
     @property
@@ -93,6 +97,19 @@ def prefect_api() -> Iterator[TemporaryServer | None]:
     atexit.register(server.stop)
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         yield server
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """For the server's process, before it starts: Linux sends it SIGTERM when the
+    CLI dies, however it dies (SIGKILL, the OOM killer), where the CLI's exit
+    handler cannot stop it, so no orphaned server runs on with nobody to stop it."""
+
+    def arrange() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the CLI died before that took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return arrange
 
 
 def _free_port() -> int:
