@@ -36,6 +36,7 @@ OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2
 
 
 PEAKS: dict[str, int] = {}  # process (pid + command) -> its peak RSS
+CPU: dict[str, float] = {}  # process (pid + command) -> CPU seconds (user + system) at its last sample
 
 
 def _label(pid: int) -> str:
@@ -55,9 +56,11 @@ def _label(pid: int) -> str:
 
 
 def tree_rss(pid: int) -> tuple[int, int]:
-    """(sum, largest) resident set size in bytes of ``pid`` and all its descendants (Linux /proc)."""
+    """(sum, largest) resident set size in bytes of ``pid`` and all its descendants (Linux /proc);
+    notes each one's peak RSS in PEAKS and its CPU time so far in CPU."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    cpu: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -66,6 +69,7 @@ def tree_rss(pid: int) -> tuple[int, int]:
                 fields = handle.read().rsplit(")", 1)[1].split()
             children.setdefault(int(fields[1]), []).append(int(entry))
             rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             continue
     total, largest, todo = 0, 0, [pid]
@@ -75,6 +79,7 @@ def tree_rss(pid: int) -> tuple[int, int]:
         largest = max(largest, rss.get(current, 0))
         label = _label(current)
         PEAKS[label] = max(PEAKS.get(label, 0), rss.get(current, 0))
+        CPU[label] = max(CPU.get(label, 0.0), cpu.get(current, 0.0))
         todo.extend(children.get(current, []))
     return total, largest
 
@@ -147,6 +152,16 @@ def print_stages(report: dict, workers: int, seconds: float) -> None:
     engine_share = engine / (workers * seconds)
     print(f"time inside the OCR models: {engine:.0f} s over {workers} workers = {100 * engine_share:.0f}% of "
           f"wall x workers; pipeline overhead {100 * (1 - engine_share):.0f}% (target <= 15%)")  # fmt: skip
+    # What the run cost in CPU, by kind of process: however well the work overlapped,
+    # the overhead cannot be less than the share of CPU spent outside the models.
+    kinds: dict[str, float] = {}
+    for label, seconds_used in CPU.items():
+        kind = label.split(" ", 1)[1] if " " in label else "other"
+        kinds[kind] = kinds.get(kind, 0.0) + seconds_used
+    total = sum(kinds.values())
+    print("CPU seconds by process: " + ", ".join(f"{kind} {used:.1f}" for kind, used in sorted(kinds.items()))
+          + f"; all {total:.1f}, of which the OCR models {engine:.1f}: with perfect overlap the overhead could not "
+          f"go below {100 * (1 - engine / total):.0f}%")  # fmt: skip
 
 
 def run_ocrmypdf(binary: str, pdfs: list[Path], work: Path, workers: int) -> float:
