@@ -145,6 +145,8 @@ def _completeness(summary: dict, documents: list[dict]) -> Check:
         _flag(check, f"{name} has no manifest row", key=name)
     for item in summary.get("quarantined", []) + summary.get("failed", []):
         _flag(check, f"{Path(item['source']).name} was not archived: {item.get('message')}", key=item["source"])
+    for source in summary.get("interrupted", []):
+        _flag(check, f"{Path(source).name} was not done: the batch was stopped; run it again", key=source)
     check.evidence.append(f"{len(documents)} documents, {sum(d['pages'] for d in documents)} pages archived; "
                           f"{declared} files with a declared page count")  # fmt: skip
     return check

@@ -18,6 +18,7 @@ class ExitCode(IntEnum):
     not_accepted = 8  # acceptance checks left open flags
     query_error = 6  # malformed search query
     other_error = 15
+    interrupted = 130  # Ctrl-C or SIGTERM: stopped early; run the same command again to finish (128 + SIGINT)
 
 
 class TradeArchiveError(Exception):
@@ -56,3 +57,10 @@ class QueryError(TradeArchiveError):
     """A search query the parser cannot understand."""
 
     exit_code = ExitCode.query_error
+
+
+class BatchInterrupted(TradeArchiveError):
+    """The batch was asked to stop (Ctrl-C, SIGTERM): a document not finished is
+    not archived (nothing half-written stays) and is done by the next run."""
+
+    exit_code = ExitCode.interrupted

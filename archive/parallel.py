@@ -21,11 +21,13 @@ import shutil
 import signal
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
+from archive.errors import BatchInterrupted
 from archive.pageproc import PageJob, PageRejected, process_page
 
 THREAD_ENV = {
@@ -48,13 +50,25 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _init_worker(engine: str) -> None:
+def _init_worker(engine: str, parent: int) -> None:
     os.environ.update(THREAD_ENV)
+    # Ctrl-C on a terminal reaches every process of its group: the parent decides
+    # what stopping means (see PagePool.stop); a worker just goes on with its page.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from archive.ocr import get_engine
 
     get_engine(engine)
     if engine != "rapidocr":
         get_engine("rapidocr")  # orientation still uses the PP-OCR detector
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A worker whose parent died (SIGKILL, the OOM killer: no chance to shut the
+    pool down) exits too, instead of waiting for pages for ever."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)
 
 
 PageFunction = Callable[[PageJob], dict]
@@ -73,6 +87,7 @@ class PagePool:
         self._reading = tempfile.mkdtemp(prefix="trade-archive-reading-")  # worker pid -> the page it reads
         self._lock = threading.Lock()  # documents run on several threads and share the pool
         self._crashed: dict[str, int | None] = {}  # image path -> exit code of the worker that died reading it
+        self._stopping = threading.Event()
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -80,13 +95,14 @@ class PagePool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.engine,),
+            initargs=(self.engine, os.getpid()),
         )
 
     def run(self, jobs: Sequence[PageJob], on_page: Callable[[], None] | None = None) -> list[dict]:
         """The pages' records, in job order. ``on_page`` is called (in this thread)
         as each page comes back, in the order they finish: live progress. Raises
-        ``PageRejected("worker_crashed")`` where a worker died reading one of ``jobs``."""
+        ``PageRejected("worker_crashed")`` where a worker died reading one of ``jobs``,
+        ``BatchInterrupted`` once ``stop`` was called (after the page being read)."""
         records: dict[int, dict] = {}
         for _attempt in range(MAX_POOL_BREAKS):
             executor = self._executor
@@ -96,9 +112,11 @@ class PagePool:
                     if number not in records:  # pages read before a break are kept
                         futures[executor.submit(_read_page, self._reading, self._page_function, job)] = number
                 for future in as_completed(futures):
+                    self._check_stopping()
                     records[futures[future]] = future.result()  # a rejected page fails the document now
                     if on_page is not None:
                         on_page()
+                self._check_stopping()
                 return [records[number] for number in range(len(jobs))]
             except BrokenProcessPool:
                 self._restart(executor)
@@ -110,6 +128,15 @@ class PagePool:
             "worker_crashed", f"OCR workers died {MAX_POOL_BREAKS} times while this document's pages were "
             "being read (short of memory?); it is kept in quarantine: ingest it again on its own."
         )  # fmt: skip
+
+    def stop(self) -> None:
+        """Read no more pages: every ``run`` in progress raises ``BatchInterrupted``
+        as its next page comes back (pages being read finish first; the rest are dropped)."""
+        self._stopping.set()
+
+    def _check_stopping(self) -> None:
+        if self._stopping.is_set():
+            raise BatchInterrupted("the batch was stopped before this document's pages were all read")
 
     def _restart(self, broken: ProcessPoolExecutor) -> None:
         """A fresh executor in place of ``broken``, once, whichever document saw it break first."""

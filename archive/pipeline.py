@@ -19,7 +19,7 @@ from pathlib import Path
 import pypdf
 
 from archive import PIPELINE_VERSION
-from archive.errors import InputRejected
+from archive.errors import BatchInterrupted, InputRejected
 from archive.fixity import atomic_write_json, sha256_file
 from archive.intake import SourcePdf, close_source, open_source_pdf
 from archive.metadata import merge
@@ -74,8 +74,8 @@ def ingest_document(
     force_ocr: bool = False,
 ) -> DocumentOutcome:
     """Archive or quarantine ``source``; only ``OSError`` (disk or network trouble,
-    worth a retry) escapes. ``force_ocr``: OCR every page even where the PDF has
-    its own text layer."""
+    worth a retry) and ``BatchInterrupted`` (the batch was stopped) escape.
+    ``force_ocr``: OCR every page even where the PDF has its own text layer."""
     started = time.monotonic()
     sha256 = sha256_file(source)
     document_id = document_id_for(sha256)
@@ -100,8 +100,8 @@ def ingest_document(
             close_source(reader)
     except FileExistsError as error:  # the same bytes arrived twice in this batch and the other copy won
         return _duplicate(archive, outcome, Path(error.filename), batch)
-    except OSError:
-        raise  # disk or network trouble: the caller may retry; nothing was filed
+    except (OSError, BatchInterrupted):
+        raise  # disk or network trouble (the caller may retry), or a stop: nothing was filed
     except Exception as error:  # noqa: BLE001 - any other failure is this input's; keep it, go on
         name = readable_path(source.name)
         if isinstance(error, InputRejected):

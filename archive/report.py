@@ -24,6 +24,7 @@ def render_markdown(summary: dict) -> str:
     sections = [
         ("Quarantined", [f"`{Path(q['source']).name}` — {q['reason']}: {q['message']}" for q in quarantined]),
         ("Failed (retry the batch)", [f"`{Path(f['source']).name}`: {f['message']}" for f in summary["failed"]]),
+        ("Not done: batch stopped (run it again)", [f"`{Path(n).name}`" for n in summary.get("interrupted", [])]),
         ("QC flags", [f"`{source}`: {', '.join(flags)}" for source, flags in summary.get("qc_flags", {}).items()]),
         ("Duplicates", [f"`{Path(d['source']).name}` = {d['archived_as']}" for d in summary["duplicate_files"]]),
         ("Manifest", summary.get("manifest_problems", [])

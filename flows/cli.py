@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -100,12 +101,21 @@ def ingest(
     from flows.server import prefect_api
 
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
-        summary = _run_ingest(src, manifest, columns, archive_dir, engine, workers, dask, wait, as_json,
-                              show_progress, server)  # fmt: skip
+        from flows.ingest import stoppable
+
+        # Ctrl-C or SIGTERM stops the batch cleanly within seconds: what is archived
+        # stays, is indexed and reported; the rest is left for the next run.
+        with stoppable(signal.SIGINT, signal.SIGTERM):
+            summary = _run_ingest(src, manifest, columns, archive_dir, engine, workers, dask, wait, as_json,
+                                  show_progress, server)  # fmt: skip
     if as_json:
         click.echo(json.dumps(summary, ensure_ascii=False, indent=2))
     else:
         _print_summary(summary)
+    if summary["interrupted"]:
+        click.echo(f"interrupted: {len(summary['interrupted'])} file(s) not done; run the same command again "
+                   "to finish the batch", err=True)  # fmt: skip
+        sys.exit(int(ExitCode.interrupted))
     if summary["failed"]:
         sys.exit(int(ExitCode.other_error))
 
@@ -212,13 +222,16 @@ def _print_summary(summary: dict) -> None:
     click.echo(
         f"\nbatch {summary['batch']}: {summary['documents']} documents, {summary['archived']} archived "
         f"({summary['pages']} pages), {summary['duplicates']} already in the archive, "
-        f"{len(summary['quarantined'])} quarantined, {len(summary['failed'])} failed; "
+        f"{len(summary['quarantined'])} quarantined, {len(summary['failed'])} failed, "
+        f"{len(summary.get('interrupted', []))} not done; "
         f"{summary['indexed_pages']} pages indexed; {summary['seconds']} s ({summary['pages_per_minute']} pages/min)"
     )
     for item in summary["quarantined"]:
         click.echo(f"  quarantined {item['source']}: {item['message']}")
     for item in summary["failed"]:
         click.echo(f"  FAILED {item['source']}: {item['message']}")
+    for source in summary.get("interrupted", []):
+        click.echo(f"  NOT DONE {source}: the batch was stopped")
     for item in summary["duplicate_files"]:
         click.echo(f"  duplicate {item['source']}: same bytes as {item['archived_as']}")
     for problem in summary["manifest_problems"]:

@@ -6,8 +6,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
+import signal
+import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +29,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
+from archive.errors import BatchInterrupted, ExitCode
 from archive.filing import file_unfiled_by_project_name
 from archive.fixity import copies_of_earlier
 from archive.manifest import Manifest, read_manifest
@@ -41,6 +46,21 @@ _progress: BatchProgress | None = None  # likewise: page accounting of the runni
 # parameter: parameters must serialise, and a listener only lives here.
 _listeners: list[ProgressListener] = []
 _ready_pools: list[PagePool] = []  # started before the flow run (see ``pages_ready``)
+_stopping = threading.Event()  # set by ``stop_batches``: documents not started are left for the next run
+_stop_signals: dict[int, Callable] = {}  # signal -> its handler, while ``stoppable`` is in force
+
+
+def stop_batches() -> None:
+    """Stop the ingest batches running in this process, soon and cleanly (the CLI
+    calls this on Ctrl-C or SIGTERM): documents not started are not started, pages
+    not yet read are not read, and a document not finished is not archived. Each
+    batch still indexes what it archived and writes its report, which lists the
+    files left for the next run. (On Dask, documents already sent to the cluster
+    run to their end.)"""
+    _stopping.set()
+    for pool in [_pool, *_ready_pools]:
+        if pool is not None:
+            pool.stop()
 
 
 @contextlib.contextmanager
@@ -54,6 +74,46 @@ def pages_ready(workers: int, engine: str) -> Iterator[PagePool]:
             yield pool
         finally:
             _ready_pools.remove(pool)
+
+
+@contextlib.contextmanager
+def stoppable(*signals: signal.Signals) -> Iterator[None]:
+    """For the block, the first of ``signals`` (the CLI: SIGINT, SIGTERM) calls
+    ``stop_batches``; a second stops the process at once (threads would otherwise
+    hold the exit until their documents end; the next run clears what it left).
+    Main thread only. The stop ends with the block."""
+    global _stop_signals
+
+    def first(signum: int, _frame: object) -> None:
+        sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after the pages being read; "
+                         "press Ctrl-C again to stop at once\n")  # fmt: skip
+        for each in signals:
+            signal.signal(each, again)
+        stop_batches()
+
+    def again(signum: int, _frame: object) -> None:
+        sys.stderr.write(f"{signal.Signals(signum).name}: stopped at once; run the same command again to finish\n")
+        os._exit(int(ExitCode.interrupted))
+
+    previous = {each: signal.signal(each, first) for each in signals}
+    _stop_signals = {each: first for each in signals}
+    try:
+        yield
+    finally:
+        _stop_signals = {}
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+        _stopping.clear()
+
+
+def _keep_stop_signals() -> None:
+    """In the flow: Prefect's flow engine puts in its own SIGTERM handler, which
+    crashes the run (no report, nothing indexed); a batch run under ``stoppable``
+    keeps its clean stop. Prefect puts the handler before it back when the run ends."""
+    if _stop_signals and threading.current_thread() is threading.main_thread():
+        for each, handler in _stop_signals.items():
+            if signal.getsignal(each) is not handler and not _stopping.is_set():
+                signal.signal(each, handler)
 
 
 @contextlib.contextmanager
@@ -109,7 +169,12 @@ def ingest_document_task(source: str, archive_root: str, batch: str, manifest_ro
     if pool is not None:
         on_page = progress.page_callback(source) if progress is not None else None
         kwargs["run_pages"] = functools.partial(pool.run, on_page=on_page)
-    outcome = ingest_document(Path(source), Archive(Path(archive_root)), batch, manifest_row, engine, **kwargs)
+    try:
+        if _stopping.is_set():
+            raise BatchInterrupted("the batch was stopped before this document was started")
+        outcome = ingest_document(Path(source), Archive(Path(archive_root)), batch, manifest_row, engine, **kwargs)
+    except BatchInterrupted as stopped:
+        return {"source": readable_path(Path(source)), "status": "interrupted", "message": str(stopped), "pages": 0}
     if progress is not None:
         progress.document_done(source)  # now, not when the flow reaches this document's future
     # A quarantine needs the archivist: a warning, so it shows even under the CLI's progress bar.
@@ -129,6 +194,7 @@ class BatchSummary:
     duplicate_files: list[dict] = field(default_factory=list)  # same bytes as an archived (or quarantined) file
     quarantined: list[dict] = field(default_factory=list)
     failed: list[dict] = field(default_factory=list)  # could not be processed even after retries
+    interrupted: list[str] = field(default_factory=list)  # not done: the batch was stopped; the next run does them
     ignored: list[str] = field(default_factory=list)
     manifest_rows_without_file: list[str] = field(default_factory=list)
     files_without_manifest_row: list[str] = field(default_factory=list)
@@ -162,6 +228,7 @@ def ingest_batch(
 ) -> dict:
     """Ingest every PDF under ``src``. ``distributed``: the flow runs on a Dask task
     runner, and document tasks read their own pages on the Dask workers."""
+    _keep_stop_signals()
     archive = Archive.open(Path(archive_root), create=True)
     workers = workers or default_workers()
     with archive.writer_lock(wait=wait):
@@ -255,6 +322,8 @@ def _ingest_locked(
             summary.duplicate_files.append({"source": outcome["source"], "archived_as": outcome["path"]})
         elif outcome["status"] == "failed":
             summary.failed.append({"source": outcome["source"], "message": outcome["message"]})
+        elif outcome["status"] == "interrupted":
+            summary.interrupted.append(outcome["source"])
         else:
             summary.quarantined.append(
                 {"source": outcome["source"], "reason": outcome["reason"], "message": outcome["message"]}
@@ -275,7 +344,8 @@ def _ingest_locked(
     save_report(archive, report)
     _publish_artifacts(report)
     archive.log("batch", batch=batch, documents=summary.documents, archived=summary.archived,
-                duplicates=summary.duplicates, quarantined=len(summary.quarantined), pages=summary.pages)  # fmt: skip
+                duplicates=summary.duplicates, quarantined=len(summary.quarantined), pages=summary.pages,
+                interrupted=len(summary.interrupted))  # fmt: skip
     return report
 
 

@@ -52,6 +52,7 @@ class TemporaryServer:
              "--log-level", "error", "--lifespan", "on"],
             env=environment,
             preexec_fn=_dies_with(os.getpid()) if sys.platform == "linux" else None,
+            start_new_session=True,  # Ctrl-C on the terminal is the CLI's to handle: the server serves to the end
         )  # fmt: skip
 
     @property
