@@ -43,6 +43,8 @@ def append_event(log_path: Path, event_type: str, outcome: str = "success", **de
         try:
             last = _last_line(handle)
             previous = _line_hash(last) if last else GENESIS
+            if last and not _ends_with_newline(handle):
+                handle.write("\n")  # a line torn by a crash stays a line of its own (verify names it)
             event = {
                 "id": str(uuid.uuid4()),
                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -81,13 +83,28 @@ def _last_line(handle) -> str:  # noqa: ANN001 - a binary-safe text handle opene
     return ""
 
 
+def _ends_with_newline(handle) -> bool:  # noqa: ANN001 - as _last_line
+    handle.seek(0, os.SEEK_END)
+    if handle.tell() == 0:
+        return True
+    handle.buffer.seek(handle.tell() - 1)
+    return handle.buffer.read(1) == b"\n"
+
+
 def read_events(log_path: Path) -> Iterator[dict]:
+    """The log's events, in order. A line that is not a JSON object (torn by a
+    crash, edited) is skipped here; ``check_chain`` reports it."""
     if not log_path.exists():
         return
-    with open(log_path, encoding="utf-8") as handle:
+    with open(log_path, encoding="utf-8", errors="replace") as handle:
         for line in handle:
             if line.strip():
-                yield json.loads(line)
+                try:
+                    event = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict):
+                    yield event
 
 
 @dataclass

@@ -8,7 +8,9 @@ entirely, or was edited and re-bagged, is caught too.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -84,7 +86,8 @@ def _verify_bag(archive: Archive, package: Path, problems: list[Problem]) -> int
     relative = package.relative_to(archive.root)
     try:
         bag = bagit.Bag(str(package))
-        bag.validate(processes=1)
+        with _bagit_quiet():
+            bag.validate(processes=1)
         return len(bag.entries)
     except bagit.BagValidationError as error:
         details = _all_details(bag) or []
@@ -113,10 +116,24 @@ def _all_details(bag: bagit.Bag) -> list:
     details = []
     for stage in (bag._validate_completeness, lambda: bag._validate_entries(1)):
         try:
-            stage()
+            with _bagit_quiet():  # it logs each problem too: the report says them once
+                stage()
         except bagit.BagValidationError as error:
             details.extend(error.details or [])
-    return details
+    # a missing file fails both stages (missing, then unreadable): name it once
+    missing = {d.path for d in details if isinstance(d, bagit.FileMissing)}
+    return [d for d in details if isinstance(d, bagit.FileMissing) or d.path not in missing]
+
+
+@contextlib.contextmanager
+def _bagit_quiet() -> Iterator[None]:
+    logger = logging.getLogger("bagit")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_stray_files(archive: Archive, problems: list[Problem]) -> None:
@@ -141,6 +158,19 @@ def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem
         elif event.get("type") == "filing" and event.get("document") in where:
             where[event["document"]]["path"] = event["to"]
     _check_corrections(archive, problems)
+    # ...and every package present was logged: a log cut short or removed loses the
+    # record of how packages came to be, which the hash chain alone cannot show.
+    if present and not archive.events_path.exists():
+        problems.append(Problem("log_missing", "events.jsonl", "the event log is gone, but the archive holds "
+                                f"{len(present)} packages: restore it from a backup"))  # fmt: skip
+    else:
+        for path in sorted(present):
+            document = Path(path).name
+            if document not in where:
+                parts = Path(path).parts
+                problems.append(Problem("unlogged", path, "no ingestion event in events.jsonl: the log was cut short, "
+                                        "or the package was put here by hand", document=document,
+                                        transaction=parts[1] if parts[0] == "transactions" else None))  # fmt: skip
     for document, event in where.items():
         path = event["path"]
         parts = Path(path).parts

@@ -57,6 +57,7 @@ def test_verify_names_each_kind_of_damage(archive_copy):
     assert ("untracked", "notes.txt") in found
     assert ("untracked", "stray.pdf") in found
     assert ("log_chain", "events.jsonl line 2") in found
+    assert [p.kind for p in problems if p.path.endswith("0002.json")] == ["missing"]  # named once
     changed = next(p for p in problems if p.kind == "changed")
     assert changed.document == package.name and changed.transaction == package.parent.name
 
@@ -139,3 +140,25 @@ def test_sigkill_at_random_moments_then_rerun_archives_everything_once(tmp_path,
     assert not any(archive.staging_dir.iterdir())
     hits = index.search(archive, "交易中心", limit=100)
     assert len({(h["document"], h["page"]) for h in hits}) == 6  # page 1 of every document
+
+
+def test_a_torn_log_line_is_reported_not_a_crash_and_appends_go_on(archive_copy):
+    """A crash mid-append leaves half a line: verify names it (and nothing else),
+    audit and later appends read on; the next event starts on a line of its own."""
+    with open(archive_copy.events_path, "a", encoding="utf-8") as log:
+        log.write('{"partial')
+    archive_copy.log("fixity check", documents=2)
+    lines = archive_copy.events_path.read_text(encoding="utf-8").splitlines()
+    assert lines[-2] == '{"partial' and json.loads(lines[-1])["type"] == "fixity check"
+    problems = verify_archive(archive_copy).problems
+    assert [(p.kind, p.detail) for p in problems] == [("log_chain", "line is not valid JSON")], problems
+
+
+def test_verify_notices_the_event_log_cut_short_or_removed(archive_copy):
+    lines = archive_copy.events_path.read_text(encoding="utf-8").splitlines(keepends=True)
+    first = json.loads(lines[0])
+    archive_copy.events_path.write_text(lines[0], encoding="utf-8")  # only the first document's ingestion
+    problems = verify_archive(archive_copy).problems
+    assert [p.kind for p in problems] == ["unlogged"] and problems[0].document != first["document"]
+    archive_copy.events_path.unlink()
+    assert [p.kind for p in verify_archive(archive_copy).problems] == ["log_missing"]
