@@ -34,7 +34,8 @@ def _doc_type(ctx: click.Context, param: click.Parameter, value: str | None) -> 
         raise click.BadParameter(str(error)) from None
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+# -word in the query excludes it: click must pass unknown "options" on as query words
+@click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True})
 @click.argument("query", nargs=-1, required=True)
 @click.option(
     "--archive",
@@ -78,6 +79,8 @@ def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: 
       python search_cli.py 中标 --min 1000000 --party 中建三局
       python search_cli.py 中标 --limit 50 --page 2
     """
+    if mistyped := [word for word in query if word.startswith("--") and len(word) > 2]:
+        raise click.UsageError(f"no such option: {mistyped[0]} (a word to exclude takes one dash: -废标)")
     try:
         archive = Archive.open(resolve_root(archive_dir))
         _user, visible = user_levels(archive)

@@ -11,7 +11,7 @@ class ExitCode(IntEnum):
 
     ok = 0
     bad_arguments = 2  # click's own code for usage errors
-    input_file = 3  # SRC missing / unreadable
+    input_file = 3  # what the command names does not exist: SRC, a document, a batch report, a transaction
     verify_failed = 4  # fixity or event-log check found a problem
     archive_error = 5  # the archive itself is unusable (missing, unwritable, ...)
     archive_busy = 7  # another writer holds the archive; try again later
@@ -39,6 +39,12 @@ class InputRejected(TradeArchiveError):
     def __init__(self, reason: str, message: str) -> None:
         super().__init__(message)
         self.reason = reason
+
+
+class NotFound(TradeArchiveError):
+    """The document, batch report or transaction a command names is not in the archive."""
+
+    exit_code = ExitCode.input_file
 
 
 class ArchiveError(TradeArchiveError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from archive.errors import ArchiveError
+from archive.errors import NotFound
 from archive.fixity import atomic_write_json, fsync_dir
 from archive.metadata import same_name
 from archive.package import update_transaction
@@ -19,7 +19,7 @@ def file_document(archive: Archive, document_id: str, project_code: str, reason:
     """Move a document's package into ``project_code``'s transaction folder."""
     package = archive.find_document(document_id)
     if package is None:
-        raise ArchiveError(f"no document {document_id} in {archive.root}; `trade-archive export` lists them")
+        raise NotFound(f"no document {document_id} in {archive.root}; `trade-archive export` lists them")
     target_parent = archive.transaction_dir(project_code)
     if package.parent == target_parent:
         return package

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from archive.errors import ArchiveError
+from archive.errors import NotFound
 from archive.fixity import atomic_write_bytes, atomic_write_json
 from archive.store import Archive, read_json
 
@@ -53,5 +53,5 @@ def load_report(archive: Archive, batch: str | None = None) -> dict:
     if batch:
         reports = [r for r in reports if r.stem == batch]
     if not reports:
-        raise ArchiveError(f"no batch report{f' for {batch}' if batch else ''} in {archive.root}/reports")
+        raise NotFound(f"no batch report{f' for {batch}' if batch else ''} in {archive.root}/reports")
     return read_json(reports[-1])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import bagit
 
-from archive.errors import ArchiveError
+from archive.errors import NotFound
 from archive.export import document_record
 from archive.fixity import atomic_write_json, sha256_file
 from archive.store import Archive, safe_name
@@ -23,7 +23,7 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
         if project_code is None or p.parent.name == safe_name(project_code)
     ]  # fmt: skip
     if not packages:
-        raise ArchiveError(f"nothing to transfer{f' for {project_code}' if project_code else ''}")
+        raise NotFound(f"nothing to transfer{f' for {project_code}' if project_code else ''}")
     destination.mkdir(parents=True, exist_ok=True)
     entries = []
     for package in packages:

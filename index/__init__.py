@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, QueryError
 from archive.export import iter_pages
 from archive.store import Archive
 from index.query import Filters
@@ -45,6 +45,7 @@ BACKENDS = ("whoosh", "tantivy")
 DEFAULT_BACKEND = "whoosh"
 ENV_BACKEND = "TRADE_ARCHIVE_INDEX"
 MARKER = "backend"
+MAX_QUERY_WORDS = 200  # a search box query is a few words; past a thousand the parsers recurse too deep
 
 
 def _checked(name: str, where: str) -> str:
@@ -152,4 +153,10 @@ def search_page(
     so a caller can say how many it did not show."""
     if limit < 1 or offset < 0:
         raise ValueError(f"limit must be at least 1 and offset at least 0 (got limit={limit}, offset={offset})")
-    return backend_module(backend_name(archive)).search_page(archive, raw_query, filters, limit, offset)
+    if len(words := raw_query.split()) > MAX_QUERY_WORDS:
+        raise QueryError(f"the query has {len(words)} words; at most {MAX_QUERY_WORDS} are searched: "
+                         "use fewer words, and filters (--type, --code, --party, dates, amounts)")  # fmt: skip
+    try:
+        return backend_module(backend_name(archive)).search_page(archive, raw_query, filters, limit, offset)
+    except RecursionError:  # a query nested past what the parsers recurse through
+        raise QueryError("the query is too long or too deeply nested to search; shorten it") from None

@@ -629,3 +629,19 @@ def test_update_adds_only_missing_documents_and_rebuild_swaps(tmp_path, monkeypa
     assert index.rebuild(arch) == 4
     assert index.backend_name(arch) == name
     assert _found(arch, "鑫") == {CONTRACT_1, NOTICE_1}
+
+
+def test_cli_takes_minus_word_anywhere_as_an_exclusion_and_refuses_a_mistyped_option(cli_search, ranked):
+    """The README's own example: -废标 is a word to exclude, not an option (click read it as one)."""
+    both = {(h["source"], h["page"]) for h in json.loads(cli_search("交易中心", "--json").stdout)}
+    excluded = json.loads(cli_search("交易中心", "-排水管网", "--json").stdout)
+    assert excluded and {(h["source"], h["page"]) for h in excluded} < both
+    assert json.loads(cli_search("--json", "交易中心", "-排水管网").stdout) == excluded  # wherever it stands
+    mistyped = CliRunner().invoke(search_cli.main, ["交易中心", "--limt", "3", "--archive", str(ranked.root)])
+    assert mistyped.exit_code == 2 and "no such option: --limt" in mistyped.output
+
+
+def test_cli_refuses_an_overlong_query_with_exit_6(ranked):
+    words = " ".join(["交易中心"] * 1000)
+    result = CliRunner().invoke(search_cli.main, [words, "--archive", str(ranked.root)])
+    assert result.exit_code == 6 and "at most 200" in result.output, result.output
