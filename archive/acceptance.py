@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from archive.errors import NotFound
 from archive.export import document_record
 from archive.manifest import TRANSACTION_TYPES
 from archive.metadata import DOC_TYPES
@@ -115,6 +116,18 @@ def check_batch(archive: Archive, batch: str | None = None) -> Acceptance:
         for item in check.flags:
             item.resolved = resolved.get(item.id)
     return Acceptance(summary["batch"], checks)
+
+
+def flag_known(archive: Archive, flag_id: str, batch: str | None = None) -> bool:
+    """Whether ``flag_id`` is a flag of a saved acceptance certificate, or of the
+    batch's checks now (those run only when no certificate has it)."""
+    for certificate in sorted((archive.root / "reports").glob("*-acceptance.json")):
+        if any(f["id"] == flag_id for check in read_json(certificate)["checks"] for f in check["flags"]):
+            return True
+    try:
+        return any(item.id == flag_id for check in check_batch(archive, batch).checks for item in check.flags)
+    except NotFound:  # no batch report: no flags at all
+        return False
 
 
 def _page(archive: Archive, document: dict, number: int) -> dict:

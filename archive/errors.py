@@ -41,6 +41,12 @@ class InputRejected(TradeArchiveError):
         self.reason = reason
 
 
+class InvalidValue(TradeArchiveError):
+    """A value given on the command line that the archive cannot take as it is."""
+
+    exit_code = ExitCode.bad_arguments
+
+
 class NotFound(TradeArchiveError):
     """The document, batch report or transaction a command names is not in the archive."""
 

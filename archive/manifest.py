@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -181,7 +182,7 @@ def parse_amount(text: str) -> float | None:
         value = float(cleaned) * scale
     except ValueError:
         return None
-    return round(value, 2) if value >= 0 else None
+    return round(value, 2) if math.isfinite(value) and value >= 0 else None  # not inf, 1e309, nan
 
 
 def parse_date(text: str) -> str | None:

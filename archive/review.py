@@ -16,8 +16,12 @@ import json
 import re
 from pathlib import Path
 
+from archive.access import LEVELS
+from archive.errors import InvalidValue, NotFound
 from archive.fixity import atomic_write_json, sha256_file
-from archive.store import Archive, read_json
+from archive.manifest import TRANSACTION_TYPES, parse_amount, parse_date
+from archive.metadata import DOC_TYPES, FIELDS
+from archive.store import Archive, check_project_code, read_json
 
 VERSION = re.compile(r"\.v(\d+)\.json$")
 
@@ -44,11 +48,50 @@ def _write_version(archive: Archive, document: str, stem: str, body: dict, note:
 
 
 def correct_page_text(archive: Archive, document: str, page: int, text: str, note: str) -> Path:
+    pages = _pages_of(archive, document)
+    if not 1 <= page <= pages:
+        raise NotFound(f"document {document} has pages 1-{pages}; there is no page {page}")
     return _write_version(archive, document, f"page-{page:04d}", {"page": page, "text": text}, note)
 
 
-def correct_metadata(archive: Archive, document: str, fields: dict[str, object], note: str) -> Path:
-    return _write_version(archive, document, "metadata", {"fields": fields}, note)
+# What an archivist may correct: the metadata fields, the document type and the access level.
+EDITABLE = (*FIELDS, "doc_type", "access")
+
+
+def correct_metadata(archive: Archive, document: str, fields: dict[str, str], note: str) -> Path:
+    """Fields as typed (``amount`` "123.45万", ``award_date`` "2023年5月12日"), checked
+    and normalised as a manifest's are; an empty value clears the field."""
+    _pages_of(archive, document)
+    values = {name: _field_value(name, raw) for name, raw in fields.items()}
+    return _write_version(archive, document, "metadata", {"fields": values}, note)
+
+
+def _pages_of(archive: Archive, document: str) -> int:
+    package = archive.find_document(document) if re.fullmatch(r"[0-9a-f]{16}", document) else None
+    if package is None:
+        raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
+    return int(read_json(package / "data" / "document.json")["pages"])
+
+
+def _field_value(name: str, raw: str) -> object:
+    if name not in EDITABLE:
+        raise InvalidValue(f"{name!r} is not a field that can be corrected; one of: {', '.join(EDITABLE)}")
+    text = raw.strip()
+    if not text:
+        return None
+    value: object = text
+    if name == "amount":
+        value = parse_amount(text)
+    elif name == "award_date":
+        value = parse_date(text)
+    elif name == "project_code":
+        value = check_project_code(text)
+    choices = {"doc_type": DOC_TYPES, "access": LEVELS, "transaction_type": TRANSACTION_TYPES}.get(name)
+    if value is None or (choices and value not in choices):
+        example = {"amount": "amount=1234567.89 or amount=123.45万", "award_date": "award_date=2023-05-12"}
+        hint = f"one of: {', '.join(choices)}" if choices else f"e.g. {example[name]}"
+        raise InvalidValue(f"{name} {raw!r} cannot be taken: {hint}")
+    return value
 
 
 def latest_page_text(archive: Archive, document: str, page: int) -> str | None:

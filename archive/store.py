@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from archive.errors import ArchiveBusy, ArchiveError
+from archive.errors import ArchiveBusy, ArchiveError, InvalidValue
 from archive.events import append_event
 from archive.fixity import atomic_write_json
 
@@ -35,6 +35,15 @@ def resolve_root(explicit: str | os.PathLike | None = None) -> Path:
 
 _UNSAFE = re.compile(r"[^\w\-.()（）〔〕﹝﹞\[\]]+")
 NAME_MAX_BYTES = 200  # file systems allow 255 bytes per name; 80 CJK Extension B characters are 320
+
+
+def check_project_code(code: str) -> str:
+    """``code`` if it can name a transaction folder as it is (letters, digits, -, _ ...;
+    no path separators, spaces or leading dots), else ``InvalidValue``."""
+    if not code or code != safe_name(code) or any(c.isspace() for c in code):
+        raise InvalidValue(f"{code!r} is not a project code: use the platform's code as it is, "
+                           "e.g. GXZC2023-G1-001234-KWZB (no spaces, slashes or leading dots)")  # fmt: skip
+    return code
 
 
 def safe_name(text: str, limit: int = 80) -> str:

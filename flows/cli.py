@@ -17,7 +17,7 @@ import click
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # archives often sit offline
 
 from archive.errors import ExitCode, TradeArchiveError
-from archive.store import ENV_HOME, Archive, resolve_root
+from archive.store import ENV_HOME, Archive, check_project_code, resolve_root
 
 if TYPE_CHECKING:
     from archive.progress import LiveBar, PassProgress
@@ -380,7 +380,7 @@ def file_command(document: str, project_code: str, archive_dir: str | None) -> N
     try:
         archive = Archive.open(resolve_root(archive_dir))
         with archive.writer_lock():
-            target = file_document(archive, document, project_code, "filed by hand")
+            target = file_document(archive, document, check_project_code(project_code), "filed by hand")
             index.refresh(archive, [document])
     except TradeArchiveError as error:
         _fail(error)
@@ -594,9 +594,13 @@ def review_fix_text(document: str, page: int, text_file, note: str, archive_dir:
     import index
     from archive.review import correct_page_text
 
-    archive = Archive.open(resolve_root(archive_dir))
-    path = correct_page_text(archive, document, page, text_file.read().strip(), note)
-    index.refresh(archive, [document])
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        with archive.writer_lock():  # not while an ingest or reindex writes the index
+            path = correct_page_text(archive, document, page, text_file.read().strip(), note)
+            index.refresh(archive, [document])
+    except TradeArchiveError as error:
+        _fail(error)
     click.echo(f"saved {path}; the original OCR is unchanged")
 
 
@@ -606,17 +610,32 @@ def review_fix_text(document: str, page: int, text_file, note: str, archive_dir:
 @click.option("--note", required=True, help="Why (kept in the event log).")
 @archive_option
 def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archive_dir: str | None) -> None:
-    """Correct metadata fields of a document (a new version) and reindex it."""
+    """Correct metadata fields of a document (a new version) and reindex it.
+
+    Fields: project_code, project_name, transaction_type, purchaser, agency, winner,
+    amount, award_date, doc_type, access. Values are checked as a manifest's are
+    (amounts in yuan or 万元, dates in any usual form); FIELD= clears a field.
+
+    \b
+    Example:
+      trade-archive review fix-metadata 737f17a0e625e281 amount=123.45万 award_date=2023年5月12日 --note "per contract"
+    """
     import index
     from archive.review import correct_metadata
 
-    archive = Archive.open(resolve_root(archive_dir))
-    values: dict[str, object] = {}
+    values: dict[str, str] = {}
     for pair in fields:
-        name, _, value = pair.partition("=")
-        values[name] = float(value) if name == "amount" else value
-    path = correct_metadata(archive, document, values, note)
-    index.refresh(archive, [document])
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise click.BadParameter(f"{pair!r}: write FIELD=VALUE, e.g. amount=1234567.89 (winner= clears the winner)")
+        values[name.strip()] = value
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        with archive.writer_lock():
+            path = correct_metadata(archive, document, values, note)
+            index.refresh(archive, [document])
+    except TradeArchiveError as error:
+        _fail(error)
     click.echo(f"saved {path}")
 
 
@@ -626,9 +645,18 @@ def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archi
 @archive_option
 def review_resolve(flag: str, note: str, archive_dir: str | None) -> None:
     """Close a flag, with a note (kept in the archive and the event log)."""
+    from archive.acceptance import flag_known
+    from archive.errors import NotFound
     from archive.review import resolve_flag
 
-    resolve_flag(Archive.open(resolve_root(archive_dir)), flag, note)
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        if not flag_known(archive, flag):
+            raise NotFound(f"no flag {flag} in this archive; `trade-archive review list` shows them")
+        with archive.writer_lock():
+            resolve_flag(archive, flag, note)
+    except TradeArchiveError as error:
+        _fail(error)
     click.echo(f"resolved {flag}")
 
 

@@ -90,3 +90,45 @@ def test_preservation_format_flags_an_access_copy_that_is_not_pdfa():
     assert flagged == [("b2", "access.pdf is not PDF/A: [violation] 6.5.2-2 /AA")]
     assert check.evidence == ["1/3 access copies validated as PDF/A-2b when written",
                               "1 access copies were made before PDF/A (not checked)"]  # fmt: skip
+
+
+def test_review_commands_refuse_what_the_archive_cannot_take(ingested_archive, tmp_path):
+    """Corrections are checked as a manifest's values are; unknown documents, pages and
+    flags are named, not saved; a busy archive is refused; nothing is written on a refusal."""
+    import shutil
+
+    from archive.store import Archive
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    document = next(Archive(root).documents()).name
+    runner = CliRunner()
+
+    def review(*args):
+        return runner.invoke(cli, ["review", *args, "--archive", str(root)])
+
+    for fields, expected in [(["amount=abc"], "amount='abc'"), (["amount=inf"], "amount='inf'"),
+                             (["award_date=2023-13-01"], "award_date"), (["foo=bar"], "'foo' is not a field"),
+                             (["access=secret"], "one of: open, restricted"),
+                             (["project_code=../../x"], "is not a project code")]:  # fmt: skip
+        result = review("fix-metadata", document, *fields, "--note", "n")
+        assert result.exit_code == 2 and expected.replace("='", " '") in result.output, (fields, result.output)
+    assert review("fix-metadata", document, "winner", "--note", "n").exit_code == 2  # no "=": not a silent blank
+    assert review("fix-metadata", "deadbeef00000000", "winner=x", "--note", "n").exit_code == 3
+    text = tmp_path / "fix.txt"
+    text.write_text("更正", encoding="utf-8")
+    for page in ("0", "99"):
+        result = review("fix-text", document, page, "--file", str(text), "--note", "n")
+        assert result.exit_code == 3 and f"there is no page {page}" in result.output
+    assert not (root / "review").exists()  # nothing was saved
+    assert review("resolve", "nosuch", "--note", "x").exit_code == 3
+    nowhere = runner.invoke(cli, ["review", "resolve", "nosuch", "--note", "x", "--archive", str(tmp_path / "none")])
+    assert nowhere.exit_code == 5 and "Traceback" not in nowhere.output
+
+    with Archive(root).writer_lock():  # an ingest is writing
+        busy = review("fix-metadata", document, "winner=某公司", "--note", "n")
+    assert busy.exit_code == 7, busy.output
+    saved = review("fix-metadata", document, "amount=123.45万", "award_date=2023年5月12日", "--note", "n")
+    assert saved.exit_code == 0, saved.output
+    version = json.loads(next((root / "review" / "corrections" / document).glob("metadata.v1.json")).read_text())
+    assert version["fields"] == {"amount": 1234500.0, "award_date": "2023-05-12"}
