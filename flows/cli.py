@@ -68,7 +68,8 @@ def cli() -> None:
 @archive_option
 @click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default=None,
               help="OCR engine (default: config, else rapidocr; PP-OCR is far more accurate on Chinese).")  # fmt: skip
-@click.option("--workers", type=int, default=None, help="OCR worker processes (default: one per core).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="OCR worker processes (default: one per core).")  # fmt: skip
 @click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tcp://10.0.0.5:8786.")
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
@@ -102,6 +103,14 @@ def ingest(
 
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
         from flows.ingest import stoppable
+
+        _check_ingest_arguments(Path(src), manifest, columns)  # now, not after Prefect's start-up
+        if not wait and (root := resolve_root(archive_dir)).is_dir():
+            try:
+                with Archive(root).writer_lock():  # busy now: say so at once (the flow takes it for real)
+                    pass
+            except TradeArchiveError as error:
+                _fail(error)
 
         # Ctrl-C or SIGTERM stops the batch cleanly within seconds: what is archived
         # stays, is indexed and reported; the rest is left for the next run.
@@ -208,6 +217,23 @@ def _run_ingest(
         raise  # not reached: _fail exits
 
 
+def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str, ...]) -> None:
+    """What ``ingest`` can tell is wrong before it starts: no PDF to ingest, a
+    manifest it cannot read (wrong encoding, no header), a malformed --column."""
+    from archive.manifest import read_manifest
+    from flows.ingest import find_sources
+
+    mapping = _column_map(columns)
+    pdfs, ignored = find_sources(src)
+    if not pdfs:
+        raise click.BadParameter(f"no PDF under {src} ({len(ignored)} other file(s) ignored)", param_hint="SRC")
+    if manifest:
+        try:
+            read_manifest(Path(manifest), mapping)
+        except (ValueError, OSError) as error:
+            raise click.BadParameter(str(error), param_hint="--manifest") from None
+
+
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str]:
     mapping = {}
     for pair in pairs:
@@ -245,7 +271,7 @@ def _print_summary(summary: dict) -> None:
     for source, flags in summary["qc_flags"].items():
         click.echo(f"  QC {source}: {', '.join(flags)}")
     for name in summary["ignored"]:
-        click.echo(f"  ignored (not a .pdf): {name}")
+        click.echo(f"  ignored (not a PDF, hidden, or a link to nothing): {name}")
     click.echo(f"report: {summary['archive']}/reports/{summary['batch']}.json")
 
 
@@ -694,11 +720,26 @@ def show(document: str, page: int | None, archive_dir: str | None) -> None:
         click.echo(f"--- page {item['page']}{' (blank)' if item['blank'] else ''} ---\n{item['text']}")
 
 
+def _iso_time(value: str | None) -> str | None:
+    """An ISO date or time as the event log writes it (UTC), for comparing with its times."""
+    from datetime import datetime, timezone
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date or time, e.g. 2023-12-01") from None
+    utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+    return utc.isoformat(timespec="seconds")
+
+
 @cli.command()
 @archive_option
 @click.option("--user", help="Only this OS user.")
 @click.option("--action", type=click.Choice(["search", "show", "export"]), help="Only this kind of use.")
-@click.option("--since", help="From this time (ISO, e.g. 2023-12-01).")
+@click.option("--since", callback=lambda _ctx, _param, value: _iso_time(value),
+              help="From this time (ISO, e.g. 2023-12-01 or 2023-12-01T08:00).")  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
 def audit(archive_dir: str | None, user: str | None, action: str | None, since: str | None, as_json: bool) -> None:
     """List who searched, showed or exported what, and when (from the event log).

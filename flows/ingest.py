@@ -128,13 +128,18 @@ def report_progress(listener: ProgressListener) -> Iterator[ProgressListener]:
 
 
 def find_sources(src: Path) -> tuple[list[Path], list[Path]]:
-    """(PDFs, other files) under ``src``, recursively, in a stable order."""
+    """(PDFs, files ignored) under ``src``, recursively, in a stable order. Hidden
+    files and folders (``.x.pdf``, macOS's ``._x.pdf`` resource forks, ``.Trash``)
+    and links to nothing are ignored, and reported as ignored, as are files that
+    are neither PDFs nor a manifest or notes."""
     if src.is_file():
         return [src], []
-    files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
+    entries = sorted(p for p in src.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
+    hidden = [p for p in entries if any(part.startswith(".") for part in p.relative_to(src).parts) or not p.exists()]
+    files = [p for p in entries if p not in set(hidden)]
     pdfs = [p for p in files if p.suffix.lower() == ".pdf"]
     others = [p for p in files if p.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json", ".md", ".txt")]
-    return pdfs, others
+    return pdfs, sorted(others + hidden)
 
 
 def _name(path: Path) -> str:

@@ -105,3 +105,31 @@ def test_verify_passes_then_names_a_changed_byte(batch):
 def test_reindex_rebuilds_the_same_pages(batch):
     result = CliRunner().invoke(cli, ["reindex", "--archive", str(batch["archive"])])
     assert result.exit_code == 0 and "3 pages" in result.output
+
+
+def test_ingest_says_what_is_wrong_before_it_starts(tmp_path, resources, prefect_harness):
+    """No PDF, an unreadable manifest, a malformed --column, a busy archive: said at
+    once (exit 2, or 7 for busy), before the flow and its OCR workers start."""
+    from archive.store import Archive
+
+    runner = CliRunner()
+    archive = tmp_path / "archive"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / ".hidden.pdf").write_bytes((resources / "award-notice.pdf").read_bytes())
+    (empty / "readme.txt").write_text("notes")
+    result = runner.invoke(cli, ["ingest", str(empty), "--archive", str(archive)])
+    assert result.exit_code == 2 and "no PDF under" in result.output, result.output
+
+    utf16 = tmp_path / "manifest.csv"
+    utf16.write_text("file,amount\naward-notice.pdf,1234\n", encoding="utf-16")
+    for extra in (["--manifest", str(utf16)], ["--column", "amount"], ["--workers", "0"]):
+        result = runner.invoke(cli, ["ingest", str(resources), "--archive", str(archive), *extra])
+        assert result.exit_code == 2 and "Traceback" not in result.output, (extra, result.output)
+    assert "save it as CSV UTF-8" in runner.invoke(cli, ["ingest", str(resources), "--manifest", str(utf16),
+                                                         "--archive", str(archive)]).output  # fmt: skip
+
+    busy = Archive.open(archive, create=True)
+    with busy.writer_lock():
+        result = runner.invoke(cli, ["ingest", str(resources), "--archive", str(archive)])
+    assert result.exit_code == 7 and "pass --wait" in result.output, result.output
