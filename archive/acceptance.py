@@ -176,7 +176,8 @@ def _difference_hash(image_path: Path) -> int:
 
 def _duplicates(summary: dict, documents: list[dict], pages: dict[str, list[dict]]) -> Check:
     check = Check("duplicates")
-    for item in summary.get("duplicate_files", []):
+    copies = [item for item in summary.get("duplicate_files", []) if not item.get("rerun")]
+    for item in copies:  # a re-run of the same file (after an interruption) is no duplicate
         _flag(check, f"{Path(item['source']).name} is the same file as {item['archived_as']}", key=item["source"])
     hashes = []
     for document in documents:
@@ -189,7 +190,9 @@ def _duplicates(summary: dict, documents: list[dict], pages: dict[str, list[dict
             if bin(hash_a ^ hash_b).count("1") <= NEAR_DUPLICATE_BITS:
                 _flag(check, f"looks like the same sheet as {doc_a['source']} p.{page_a} (scanned twice?)", doc_b,
                       page_b, key=f"{doc_a['document']}:{page_a}")  # fmt: skip
-    check.evidence.append(f"{len(summary.get('duplicate_files', []))} identical files; {len(hashes)} pages compared")
+    reruns = len(summary.get("duplicate_files", [])) - len(copies)
+    check.evidence.append(f"{len(copies)} identical files; {reruns} files archived already from the same path "
+                          f"(the batch run again); {len(hashes)} pages compared")  # fmt: skip
     return check
 
 

@@ -27,7 +27,7 @@ from archive.ocr import engine_version
 from archive.package import file_package, make_bag, update_transaction
 from archive.pageproc import PageJob, process_page
 from archive.pages import PageImage, extract_pages
-from archive.store import Archive, readable_path
+from archive.store import Archive, read_json, readable_path
 from archive.textpdf import join_pages
 from archive.timing import StageClock, add_up
 
@@ -54,6 +54,7 @@ class DocumentOutcome:
     # seconds per stage: extract, pages, pdf, metadata, package; worker_*: inside pages, summed over pages
     stages: dict[str, float] = field(default_factory=dict)
     engine_seconds: float = 0.0  # of which inside the OCR models (summed over pages)
+    rerun: bool = False  # a duplicate of the document archived from this very file (a batch run again)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -135,10 +136,18 @@ def ingest_document(
 
 
 def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch: str) -> DocumentOutcome:
-    """Same SHA-256 as something already archived (or quarantined): keep one copy, log the arrival."""
+    """Same SHA-256 as something already archived (or quarantined): keep one copy, log the
+    arrival. A file still in quarantine is reported as quarantined again, with its reason,
+    so that a batch run again does not hide it among the duplicates."""
     outcome.status, outcome.path = "duplicate", str(existing)
     archive.log("ingestion", "duplicate", source=outcome.source, sha256=outcome.sha256, document=outcome.document,
                 existing=str(existing.relative_to(archive.root)), batch=batch)  # fmt: skip
+    if (existing / "reason.json").exists():
+        kept = read_json(existing / "reason.json")
+        outcome.status, outcome.reason = "quarantined", kept.get("reason")
+        outcome.message = f"already in quarantine: {kept.get('message')}"
+    elif (existing / "data" / "document.json").exists():
+        outcome.rerun = read_json(existing / "data" / "document.json").get("source_path") == outcome.source
     return outcome
 
 

@@ -324,7 +324,8 @@ def _ingest_locked(
             summary.pages += outcome["pages"]
         elif outcome["status"] == "duplicate":
             summary.duplicates += 1
-            summary.duplicate_files.append({"source": outcome["source"], "archived_as": outcome["path"]})
+            summary.duplicate_files.append({"source": outcome["source"], "archived_as": outcome["path"],
+                                            "rerun": outcome.get("rerun", False)})  # fmt: skip
         elif outcome["status"] == "failed":
             summary.failed.append({"source": outcome["source"], "message": outcome["message"]})
         elif outcome["status"] == "interrupted":

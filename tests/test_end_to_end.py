@@ -3,6 +3,7 @@ the fixture scans, bad files in the batch, then export, search, verify,
 re-run and reindex against the archive it built."""
 
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -84,7 +85,12 @@ def test_rerun_archives_nothing_twice(batch):
     result = CliRunner().invoke(cli, batch["args"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output[result.output.index("{") :])
-    assert summary["archived"] == 0 and summary["duplicates"] == 7
+    assert summary["archived"] == 0 and summary["duplicates"] == 3
+    # the bad files are still in quarantine: said again, not hidden among the duplicates
+    assert len(summary["quarantined"]) == 4
+    assert all(q["message"].startswith("already in quarantine: ") and q["reason"] for q in summary["quarantined"])
+    reruns = {Path(d["source"]).name: d["rerun"] for d in summary["duplicate_files"]}
+    assert reruns == {"award-notice.pdf": True, "notice-upside-down.pdf": True, "second-copy-of-award.pdf": False}
 
 
 def test_verify_passes_then_names_a_changed_byte(batch):
