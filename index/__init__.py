@@ -156,7 +156,13 @@ def search_page(
     if len(words := raw_query.split()) > MAX_QUERY_WORDS:
         raise QueryError(f"the query has {len(words)} words; at most {MAX_QUERY_WORDS} are searched: "
                          "use fewer words, and filters (--type, --code, --party, dates, amounts)")  # fmt: skip
+    backend = backend_module(backend_name(archive))
     try:
-        return backend_module(backend_name(archive)).search_page(archive, raw_query, filters, limit, offset)
+        hits, total = backend.search_page(archive, raw_query, filters, limit, offset)
     except RecursionError:  # a query nested past what the parsers recurse through
         raise QueryError("the query is too long or too deeply nested to search; shorten it") from None
+    if not total and not backend.exists(archive.index_dir) and next(archive.documents(), None) is not None:
+        # "no matching pages" would be a lie: nothing was searched
+        raise ArchiveError(f"{archive.root} holds documents but no search index (removed?): "
+                           f"run `trade-archive reindex --archive {archive.root}`")  # fmt: skip
+    return hits, total

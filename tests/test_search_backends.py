@@ -5,6 +5,7 @@ import json
 import os
 import random
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -645,3 +646,11 @@ def test_cli_refuses_an_overlong_query_with_exit_6(ranked):
     words = " ".join(["交易中心"] * 1000)
     result = CliRunner().invoke(search_cli.main, [words, "--archive", str(ranked.root)])
     assert result.exit_code == 6 and "at most 200" in result.output, result.output
+
+
+def test_a_removed_index_is_said_not_taken_for_no_hits(ingested_archive, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    shutil.rmtree(root / "index")
+    result = CliRunner().invoke(search_cli.main, ["交易中心", "--archive", str(root)])
+    assert result.exit_code == 5 and "no search index" in result.output and "reindex" in result.output
