@@ -50,6 +50,13 @@ _stopping = threading.Event()  # set by ``stop_batches``: documents not started 
 _stop_signals: dict[int, Callable] = {}  # signal -> its handler, while ``stoppable`` is in force
 
 
+def _stop_requested() -> bool:
+    """A function, not the Event itself, for the task to read: Dask pickles the task
+    with the globals it reads, and an Event (a lock) cannot travel; a function of
+    this module goes by name (on a Dask worker it answers False)."""
+    return _stopping.is_set()
+
+
 def stop_batches() -> None:
     """Stop the ingest batches running in this process, soon and cleanly (the CLI
     calls this on Ctrl-C or SIGTERM): documents not started are not started, pages
@@ -175,7 +182,7 @@ def ingest_document_task(source: str, archive_root: str, batch: str, manifest_ro
         on_page = progress.page_callback(source) if progress is not None else None
         kwargs["run_pages"] = functools.partial(pool.run, on_page=on_page)
     try:
-        if _stopping.is_set():
+        if _stop_requested():
             raise BatchInterrupted("the batch was stopped before this document was started")
         outcome = ingest_document(Path(source), Archive(Path(archive_root)), batch, manifest_row, engine, **kwargs)
     except BatchInterrupted as stopped:

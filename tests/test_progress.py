@@ -215,4 +215,5 @@ def test_no_bar_by_default_off_a_terminal_and_json_stays_clean(progress_batch):
     result = CliRunner().invoke(cli, args)  # a re-run: nothing to OCR
     assert result.exit_code == 0, result.output
     assert "pages/min" not in result.stderr
-    assert json.loads(result.stdout)["duplicates"] == 2
+    summary = json.loads(result.stdout)
+    assert summary["duplicates"] == 1 and len(summary["quarantined"]) == 1  # empty.pdf: still in quarantine
