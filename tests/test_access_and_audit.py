@@ -81,6 +81,10 @@ def test_with_the_role_it_is_found_and_every_use_is_audited(restricted_archive, 
 def test_latest_corrected_text_of_each_page_of_a_document(tmp_path):
     archive = Archive.open(tmp_path, create=True)
     document = "a1a1a1a1a1a1a1a1"
+    package = tmp_path / "unfiled" / document  # corrections are only taken for a document that is there
+    (package / "data").mkdir(parents=True)
+    (package / "bagit.txt").write_text("BagIt-Version: 0.97\n")
+    (package / "data" / "document.json").write_text('{"pages": 12}')
     for page, text in ((3, "第一次更正"), (12, "第十二页"), (3, "第二次更正"), (3, "第三次更正")):
         correct_page_text(archive, document, page, text, "checked")
     assert latest_page_texts(archive, document) == {3: "第三次更正", 12: "第十二页"}
