@@ -37,22 +37,30 @@ OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2
 
 PEAKS: dict[str, int] = {}  # process (pid + command) -> its peak RSS
 CPU: dict[str, float] = {}  # process (pid + command) -> CPU seconds (user + system) at its last sample
+KINDS: dict[int, str] = {}  # pid -> what the process is
 
 
 def _label(pid: int) -> str:
-    try:
-        with open(f"/proc/{pid}/cmdline", "rb") as handle:
-            command = handle.read().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return str(pid)
-    kind = (
-        "OCR worker"
-        if "spawn_main" in command
-        else "prefect server"
-        if "uvicorn" in command or "server" in command
-        else "CLI"
-    )
-    return f"{pid} {kind}"
+    """``pid`` and what it is, decided the first time its command line can be read (a
+    process on its way out shows an empty one, and must not change kind then)."""
+    if pid not in KINDS:
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as handle:
+                command = handle.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            command = ""
+        if not command:
+            return f"{pid} other"
+        KINDS[pid] = (
+            "OCR worker"
+            if "spawn_main" in command
+            else "multiprocessing tracker"
+            if "resource_tracker" in command
+            else "prefect server"
+            if "uvicorn" in command or "server" in command
+            else "CLI"
+        )
+    return f"{pid} {KINDS[pid]}"
 
 
 def tree_rss(pid: int) -> tuple[int, int]:

@@ -104,13 +104,7 @@ def ingest(
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
         from flows.ingest import stoppable
 
-        _check_ingest_arguments(Path(src), manifest, columns)  # now, not after Prefect's start-up
-        if not wait and (root := resolve_root(archive_dir)).is_dir():
-            try:
-                with Archive(root).writer_lock():  # busy now: say so at once (the flow takes it for real)
-                    pass
-            except TradeArchiveError as error:
-                _fail(error)
+        _check_ingest_arguments(Path(src), manifest, columns, archive_dir, wait)  # now, not after Prefect's start
 
         # Ctrl-C or SIGTERM stops the batch cleanly within seconds: what is archived
         # stays, is indexed and reported; the rest is left for the next run.
@@ -217,9 +211,11 @@ def _run_ingest(
         raise  # not reached: _fail exits
 
 
-def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str, ...]) -> None:
+def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str, ...], archive_dir: str | None,
+                            wait: bool) -> None:  # fmt: skip
     """What ``ingest`` can tell is wrong before it starts: no PDF to ingest, a
-    manifest it cannot read (wrong encoding, no header), a malformed --column."""
+    manifest it cannot read (wrong encoding, no header), a malformed --column, an
+    archive another writer holds (the flow takes the lock for real later)."""
     from archive.manifest import read_manifest
     from flows.ingest import find_sources
 
@@ -232,6 +228,12 @@ def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str,
             read_manifest(Path(manifest), mapping)
         except (ValueError, OSError) as error:
             raise click.BadParameter(str(error), param_hint="--manifest") from None
+    if not wait and (root := resolve_root(archive_dir)).is_dir():
+        try:
+            with Archive(root).writer_lock():
+                pass
+        except TradeArchiveError as error:
+            _fail(error)
 
 
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str]:

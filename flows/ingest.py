@@ -142,11 +142,11 @@ def find_sources(src: Path) -> tuple[list[Path], list[Path]]:
     if src.is_file():
         return [src], []
     entries = sorted(p for p in src.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
-    hidden = [p for p in entries if any(part.startswith(".") for part in p.relative_to(src).parts) or not p.exists()]
-    files = [p for p in entries if p not in set(hidden)]
+    hidden = {p for p in entries if any(part.startswith(".") for part in p.relative_to(src).parts) or not p.exists()}
+    files = [p for p in entries if p not in hidden]
     pdfs = [p for p in files if p.suffix.lower() == ".pdf"]
     others = [p for p in files if p.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json", ".md", ".txt")]
-    return pdfs, sorted(others + hidden)
+    return pdfs, sorted([*others, *hidden])
 
 
 def _name(path: Path) -> str:
