@@ -64,7 +64,7 @@ def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: 
          date_to: str | None, amount_min: float | None, amount_max: float | None,
          party: str | None) -> None:  # fmt: skip
     """Find pages. Words are ANDed; "a phrase" or “a phrase” matches exactly;
-    -word excludes; a OR b matches either; project codes match whole or by segment.
+    -word or NOT word excludes; a OR b matches either; project codes match whole or by segment.
     Filters narrow the hits; pages without the value (no award date, no amount) drop out.
     Pages of the document whose whole project code is the query come first; a word in the
     project name or a party's name weighs more than the same word in the page text.

@@ -1,5 +1,6 @@
 """The query syntax staff expect: space = AND, "..." or “...” = phrase, -word = NOT,
-OR between two terms.
+OR between two terms; the words AND and NOT (capitals, as OR) say the same as a space
+and a minus sign.
 
 ``parse_query`` turns the raw text into a backend-neutral ``ParsedQuery`` (groups
 of ``Match``es); each backend compiles that into its own query objects, so the
@@ -98,18 +99,25 @@ def split_query(raw: str) -> list[QueryPart | str]:
     if raw.count('"') % 2 or raw.count("“") != raw.count("”"):
         raise QueryError(f'unbalanced quotes in {raw!r}: close the phrase with a matching " or ”')
     parts: list[QueryPart | str] = []
+    negate_next = False
     for token in _TOKEN.findall(raw):
         if token == "OR":
             if parts and parts[-1] == "OR":
                 raise QueryError("OR OR: put one term between the ORs, e.g. 中标 OR 成交 OR 合同")
             parts.append("OR")
             continue
-        negated = token.startswith("-") and len(token) > 1
-        body = token[1:] if negated else token
+        if token in ("AND", "NOT"):  # AND is what a space means; NOT x is -x
+            negate_next = negate_next or token == "NOT"
+            continue
+        minus = token.startswith("-") and len(token) > 1
+        body = token[1:] if minus else token
         phrase = body[:1] in ('"', "“")
         text = body.strip('"“”')
         if text.strip():
-            parts.append(QueryPart(text, negated, phrase))
+            parts.append(QueryPart(text, minus or negate_next, phrase))
+            negate_next = False
+    if negate_next:
+        raise QueryError("NOT needs a term after it, e.g. 中标 NOT 废标")
     if not [p for p in parts if isinstance(p, QueryPart)]:
         raise QueryError("empty query: give at least one word, phrase or project code")
     if parts[0] == "OR" or parts[-1] == "OR":

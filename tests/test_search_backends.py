@@ -206,6 +206,9 @@ def test_not_excludes(archive):
     assert _found(archive, "交易中心 -档案") == {AWARD_1, NOTICE_1}
     assert _found(archive, "交易中心 -档案 -废标") == {AWARD_1}
     assert _found(archive, "交易中心 -001234") == {NOTICE_1}
+    # the words staff type from other search boxes: NOT is a minus sign, AND a space
+    assert _found(archive, "交易中心 NOT 档案 AND NOT 废标") == {AWARD_1}
+    assert _found(archive, "交易中心 AND 档案") == _found(archive, "交易中心 档案")
 
 
 def test_or_matches_either_and_binds_tighter_than_and(archive):
@@ -265,7 +268,7 @@ def test_filters_combine(archive):
 
 @pytest.mark.parametrize(
     "bad",
-    ['"unclosed', "“半个", "OR 中标", "中标 OR", "中标 OR OR 成交", "-废标", "   ", "——", "中标 -"],
+    ['"unclosed', "“半个", "OR 中标", "中标 OR", "中标 OR OR 成交", "-废标", "   ", "——", "中标 -", "中标 NOT"],
 )
 def test_malformed_queries_raise_clear_errors(archive, bad):
     if bad == "中标 -":  # a lone dash is a word with nothing searchable in it
