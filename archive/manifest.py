@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from archive.amounts import parse_capitals
 from archive.metadata import DOC_TYPES, normalise_doc_type
 
 ENCODINGS = ("utf-8-sig", "gb18030")  # GB18030 is a superset of GBK and GB2312
@@ -173,23 +174,25 @@ def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[st
 
 
 def parse_amount(text: str) -> float | None:
-    """'¥1,234,567.89', '1234567.89元', '123.45万元' -> yuan."""
+    """'¥1,234,567.89', '1234567.89元', '123.45万元', '人民币壹佰万元整' -> yuan."""
     cleaned = unicodedata.normalize("NFKC", str(text)).replace(",", "").replace("¥", "").replace("元", "").strip()
     scale = 1
     if cleaned.endswith("万"):
         cleaned, scale = cleaned[:-1], 10_000
     try:
         value = float(cleaned) * scale
-    except ValueError:
-        return None
+    except ValueError:  # capitals, as on the award notice (with or without 人民币)
+        words = str(text).strip()
+        return parse_capitals(words if words.startswith(("人民币", "大写")) else "人民币" + words)
     return round(value, 2) if math.isfinite(value) and value >= 0 else None  # not inf, 1e309, nan
 
 
 def parse_date(text: str) -> str | None:
-    """'2023-05-12', '2023/5/12', '2023.5.12', '2023年5月12日', Excel dates -> 'YYYY-MM-DD'."""
+    """'2023-05-12', '2023/5/12', '2023.5.12', '2023年5月12日', '20230512', Excel dates -> 'YYYY-MM-DD'."""
     if isinstance(text, (datetime, date)):
         return text.strftime("%Y-%m-%d")
     match = re.fullmatch(r"\s*(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?(?:\s+[\d:]+)?\s*", str(text))
+    match = match or re.fullmatch(r"\s*(\d{4})(\d{2})(\d{2})\s*", str(text))  # 20230512, as platforms export
     if not match:
         return None
     try:

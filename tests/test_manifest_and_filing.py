@@ -102,3 +102,15 @@ def test_unfiled_document_is_filed_by_project_name_and_verify_follows(ingested_a
 
     target = file_document(archive, notice.name, "GXZC2023-G1-001234-KWZB", "archivist corrected it")
     assert target.parent.name == "GXZC2023-G1-001234-KWZB" and verify_archive(archive).ok
+
+
+def test_manifest_amounts_and_dates_in_the_forms_platforms_export():
+    from archive.manifest import parse_amount, parse_date
+
+    amounts = {"¥1,234,567.89": 1234567.89, "123.45万元": 1234500.0, "人民币壹佰万元整": 1_000_000.0,
+               "壹佰贰拾叁万肆仟伍佰陆拾柒元捌角玖分": 1234567.89,
+               "abc": None, "inf": None, "1e309": None, "-5": None}  # fmt: skip
+    assert {text: parse_amount(text) for text in amounts} == amounts
+    dates = {"2023-05-12": "2023-05-12", "2023年5月12日": "2023-05-12", "20230512": "2023-05-12",
+             "20231301": None, "2023-02-30": None}  # fmt: skip
+    assert {text: parse_date(text) for text in dates} == dates
