@@ -91,7 +91,8 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
         try:
             config.values[name] = kind(value)
         except (TypeError, ValueError) as error:
-            raise ConfigError(f"{name} = {value!r} ({source}) is not a {kind.__name__}") from error
+            what = {"int": "whole number", "float": "number"}.get(kind.__name__, kind.__name__)
+            raise ConfigError(f"{name} = {value!r} ({source}) is not a {what}") from error
         config.sources[name] = source
     return config
 

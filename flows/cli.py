@@ -690,7 +690,7 @@ def review_resolve(flag: str, note: str, archive_dir: str | None) -> None:
 
 @cli.command()
 @click.argument("document")
-@click.option("--page", type=int, help="Only this page.")
+@click.option("--page", type=click.IntRange(min=1), help="Only this page, e.g. --page 2.")
 @archive_option
 def show(document: str, page: int | None, archive_dir: str | None) -> None:
     """Print a document's metadata and page text (logged in the audit trail).
@@ -712,7 +712,7 @@ def show(document: str, page: int | None, archive_dir: str | None) -> None:
     except TradeArchiveError as error:
         _fail(error)
     if not pages:  # the same answer whether it does not exist or the user may not see it
-        click.echo(f"error: no document {document}" + (f" page {page}" if page else ""), err=True)
+        click.echo(f"error: no document {document}" + (f" page {page}" if page is not None else ""), err=True)
         sys.exit(int(ExitCode.input_file))
     first = pages[0]
     click.echo(f"{first['source']}  ({first['doc_type']}, {first['access']})")
