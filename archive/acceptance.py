@@ -185,11 +185,31 @@ def _duplicates(summary: dict, documents: list[dict], pages: dict[str, list[dict
             if not page["blank"]:
                 image = document["_package"] / "data" / page["master_image"]
                 hashes.append((_difference_hash(image), document, page["page"]))
-    for i, (hash_a, doc_a, page_a) in enumerate(hashes):
-        for hash_b, doc_b, page_b in hashes[i + 1 :]:
-            if bin(hash_a ^ hash_b).count("1") <= NEAR_DUPLICATE_BITS:
-                _flag(check, f"looks like the same sheet as {doc_a['source']} p.{page_a} (scanned twice?)", doc_b,
-                      page_b, key=f"{doc_a['document']}:{page_a}")  # fmt: skip
+    # Pages within NEAR_DUPLICATE_BITS of each other, directly or through others, are one
+    # sheet: each page after the sheet's first gets one flag (12 copies: 11 flags, not 66 pairs).
+    first = list(range(len(hashes)))  # union-find: index -> an earlier page of the same sheet
+
+    def root(i: int) -> int:
+        while first[i] != i:
+            first[i] = first[first[i]]
+            i = first[i]
+        return i
+
+    for i, (hash_a, _, _) in enumerate(hashes):
+        for j in range(i + 1, len(hashes)):
+            if bin(hash_a ^ hashes[j][0]).count("1") <= NEAR_DUPLICATE_BITS:
+                a, b = root(i), root(j)
+                first[max(a, b)] = min(a, b)
+    sheets: dict[int, list[int]] = {}
+    for i in range(len(hashes)):
+        sheets.setdefault(root(i), []).append(i)
+    for origin, members in sheets.items():
+        _, doc_a, page_a = hashes[origin]
+        for i in members[1:]:
+            _, doc_b, page_b = hashes[i]
+            others = f"; {len(members)} pages look alike" if len(members) > 2 else ""
+            _flag(check, f"looks like the same sheet as {doc_a['source']} p.{page_a} (scanned twice?{others})",
+                  doc_b, page_b, key=f"{doc_a['document']}:{page_a}")  # fmt: skip
     reruns = len(summary.get("duplicate_files", [])) - len(copies)
     check.evidence.append(f"{len(copies)} identical files; {reruns} files archived already from the same path "
                           f"(the batch run again); {len(hashes)} pages compared")  # fmt: skip
