@@ -35,7 +35,8 @@ def _doc_type(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 
 
 # -word in the query excludes it: click must pass unknown "options" on as query words
-@click.command(context_settings={"help_option_names": ["-h", "--help"], "ignore_unknown_options": True})
+# (and -h is not help here: -huawei would read as -h -u -a ...)
+@click.command(context_settings={"help_option_names": ["--help"], "ignore_unknown_options": True})
 @click.argument("query", nargs=-1, required=True)
 @click.option(
     "--archive",

@@ -79,7 +79,7 @@ def _last_line(handle) -> str:  # noqa: ANN001 - a binary-safe text handle opene
         data = raw.read(end - position)
         lines = [line for line in data.split(b"\n") if line.strip()]
         if len(lines) >= 2 or (position == 0 and lines):
-            return lines[-1].decode("utf-8")
+            return lines[-1].decode("utf-8", errors="replace")  # a line torn inside a character too
     return ""
 
 
@@ -119,7 +119,7 @@ def check_chain(log_path: Path) -> list[ChainBreak]:
     if not log_path.exists():
         return breaks
     previous = GENESIS
-    with open(log_path, encoding="utf-8") as handle:
+    with open(log_path, encoding="utf-8", errors="replace") as handle:  # as _last_line reads it
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue

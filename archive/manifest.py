@@ -148,8 +148,8 @@ def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[st
         else:
             row["award_date"] = day
     if "transaction_type" in row:
-        kind = TYPE_ALIASES.get(row["transaction_type"], row["transaction_type"])
-        if kind not in TRANSACTION_TYPES:
+        kind = normalise_transaction_type(row["transaction_type"])
+        if kind is None:
             known = ", ".join(TRANSACTION_TYPES)
             problems.append(f"row {number}: transaction_type {row['transaction_type']!r} is not one of {known}")
             row.pop("transaction_type")
@@ -159,18 +159,28 @@ def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[st
         problems.append(f"row {number}: doc_type {row['doc_type']!r} is not one of {', '.join(DOC_TYPES)}")
         row.pop("doc_type")
     if "access" in row:
-        level = {"公开": "open", "开放": "open", "限制": "restricted", "不公开": "restricted"}.get(
-            row["access"], row["access"]
-        )
-        if level.lower() not in ("open", "restricted"):
+        level = normalise_access(row["access"])
+        if level is None:
             problems.append(f"row {number}: access {row['access']!r} is not open/公开 or restricted/限制")
             row.pop("access")
         else:
-            row["access"] = level.lower()
+            row["access"] = level
     if "pages" in row and not row["pages"].isdigit():
         problems.append(f"row {number}: pages {row['pages']!r} is not a whole number")
         row.pop("pages")
     return row
+
+
+def normalise_transaction_type(value: str) -> str | None:
+    """A catalogue transaction type from the platform's word for it (工程建设 -> 工程建设招标投标)."""
+    kind = TYPE_ALIASES.get(value.strip(), value.strip())
+    return kind if kind in TRANSACTION_TYPES else None
+
+
+def normalise_access(value: str) -> str | None:
+    """open or restricted, from English or Chinese (公开, 开放, 限制, 不公开), any case."""
+    level = {"公开": "open", "开放": "open", "限制": "restricted", "不公开": "restricted"}.get(value.strip(), value)
+    return level.strip().lower() if level.strip().lower() in ("open", "restricted") else None
 
 
 def parse_amount(text: str) -> float | None:

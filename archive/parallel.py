@@ -108,6 +108,7 @@ class PagePool:
             executor = self._executor
             futures = {}
             try:
+                self._check_stopping()
                 for number, job in enumerate(jobs):
                     if number not in records:  # pages read before a break are kept
                         futures[executor.submit(_read_page, self._reading, self._page_function, job)] = number
@@ -119,6 +120,7 @@ class PagePool:
                 self._check_stopping()
                 return [records[number] for number in range(len(jobs))]
             except BrokenProcessPool:
+                self._check_stopping()  # workers stopped with the rest of the process group: not a crash
                 self._restart(executor)
                 _reject_crashed(jobs, self._crashed)
             finally:

@@ -19,8 +19,8 @@ from pathlib import Path
 from archive.access import LEVELS
 from archive.errors import InvalidValue, NotFound
 from archive.fixity import atomic_write_json, sha256_file
-from archive.manifest import TRANSACTION_TYPES, parse_amount, parse_date
-from archive.metadata import DOC_TYPES, FIELDS
+from archive.manifest import TRANSACTION_TYPES, normalise_access, normalise_transaction_type, parse_amount, parse_date
+from archive.metadata import DOC_TYPES, FIELDS, normalise_doc_type
 from archive.store import Archive, check_project_code, read_json
 
 VERSION = re.compile(r"\.v(\d+)\.json$")
@@ -77,17 +77,19 @@ def _field_value(name: str, raw: str) -> object:
     if name not in EDITABLE:
         raise InvalidValue(f"{name!r} is not a field that can be corrected; one of: {', '.join(EDITABLE)}")
     text = raw.strip()
-    if not text:
-        return None
-    value: object = text
-    if name == "amount":
-        value = parse_amount(text)
-    elif name == "award_date":
-        value = parse_date(text)
-    elif name == "project_code":
-        value = check_project_code(text)
-    choices = {"doc_type": DOC_TYPES, "access": LEVELS, "transaction_type": TRANSACTION_TYPES}.get(name)
-    if value is None or (choices and value not in choices):
+    if not text and name not in ("doc_type", "access"):
+        return None  # cleared; a document always has a type and an access level
+    readers = {
+        "amount": parse_amount,
+        "award_date": parse_date,
+        "project_code": check_project_code,
+        "doc_type": normalise_doc_type,
+        "access": normalise_access,
+        "transaction_type": normalise_transaction_type,
+    }  # as a manifest's values are read
+    value = readers[name](text) if name in readers else text
+    if value is None:
+        choices = {"doc_type": DOC_TYPES, "access": LEVELS, "transaction_type": TRANSACTION_TYPES}.get(name)
         example = {"amount": "amount=1234567.89 or amount=123.45万", "award_date": "award_date=2023-05-12"}
         hint = f"one of: {', '.join(choices)}" if choices else f"e.g. {example[name]}"
         raise InvalidValue(f"{name} {raw!r} cannot be taken: {hint}")

@@ -38,11 +38,13 @@ NAME_MAX_BYTES = 200  # file systems allow 255 bytes per name; 80 CJK Extension 
 
 
 def check_project_code(code: str) -> str:
-    """``code`` if it can name a transaction folder as it is (letters, digits, -, _ ...;
-    no path separators, spaces or leading dots), else ``InvalidValue``."""
-    if not code or code != safe_name(code) or any(c.isspace() for c in code):
+    """``code``, stripped, unless it is no code at all: empty, only dots, or with a
+    path separator or control character (ingest files any other code, its folder
+    named by ``safe_name``, and so may an archivist, e.g. 桂财采【2023】001号)."""
+    code = code.strip()
+    if not code.strip(".") or re.search(r"[/\\\x00-\x1f\x7f]", code):
         raise InvalidValue(f"{code!r} is not a project code: use the platform's code as it is, "
-                           "e.g. GXZC2023-G1-001234-KWZB (no spaces, slashes or leading dots)")  # fmt: skip
+                           "e.g. GXZC2023-G1-001234-KWZB (no slashes or control characters)")  # fmt: skip
     return code
 
 

@@ -110,6 +110,10 @@ def _save(pdf: pikepdf.Pdf, out_path: Path) -> Conformance:
         pikepdf.pdfa.save(pdf, out_path, PDFA_FLAVOUR, compress_streams=True)
         return Conformance(PDFA_FLAVOUR)
     except pikepdf.pdfa.PdfaError as error:
+        with pdf.open_metadata(set_pikepdf_as_editor=False) as meta:  # the attempt wrote the claim in
+            for claim in ("pdfaid:part", "pdfaid:conformance"):
+                if claim in meta:
+                    del meta[claim]
         pdf.save(out_path, compress_streams=True)
         return Conformance(None, tuple(str(finding) for finding in error.report.findings))
 
@@ -194,8 +198,11 @@ def _invisible_line(line: dict, scale: float, page_height: float) -> bytes:
 def _code(character: str) -> int:
     """The character's code in the text font: its UTF-16 value. The few characters
     beyond the Basic Multilingual Plane (and lone surrogates) become U+FFFD in the
-    text layer; the archived page text keeps them."""
+    text layer, control characters a space (code 0 would select .notdef, which PDF/A
+    forbids); the archived page text keeps them all."""
     code = ord(character)
+    if code < 0x20 or 0x7F <= code <= 0x9F:
+        return 0x20
     return 0xFFFD if code > 0xFFFF or 0xD800 <= code <= 0xDFFF else code
 
 

@@ -176,7 +176,7 @@ def _run_ingest(
 
     from archive.config import load_config
     from archive.parallel import default_workers
-    from flows.ingest import ingest_batch, pages_ready
+    from flows.ingest import ingest_batch, pages_ready, stop_requested
 
     settings = load_config()
     engine = engine or settings.engine
@@ -196,6 +196,9 @@ def _run_ingest(
         ):
             if server is not None:
                 server.wait_ready()
+            if stop_requested():  # Ctrl-C while starting: nothing was done, no batch to report
+                click.echo("interrupted before the batch started; nothing was done", err=True)
+                sys.exit(int(ExitCode.interrupted))
             return ingest_batch.with_options(task_runner=runner)(
                 src=str(Path(src).resolve()),
                 archive_root=str(resolve_root(archive_dir)),
@@ -226,8 +229,8 @@ def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str,
     if manifest:
         try:
             read_manifest(Path(manifest), mapping)
-        except (ValueError, OSError) as error:
-            raise click.BadParameter(str(error), param_hint="--manifest") from None
+        except Exception as error:  # noqa: BLE001 - whatever keeps it from being read (a damaged .xlsx too)
+            raise click.BadParameter(str(error) or type(error).__name__, param_hint="--manifest") from None
     if not wait and (root := resolve_root(archive_dir)).is_dir():
         try:
             with Archive(root).writer_lock():
@@ -670,8 +673,9 @@ def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archi
 @review.command("resolve")
 @click.argument("flag")
 @click.option("--note", required=True, help="What was checked or done.")
+@click.option("--batch", help="The flag's batch, where it is not the latest (as for `review list`).")
 @archive_option
-def review_resolve(flag: str, note: str, archive_dir: str | None) -> None:
+def review_resolve(flag: str, note: str, batch: str | None, archive_dir: str | None) -> None:
     """Close a flag, with a note (kept in the archive and the event log)."""
     from archive.acceptance import flag_known
     from archive.errors import NotFound
@@ -679,7 +683,7 @@ def review_resolve(flag: str, note: str, archive_dir: str | None) -> None:
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
-        if not flag_known(archive, flag):
+        if not flag_known(archive, flag, batch):
             raise NotFound(f"no flag {flag} in this archive; `trade-archive review list` shows them")
         with archive.writer_lock():
             resolve_flag(archive, flag, note)
@@ -723,7 +727,7 @@ def show(document: str, page: int | None, archive_dir: str | None) -> None:
 
 
 def _iso_time(value: str | None) -> str | None:
-    """An ISO date or time as the event log writes it (UTC), for comparing with its times."""
+    """An ISO date or time (local unless it says its zone) as the event log writes it (UTC)."""
     from datetime import datetime, timezone
 
     if value is None:
@@ -732,8 +736,7 @@ def _iso_time(value: str | None) -> str | None:
         moment = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not an ISO date or time, e.g. 2023-12-01") from None
-    utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
-    return utc.isoformat(timespec="seconds")
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")  # a time without a zone is local
 
 
 @cli.command()

@@ -8,7 +8,6 @@ import functools
 import logging
 import os
 import signal
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -50,13 +49,6 @@ _stopping = threading.Event()  # set by ``stop_batches``: documents not started 
 _stop_signals: dict[int, Callable] = {}  # signal -> its handler, while ``stoppable`` is in force
 
 
-def _stop_requested() -> bool:
-    """A function, not the Event itself, for the task to read: Dask pickles the task
-    with the globals it reads, and an Event (a lock) cannot travel; a function of
-    this module goes by name (on a Dask worker it answers False)."""
-    return _stopping.is_set()
-
-
 def stop_batches() -> None:
     """Stop the ingest batches running in this process, soon and cleanly (the CLI
     calls this on Ctrl-C or SIGTERM): documents not started are not started, pages
@@ -92,14 +84,14 @@ def stoppable(*signals: signal.Signals) -> Iterator[None]:
     global _stop_signals
 
     def first(signum: int, _frame: object) -> None:
-        sys.stderr.write(f"\n{signal.Signals(signum).name}: stopping after the pages being read; "
-                         "press Ctrl-C again to stop at once\n")  # fmt: skip
+        stop_batches()  # first: the message below must not be able to lose the stop
         for each in signals:
             signal.signal(each, again)
-        stop_batches()
+        _say(f"\n{signal.Signals(signum).name}: stopping after the pages being read; "
+             "press Ctrl-C again to stop at once\n")  # fmt: skip
 
     def again(signum: int, _frame: object) -> None:
-        sys.stderr.write(f"{signal.Signals(signum).name}: stopped at once; run the same command again to finish\n")
+        _say(f"{signal.Signals(signum).name}: stopped at once; run the same command again to finish\n")
         os._exit(int(ExitCode.interrupted))
 
     previous = {each: signal.signal(each, first) for each in signals}
@@ -111,6 +103,17 @@ def stoppable(*signals: signal.Signals) -> Iterator[None]:
         for each, handler in previous.items():
             signal.signal(each, handler)
         _stopping.clear()
+
+
+def _say(text: str) -> None:
+    """To stderr from a signal handler: os.write, since the handler may interrupt a
+    write to sys.stderr in progress (a reentrant call raises)."""
+    os.write(2, text.encode("utf-8", "replace"))
+
+
+def stop_requested() -> bool:
+    """Whether the batches of this process were asked to stop."""
+    return _stopping.is_set()
 
 
 def _keep_stop_signals() -> None:
@@ -182,7 +185,7 @@ def ingest_document_task(source: str, archive_root: str, batch: str, manifest_ro
         on_page = progress.page_callback(source) if progress is not None else None
         kwargs["run_pages"] = functools.partial(pool.run, on_page=on_page)
     try:
-        if _stop_requested():
+        if stop_requested():  # a function, not the Event: Dask pickles what the task reads; an Event cannot go
             raise BatchInterrupted("the batch was stopped before this document was started")
         outcome = ingest_document(Path(source), Archive(Path(archive_root)), batch, manifest_row, engine, **kwargs)
     except BatchInterrupted as stopped:

@@ -105,8 +105,10 @@ def _dies_with(parent: int) -> Callable[[], None]:
     CLI dies, however it dies (SIGKILL, the OOM killer), where the CLI's exit
     handler cannot stop it, so no orphaned server runs on with nobody to stop it."""
 
+    prctl = ctypes.CDLL(None, use_errno=True).prctl  # looked up here: no dlopen between fork and exec
+
     def arrange() -> None:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # the CLI died before that took effect
             os.kill(os.getpid(), signal.SIGTERM)
 

@@ -128,10 +128,14 @@ def test_review_commands_refuse_what_the_archive_cannot_take(ingested_archive, t
     with Archive(root).writer_lock():  # an ingest is writing
         busy = review("fix-metadata", document, "winner=某公司", "--note", "n")
     assert busy.exit_code == 7, busy.output
-    saved = review("fix-metadata", document, "amount=123.45万", "award_date=2023年5月12日", "--note", "n")
+    assert review("fix-metadata", document, "doc_type=", "--note", "n").exit_code == 2  # a type is never cleared
+    saved = review("fix-metadata", document, "amount=123.45万", "award_date=2023年5月12日", "access=公开",
+                   "transaction_type=工程建设", "project_code=桂财采【2023】001号", "--note", "n")  # fmt: skip
     assert saved.exit_code == 0, saved.output
     version = json.loads(next((root / "review" / "corrections" / document).glob("metadata.v1.json")).read_text())
-    assert version["fields"] == {"amount": 1234500.0, "award_date": "2023-05-12"}
+    assert version["fields"] == {"amount": 1234500.0, "award_date": "2023-05-12", "access": "open",
+                                 "transaction_type": "工程建设招标投标",
+                                 "project_code": "桂财采【2023】001号"}  # fmt: skip
 
 
 def test_near_identical_pages_are_flagged_once_each_not_pairwise(tmp_path, monkeypatch):

@@ -154,6 +154,15 @@ def test_a_torn_log_line_is_reported_not_a_crash_and_appends_go_on(archive_copy)
     assert [(p.kind, p.detail) for p in problems] == [("log_chain", "line is not valid JSON")], problems
 
 
+def test_a_log_line_torn_inside_a_chinese_character_does_not_stop_the_log(archive_copy):
+    line = json.dumps({"type": "use", "query": "中标通知书"}, ensure_ascii=False).encode("utf-8")
+    with open(archive_copy.events_path, "ab") as log:
+        log.write(line[: line.index("中".encode()) + 1])  # cut after the first byte of 中
+    archive_copy.log("fixity check", documents=2)  # searches log their use: appends must go on
+    problems = verify_archive(archive_copy).problems
+    assert [(p.kind, p.detail) for p in problems] == [("log_chain", "line is not valid JSON")], problems
+
+
 def test_verify_notices_the_event_log_cut_short_or_removed(archive_copy):
     lines = archive_copy.events_path.read_text(encoding="utf-8").splitlines(keepends=True)
     first = json.loads(lines[0])

@@ -108,4 +108,15 @@ def test_a_file_pdfa_refuses_is_saved_as_a_plain_searchable_pdf_and_says_why(tmp
         pdf.save()
     conformance = join_pages([single], tmp_path / "access.pdf")
     assert conformance.pdfa is None and "additional actions" in conformance.problems[0]
+    with pikepdf.open(tmp_path / "access.pdf") as pdf, pdf.open_metadata() as meta:
+        assert not meta.pdfa_status  # the failed attempt's PDF/A claim is not left in
     assert "中标（成交）通知书" in PdfReader(tmp_path / "access.pdf").pages[0].extract_text()
+
+
+def test_control_characters_in_a_text_layer_keep_the_file_pdfa(tmp_path):
+    """A born-digital page's text may carry NULs and other control characters: code 0
+    would select .notdef, which PDF/A forbids; they go in as spaces."""
+    image = tmp_path / "page.jpg"
+    Image.new("RGB", (600, 800), "white").save(image)
+    lines = [{"text": "中标\x00通知\x07书\x9f", "box": (10, 10, 300, 40)}]
+    assert write_access_pdf([AccessPage(image, 600, 800, 72, lines)], tmp_path / "a.pdf").pdfa == "2b"
