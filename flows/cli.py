@@ -240,11 +240,16 @@ def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str,
 
 
 def _column_map(pairs: tuple[str, ...]) -> dict[str, str]:
+    from archive.manifest import HEADERS
+
     mapping = {}
     for pair in pairs:
         name, sep, header = pair.partition("=")
         if not sep or not name or not header:
             raise click.BadParameter(f"{pair!r}: write FIELD=HEADER, e.g. amount=合同价", param_hint="--column")
+        if name.strip() not in HEADERS:
+            raise click.BadParameter(f"{name.strip()!r} is not a manifest field; one of: {', '.join(HEADERS)}",
+                                     param_hint="--column")  # fmt: skip
         mapping[name.strip()] = header.strip()
     return mapping
 

@@ -129,7 +129,8 @@ def test_ingest_says_what_is_wrong_before_it_starts(tmp_path, resources, prefect
 
     utf16 = tmp_path / "manifest.csv"
     utf16.write_text("file,amount\naward-notice.pdf,1234\n", encoding="utf-16")
-    for extra in (["--manifest", str(utf16)], ["--column", "amount"], ["--workers", "0"]):
+    wrong = (["--manifest", str(utf16)], ["--column", "amount"], ["--column", "nosuch=合同价"], ["--workers", "0"])
+    for extra in wrong:
         result = runner.invoke(cli, ["ingest", str(resources), "--archive", str(archive), *extra])
         assert result.exit_code == 2 and "Traceback" not in result.output, (extra, result.output)
     assert "save it as CSV UTF-8" in runner.invoke(cli, ["ingest", str(resources), "--manifest", str(utf16),
