@@ -120,6 +120,16 @@ def check_batch(archive: Archive, batch: str | None = None, integrity: bool = Tr
     return Acceptance(summary["batch"], checks)
 
 
+def find_flag(archive: Archive, flag_id: str, batch: str | None = None, integrity: bool = True) -> Flag | None:
+    """The batch's flag ``flag_id``, or None. The whole-archive ``verify`` (it re-hashes
+    every file) runs only for an id the other checks do not have, and only with ``integrity``."""
+    checks = check_batch(archive, batch, integrity=False).checks
+    found = next((item for check in checks for item in check.flags if item.id == flag_id), None)
+    if found is None and integrity:
+        found = next((item for item in _integrity(archive).flags if item.id == flag_id), None)
+    return found
+
+
 def flag_known(archive: Archive, flag_id: str, batch: str | None = None) -> bool:
     """Whether ``flag_id`` is a flag of a saved acceptance certificate, or of the
     batch's checks now (those run only when no certificate has it)."""
@@ -127,8 +137,7 @@ def flag_known(archive: Archive, flag_id: str, batch: str | None = None) -> bool
         if any(f["id"] == flag_id for check in read_json(certificate)["checks"] for f in check["flags"]):
             return True
     try:
-        checks = check_batch(archive, batch, integrity=False).checks
-        return any(item.id == flag_id for check in checks for item in check.flags)
+        return find_flag(archive, flag_id, batch, integrity=False) is not None
     except NotFound:  # no batch report: no flags at all
         return False
 

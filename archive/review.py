@@ -24,10 +24,11 @@ from archive.metadata import DOC_TYPES, FIELDS, normalise_doc_type
 from archive.store import Archive, check_project_code, read_json
 
 VERSION = re.compile(r"\.v(\d+)\.json$")
+DOCUMENT_ID = re.compile(r"[0-9a-f]{16}")  # pipeline.document_id_for: the first 16 hex of the SHA-256
 
 
 def _folder(archive: Archive, document: str) -> Path:
-    if not re.fullmatch(r"[0-9a-f]{16}", document):
+    if not DOCUMENT_ID.fullmatch(document):
         raise ValueError(f"not a document id: {document!r}")
     return archive.root / "review" / "corrections" / document
 
@@ -67,7 +68,7 @@ def correct_metadata(archive: Archive, document: str, fields: dict[str, str], no
 
 
 def _pages_of(archive: Archive, document: str) -> int:
-    package = archive.find_document(document) if re.fullmatch(r"[0-9a-f]{16}", document) else None
+    package = archive.find_document(document) if DOCUMENT_ID.fullmatch(document) else None
     if package is None:
         raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
     return int(read_json(package / "data" / "document.json")["pages"])

@@ -586,13 +586,11 @@ def review_list(batch: str | None, archive_dir: str | None) -> None:
 
 
 def _find_flag(archive: Archive, flag_id: str, batch: str | None):
-    from archive.acceptance import check_batch
+    from archive.acceptance import find_flag
 
-    for check in check_batch(archive, batch).checks:
-        for item in check.flags:
-            if item.id == flag_id:
-                return item
-    raise click.BadParameter(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
+    if (item := find_flag(archive, flag_id, batch)) is None:
+        raise click.BadParameter(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
+    return item
 
 
 @review.command("show")
