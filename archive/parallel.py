@@ -181,14 +181,24 @@ def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> dict[str, i
     ended otherwise (SIGKILL from the kernel's out-of-memory killer, SIGSEGV, an exit
     code) died of its page. Where none can be told apart, every page being read is named."""
     processes = dict(getattr(broken, "_processes", None) or {})  # CPython's pid -> Process
-    for process in processes.values():
-        process.join(timeout=10)
+    deadline = time.monotonic() + 10
+    codes = {pid: _exit_code(process, deadline) for pid, process in processes.items()}
     notes = {int(note.name): note for note in reading.iterdir() if note.name.isdigit()}
     pages = {pid: note.read_text(encoding="utf-8") for pid, note in notes.items()}
     for note in notes.values():
         note.unlink(missing_ok=True)
-    died = {pid: p.exitcode for pid, p in processes.items() if pid in pages and p.exitcode != -signal.SIGTERM}
+    died = {pid: code for pid, code in codes.items() if pid in pages and code not in (-signal.SIGTERM, None)}
     return {pages[pid]: code for pid, code in died.items()} or dict.fromkeys(pages.values())
+
+
+def _exit_code(process: multiprocessing.process.BaseProcess, deadline: float) -> int | None:
+    """A dead worker's exit code. The executor's own thread reaps its workers at the
+    same moment; whichever thread loses that race reads None (waitpid fails with
+    ECHILD) until the winner records the code on the shared process object."""
+    process.join(timeout=max(0.0, deadline - time.monotonic()))
+    while process.exitcode is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return process.exitcode
 
 
 def _reject_crashed(jobs: Sequence[PageJob], crashed: dict[str, int | None]) -> None:

@@ -635,6 +635,29 @@ def test_a_worker_killed_on_a_page_quarantines_its_document_and_the_batch_goes_o
     assert later[0]["blank"] is True
 
 
+class _ReapedElsewhere:
+    """A worker that the executor's own thread reaped first: this thread reads no exit
+    code for a moment (waitpid: ECHILD), then the code the other thread recorded."""
+
+    def __init__(self, code: int, reads_before: int) -> None:
+        self.code, self.reads = code, reads_before
+
+    def join(self, timeout: float | None = None) -> None:
+        pass
+
+    @property
+    def exitcode(self) -> int | None:
+        self.reads -= 1
+        return self.code if self.reads < 0 else None
+
+
+def test_a_dead_workers_exit_code_is_read_after_the_executor_reaped_it():
+    from archive.parallel import _exit_code
+
+    assert _exit_code(_ReapedElsewhere(-signal.SIGKILL, reads_before=5), time.monotonic() + 5) == -signal.SIGKILL
+    assert _exit_code(_ReapedElsewhere(0, reads_before=10**9), time.monotonic() + 0.05) is None  # gives up
+
+
 # --- safe paths (issue 10, item 6) ----------------------------------------------------------
 
 HOSTILE_NAMES = [
