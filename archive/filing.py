@@ -8,42 +8,51 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from archive.errors import NotFound
-from archive.fixity import atomic_write_json, fsync_dir
+from archive.errors import InvalidValue, NotFound
+from archive.fixity import fsync_dir
 from archive.metadata import same_name
-from archive.package import update_transaction
+from archive.review import correct_metadata
 from archive.store import Archive, read_json
+from archive.transaction import code_of_folder, refresh_transaction
 
 
-def file_document(archive: Archive, document_id: str, project_code: str, reason: str) -> Path:
-    """Move a document's package into ``project_code``'s transaction folder."""
+def file_document(archive: Archive, document_id: str, project_code: str, reason: str) -> tuple[Path, list[str]]:
+    """Move a document's package into ``project_code``'s transaction folder. Returns its
+    new place and the documents whose transaction record changed (the index's entries
+    for them carry the old merged metadata): those of the transaction it left and joined."""
     package = archive.find_document(document_id)
     if package is None:
         raise NotFound(f"no document {document_id} in {archive.root}; `trade-archive export` lists them")
     target_parent = archive.transaction_dir(project_code)
     if package.parent == target_parent:
-        return package
+        return package, []
+    left = code_of_folder(package.parent) if package.parent.parent.name == "transactions" else None
     target_parent.mkdir(parents=True, exist_ok=True)
     target = target_parent / document_id
     os.rename(package, target)
     fsync_dir(target_parent)
     fsync_dir(package.parent)
-    _forget_in_transaction(package.parent, document_id)
-    document = read_json(target / "data" / "document.json")
-    document["metadata"] = {**document["metadata"], "project_code": project_code}
-    document["provenance"] = {**document["provenance"], "project_code": "filing"}
-    update_transaction(archive, project_code, document)
     moved = {"from": str(package.relative_to(archive.root)), "to": str(target.relative_to(archive.root))}
     archive.log("filing", document=document_id, project_code=project_code, reason=reason, **moved)
-    return target
+    changed = refresh_transaction(archive, left) + refresh_transaction(archive, project_code)
+    return target, changed or [document_id]
 
 
-def _forget_in_transaction(folder: Path, document_id: str) -> None:
-    record_path = folder / "transaction.json"
-    if record_path.exists():
-        record = read_json(record_path)
-        record["documents"] = [d for d in record["documents"] if d["document"] != document_id]
-        atomic_write_json(record_path, record)
+def correct_document_metadata(archive: Archive, document_id: str, fields: dict[str, str], note: str) -> list[str]:
+    """An archivist's metadata correction (``review.correct_metadata``), carried to the
+    document's transaction record; a corrected project code files the document under
+    it. Returns the documents whose index entries are now stale."""
+    path = correct_metadata(archive, document_id, fields, note)
+    code = read_json(path)["fields"].get("project_code")
+    if code:
+        _, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
+        if changed:
+            return changed
+    package = archive.find_document(document_id)
+    if package is None:  # checked by correct_metadata; moved by hand since?
+        raise InvalidValue(f"document {document_id} left the archive while it was corrected")
+    in_transaction = package.parent.parent.name == "transactions"
+    return (refresh_transaction(archive, code_of_folder(package.parent)) if in_transaction else []) or [document_id]
 
 
 def file_unfiled_by_project_name(archive: Archive) -> list[tuple[str, str]]:

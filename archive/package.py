@@ -1,12 +1,11 @@
 """Filing a finished document package: BagIt (via the Library of Congress
 ``bagit`` package), fsync, then one rename into its transaction folder, so a
-crash leaves a whole package or none. Also keeps ``transaction.json``, the
-transaction's merged metadata, up to date."""
+crash leaves a whole package or none. (The transaction's record beside it is
+``archive.transaction``'s.)"""
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import logging
 import os
 import threading
@@ -14,9 +13,8 @@ from pathlib import Path
 
 import bagit
 
-from archive.fixity import atomic_write_json, fsync_dir, fsync_tree
-from archive.metadata import FIELDS, TEXT_PRIORITY
-from archive.store import Archive, read_json
+from archive.fixity import fsync_dir, fsync_tree
+from archive.store import Archive
 
 logging.getLogger("bagit").setLevel(logging.WARNING)
 
@@ -47,49 +45,3 @@ def file_package(archive: Archive, staging: Path, document_id: str, project_code
         raise
     fsync_dir(parent)
     return target
-
-
-def update_transaction(archive: Archive, project_code: str | None, document: dict) -> None:
-    """Add a document to its transaction's merged record: a manifest value beats
-    one read from text, and among text readings the document most likely to
-    state the fact wins (the award notice over the contract over the bid
-    opening). Locked: documents of one transaction may be filed at once."""
-    if not project_code:
-        return
-    folder = archive.transaction_dir(project_code)
-    with open(archive.root / ".transactions.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        path = folder / "transaction.json"
-        record = read_json(path) if path.exists() else new_transaction_record(project_code)
-        doc_types = {d["document"]: d["doc_type"] for d in record["documents"]}
-        doc_types[document["document"]] = document["doc_type"]
-        for name in FIELDS:
-            value, source = document["metadata"].get(name), document["provenance"].get(name)
-            if value is None:
-                continue
-            current = record["provenance"].get(name)
-            if current is None or _outranks(source, document["doc_type"], current, doc_types):
-                record["metadata"][name] = value
-                record["provenance"][name] = f"{source}:{document['document']}"
-        entry = {"document": document["document"], "source": document["source"], "doc_type": document["doc_type"]}
-        record["documents"] = [d for d in record["documents"] if d["document"] != document["document"]] + [entry]
-        atomic_write_json(path, record)
-
-
-def new_transaction_record(project_code: str) -> dict:
-    return {
-        "project_code": project_code,
-        "metadata": {name: None for name in FIELDS},
-        "provenance": {name: None for name in FIELDS},
-        "documents": [],
-    }
-
-
-def _outranks(source: str | None, doc_type: str, current: str, doc_types: dict[str, str]) -> bool:
-    current_source, _, current_document = current.partition(":")  # "manifest:<document>"
-    if current_source == "manifest":
-        return False
-    if source == "manifest":
-        return True
-    worst = len(TEXT_PRIORITY)
-    return TEXT_PRIORITY.get(doc_type, worst) < TEXT_PRIORITY.get(doc_types.get(current_document, ""), worst)

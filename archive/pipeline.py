@@ -24,12 +24,13 @@ from archive.fixity import atomic_write_json, sha256_file
 from archive.intake import SourcePdf, close_source, open_source_pdf
 from archive.metadata import merge
 from archive.ocr import engine_version
-from archive.package import file_package, make_bag, update_transaction
+from archive.package import file_package, make_bag
 from archive.pageproc import PageJob, process_page
 from archive.pages import PageImage, extract_pages
 from archive.store import Archive, read_json, readable_path
 from archive.textpdf import join_pages
 from archive.timing import StageClock, add_up
+from archive.transaction import refresh_transaction
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
 
@@ -120,7 +121,7 @@ def ingest_document(
         outcome.seconds = round(time.monotonic() - started, 2)
         return outcome
 
-    update_transaction(archive, package["metadata"]["project_code"], package)
+    refresh_transaction(archive, package["metadata"]["project_code"])
     outcome.pages, outcome.path = source_pdf.page_count, str(target)
     outcome.qc_flags = package["qc_flags"]
     outcome.stages = package["process"]["stage_seconds"]

@@ -78,8 +78,8 @@ def _field_value(name: str, raw: str) -> object:
     if name not in EDITABLE:
         raise InvalidValue(f"{name!r} is not a field that can be corrected; one of: {', '.join(EDITABLE)}")
     text = raw.strip()
-    if not text and name not in ("doc_type", "access"):
-        return None  # cleared; a document always has a type and an access level
+    if not text and name not in ("doc_type", "access", "project_code"):
+        return None  # cleared; a document always has a type and an access level (and a filed one its code)
     readers = {
         "amount": parse_amount,
         "award_date": parse_date,
@@ -91,7 +91,8 @@ def _field_value(name: str, raw: str) -> object:
     value = readers[name](text) if name in readers else text
     if value is None:
         choices = {"doc_type": DOC_TYPES, "access": LEVELS, "transaction_type": TRANSACTION_TYPES}.get(name)
-        example = {"amount": "amount=1234567.89 or amount=123.45万", "award_date": "award_date=2023-05-12"}
+        example = {"amount": "amount=1234567.89 or amount=123.45万", "award_date": "award_date=2023-05-12",
+                   "project_code": "project_code=GXZC2023-G1-001234-KWZB (it files the document there)"}  # fmt: skip
         hint = f"one of: {', '.join(choices)}" if choices else f"e.g. {example[name]}"
         raise InvalidValue(f"{name} {raw!r} cannot be taken: {hint}")
     return value

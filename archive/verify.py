@@ -19,12 +19,14 @@ import bagit
 from archive.events import check_chain, read_events
 from archive.fixity import sha256_file
 from archive.store import Archive, read_json
+from archive.transaction import stale_records
 
 
 @dataclass
 class Problem:
     kind: (
         str  # changed | missing | untracked | invalid_bag | missing_package | rebagged | log_chain | quarantine_changed
+        # | transaction_record
     )
     path: str
     detail: str
@@ -60,6 +62,7 @@ def verify_archive(archive: Archive, on_document: Callable[[Path], None] | None 
     _check_stray_files(archive, report.problems)
     _check_catalogue(archive, seen, report.problems)
     _check_quarantine(archive, report.problems)
+    _check_transaction_records(archive, report.problems)
     for brk in check_chain(archive.events_path):
         report.problems.append(Problem("log_chain", f"events.jsonl line {brk.line}", brk.problem))
     return report
@@ -147,6 +150,14 @@ def _check_stray_files(archive: Archive, problems: list[Problem]) -> None:
                 continue
             relative = str(entry.relative_to(archive.root))
             problems.append(Problem("untracked", relative, "not part of any package", transaction=transaction))
+
+
+def _check_transaction_records(archive: Archive, problems: list[Problem]) -> None:
+    """Each transaction's merged record matches its documents (export and the index read it)."""
+    for path, wrong in stale_records(archive):
+        problems.append(Problem("transaction_record", str(path.relative_to(archive.root)),
+                                f"{wrong}: `trade-archive reindex` writes it afresh from the documents",
+                                transaction=path.parent.name))  # fmt: skip
 
 
 def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem]) -> None:

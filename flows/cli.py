@@ -359,7 +359,8 @@ def verify(archive_dir: str | None, as_json: bool, show_progress: bool | None) -
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="Live progress bar on stderr (default: on when stderr is a terminal).")  # fmt: skip
 def reindex(archive_dir: str | None, backend: str | None, show_progress: bool | None) -> None:
-    """Rebuild the search index from the archive (the archive is the truth).
+    """Rebuild the search index, and every transaction's record, from the archive's
+    documents (the archive is the truth).
 
     \b
     Examples:
@@ -367,10 +368,12 @@ def reindex(archive_dir: str | None, backend: str | None, show_progress: bool | 
       trade-archive reindex --backend tantivy --archive /srv/archive   # 100x faster queries at 200k pages
     """
     import index
+    from archive.transaction import refresh_all_transactions
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
         with archive.writer_lock(), _pass_progress(archive, "reindex", show_progress) as progress:
+            refresh_all_transactions(archive)  # the records feed the index; they are derived too
             pages = index.rebuild(archive, backend, None if progress is None else progress.page_done)
     except TradeArchiveError as error:
         _fail(error)
@@ -416,8 +419,8 @@ def file_command(document: str, project_code: str, archive_dir: str | None) -> N
     try:
         archive = Archive.open(resolve_root(archive_dir))
         with archive.writer_lock():
-            target = file_document(archive, document, check_project_code(project_code), "filed by hand")
-            index.refresh(archive, [document])
+            target, changed = file_document(archive, document, check_project_code(project_code), "filed by hand")
+            index.refresh(archive, changed)
     except TradeArchiveError as error:
         _fail(error)
     click.echo(f"filed {document} under {project_code}: {target}")
@@ -655,7 +658,7 @@ def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archi
       trade-archive review fix-metadata 737f17a0e625e281 amount=123.45万 award_date=2023年5月12日 --note "per contract"
     """
     import index
-    from archive.review import correct_metadata
+    from archive.filing import correct_document_metadata
 
     values: dict[str, str] = {}
     for pair in fields:
@@ -666,11 +669,12 @@ def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archi
     try:
         archive = Archive.open(resolve_root(archive_dir))
         with archive.writer_lock():
-            path = correct_metadata(archive, document, values, note)
-            index.refresh(archive, [document])
+            changed = correct_document_metadata(archive, document, values, note)
+            index.refresh(archive, changed)
     except TradeArchiveError as error:
         _fail(error)
-    click.echo(f"saved {path}")
+    others = len(set(changed) - {document})  # a transaction's record is merged from all its documents
+    click.echo(f"corrected {document}" + (f"; reindexed {others} more of its transaction" if others else ""))
 
 
 @review.command("resolve")

@@ -38,6 +38,7 @@ from archive.progress import BatchProgress, ProgressListener, count_pages
 from archive.report import render_markdown, save_report
 from archive.store import Archive, readable_path
 from archive.timing import add_up
+from archive.transaction import documents_in_transactions
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
 _progress: BatchProgress | None = None  # likewise: page accounting of the running batch
@@ -353,7 +354,11 @@ def _ingest_locked(
     index_started = time.monotonic()
     summary.indexed_pages = index.update(archive)
     summary.stage_seconds["index"] = round(time.monotonic() - index_started, 2)
-    index.refresh(archive, [item["document"] for item in summary.filed_by_name])
+    # Documents indexed before whose transaction gained a document: their merged metadata changed.
+    new = {o["document"] for o in summary.outcomes if o["status"] == "archived"}
+    joined = [Path(o["path"]).parent for o in summary.outcomes if o["status"] == "archived"]
+    joined += [archive.transaction_dir(item["project_code"]) for item in summary.filed_by_name]
+    index.refresh(archive, sorted(documents_in_transactions(archive, joined) - new))
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
     report = asdict(summary)

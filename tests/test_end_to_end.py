@@ -113,6 +113,30 @@ def test_reindex_rebuilds_the_same_pages(batch):
     assert result.exit_code == 0 and "3 pages" in result.output
 
 
+def test_a_document_joining_a_transaction_reindexes_the_ones_already_there(batch, tmp_path):
+    """A later batch's contract states the award amount (manifest): the award notice, indexed
+    by the first batch, is found by the transaction's new amount."""
+    import shutil
+
+    from PIL import Image
+
+    import index
+    from archive.store import Archive
+
+    root = tmp_path / "archive"
+    shutil.copytree(batch["archive"], root)
+    src = tmp_path / "later"
+    src.mkdir()
+    Image.new("L", (850, 1100), 255).save(src / "contract.pdf", resolution=100.0)  # a blank page: no OCR
+    (src / "manifest.csv").write_text("file,project_code,doc_type,amount\n"
+                                      "contract.pdf,NNZC2023-G1-004567-KWZB,contract,999万\n")  # fmt: skip
+    result = CliRunner().invoke(cli, ["ingest", str(src), "--manifest", str(src / "manifest.csv"), "--archive",
+                                      str(root), "--json"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    hits = index.search(Archive(root), "中标", index.Filters(amount_min=9_990_000, amount_max=9_990_000))
+    assert {Path(hit["source"]).name for hit in hits} == {"award-notice.pdf"}
+
+
 def test_ingest_says_what_is_wrong_before_it_starts(tmp_path, resources, prefect_harness):
     """No PDF, an unreadable manifest, a malformed --column, a busy archive: said at
     once (exit 2, or 7 for busy), before the flow and its OCR workers start."""

@@ -100,7 +100,7 @@ def test_unfiled_document_is_filed_by_project_name_and_verify_follows(ingested_a
     assert last["type"] == "filing" and last["to"] == f"transactions/GX-2023-77/{notice.name}"
     assert verify_archive(archive).ok  # verify follows the filing event to the new place
 
-    target = file_document(archive, notice.name, "GXZC2023-G1-001234-KWZB", "archivist corrected it")
+    target, _ = file_document(archive, notice.name, "GXZC2023-G1-001234-KWZB", "archivist corrected it")
     assert target.parent.name == "GXZC2023-G1-001234-KWZB" and verify_archive(archive).ok
 
 
@@ -114,3 +114,88 @@ def test_manifest_amounts_and_dates_in_the_forms_platforms_export():
     dates = {"2023-05-12": "2023-05-12", "2023年5月12日": "2023-05-12", "20230512": "2023-05-12",
              "20231301": None, "2023-02-30": None}  # fmt: skip
     assert {text: parse_date(text) for text in dates} == dates
+
+
+# --- a transaction's record is merged from the documents in it (archive/transaction.py) ------------------------
+
+
+def _document(document, doc_type, time, metadata, provenance):
+    fields = ("project_code", "project_name", "transaction_type", "purchaser", "agency", "winner", "amount",
+              "award_date")  # fmt: skip
+    return {"document": document, "source": f"{document}.pdf", "doc_type": doc_type, "process": {"time": time},
+            "metadata": {name: metadata.get(name) for name in fields},
+            "provenance": {name: provenance if name in metadata else None for name in fields}}  # fmt: skip
+
+
+def test_a_transactions_record_takes_corrections_then_the_manifest_then_the_likeliest_document():
+    from archive.transaction import merged_record
+
+    bid = _document("b1", "bid_opening", "2023-01-02", {"amount": 900.0, "winner": "甲", "agency": "代理"}, "text")
+    award = _document("a1", "award_notice", "2023-01-03", {"amount": 1000.0, "winner": "乙"}, "text")
+    contract = _document("c1", "contract", "2023-01-01", {"project_code": "X-1", "purchaser": "局"}, "manifest")
+    record = merged_record("X-1", [(bid, {}), (award, {}), (contract, {})])
+    assert record["metadata"]["amount"] == 1000.0 and record["provenance"]["amount"] == "text:a1"  # award > bid
+    assert record["metadata"]["agency"] == "代理"  # only the bid opening states it
+    assert record["provenance"]["project_code"] == "manifest:c1"
+    assert [d["document"] for d in record["documents"]] == ["c1", "b1", "a1"]  # ingested first, first
+    corrected = merged_record("X-1", [(bid, {"amount": 950.0}), (award, {"winner": None}), (contract, {})])
+    assert (corrected["metadata"]["amount"], corrected["provenance"]["amount"]) == (950.0, "correction:b1")
+    assert corrected["metadata"]["winner"] == "甲"  # the award notice's winner was cleared
+    filed_by_hand = merged_record("Y-2", [(bid, {}), (contract, {})])  # no document states Y-2
+    assert (
+        filed_by_hand["metadata"]["project_code"] == "Y-2" and filed_by_hand["provenance"]["project_code"] == "filing"
+    )
+
+
+def test_a_document_filed_away_takes_its_values_along_and_corrections_reach_its_transaction(ingested_archive, tmp_path):
+    """The notice joins the award notice's transaction and leaves again; the award notice's amount
+    is corrected: the record, export, the index and verify follow each change."""
+    from click.testing import CliRunner
+
+    import index
+    from flows.cli import cli
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    runner = CliRunner()
+
+    def run(*args):
+        result = runner.invoke(cli, [*args, "--archive", str(root)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    def amount_of(document):
+        return next(p for p in iter_pages(archive) if p["document"] == document)["metadata"]["amount"]
+
+    def indexed_with_amount(amount):  # the index keeps each page's merged metadata, for filters
+        hits = index.search(archive, "通知", index.Filters(amount_min=amount, amount_max=amount), limit=50)
+        return {hit["document"] for hit in hits}
+
+    run("file", notice, "--code", "NNZC2023-G1-004567-KWZB")
+    assert not archive.transaction_dir("GXZC2023-G1-001234-KWZB").exists()  # its only document left
+    assert amount_of(notice) == 1234567.89  # the award notice's amount is the transaction's
+    record = json.loads((archive.transaction_dir("NNZC2023-G1-004567-KWZB") / "transaction.json").read_text())
+    assert {d["document"] for d in record["documents"]} == {award, notice}
+
+    output = run("review", "fix-metadata", award, "amount=200万", "--note", "per the contract")
+    assert "reindexed 1 more" in output, output
+    assert amount_of(notice) == 2_000_000.0  # the correction reached the other document
+    assert notice in indexed_with_amount(2_000_000.0) and notice not in indexed_with_amount(1234567.89)
+
+    run("review", "fix-metadata", notice, "project_code=GXZC2023-G1-001234-KWZB", "--note", "misfiled")
+    assert archive.find_document(notice).parent == archive.transaction_dir("GXZC2023-G1-001234-KWZB")
+    assert amount_of(notice) is None  # the award notice's amount stayed with the award notice
+    assert notice not in indexed_with_amount(2_000_000.0)
+    assert verify_archive(archive).ok
+
+    record_path = archive.transaction_dir("NNZC2023-G1-004567-KWZB") / "transaction.json"
+    record = json.loads(record_path.read_text())
+    record["metadata"]["winner"] = "某公司"  # edited by hand
+    record_path.write_text(json.dumps(record, ensure_ascii=False))
+    problems = verify_archive(archive).problems
+    assert [(p.kind, p.transaction) for p in problems] == [("transaction_record", "NNZC2023-G1-004567-KWZB")]
+    run("reindex")
+    assert verify_archive(archive).ok
