@@ -167,7 +167,10 @@ class PagePool:
 def _read_page(reading: str, page_function: PageFunction, job: PageJob) -> dict:
     """In a worker: ``page_function(job)``, with a note of the page for as long as it is read."""
     note = Path(reading) / str(os.getpid())
-    note.write_text(job.image_path, encoding="utf-8")
+    try:
+        note.write_text(job.image_path, encoding="utf-8")
+    except OSError:  # the note only names a page if this worker dies; without it the page is still read
+        pass
     try:
         return page_function(job)
     finally:
@@ -183,12 +186,20 @@ def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> dict[str, i
     processes = dict(getattr(broken, "_processes", None) or {})  # CPython's pid -> Process
     deadline = time.monotonic() + 10
     codes = {pid: _exit_code(process, deadline) for pid, process in processes.items()}
-    notes = {int(note.name): note for note in reading.iterdir() if note.name.isdigit()}
+    notes = {int(note.name): note for note in _listing(reading) if note.name.isdigit()}
     pages = {pid: note.read_text(encoding="utf-8") for pid, note in notes.items()}
     for note in notes.values():
         note.unlink(missing_ok=True)
     died = {pid: code for pid, code in codes.items() if pid in pages and code not in (-signal.SIGTERM, None)}
     return {pages[pid]: code for pid, code in died.items()} or dict.fromkeys(pages.values())
+
+
+def _listing(folder: Path) -> list[Path]:
+    """The notes in ``folder``; none where the folder is gone (a temp-folder cleaner)."""
+    try:
+        return list(folder.iterdir())
+    except OSError:
+        return []
 
 
 def _exit_code(process: multiprocessing.process.BaseProcess, deadline: float) -> int | None:
