@@ -3,25 +3,27 @@ transfer): validated bag copies plus a transfer manifest, nothing else."""
 
 from __future__ import annotations
 
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import bagit
 
-from archive.errors import NotFound
+from archive.errors import InvalidValue, NotFound
 from archive.export import document_record
 from archive.fixity import atomic_write_json, sha256_file
-from archive.store import Archive, safe_name
+from archive.store import Archive
 
 
 def transfer(archive: Archive, destination: Path, project_code: str | None = None) -> dict:
     """Copy every bag (or one transaction's) to ``destination/<transaction>/<document>``,
-    validating each bag before and after the copy, and write ``transfer-manifest.json``."""
-    packages = [
-        p for p in archive.documents()
-        if project_code is None or p.parent.name == safe_name(project_code)
-    ]  # fmt: skip
+    validating each bag before and after the copy, and write ``transfer-manifest.json``.
+    A bag already at its place from an earlier transfer (the same tag manifest) is kept;
+    anything else there is refused, never overwritten."""
+    _check_destination(archive, destination)
+    folder = archive.transaction_dir(project_code) if project_code else None
+    packages = [p for p in archive.documents() if folder is None or p.parent == folder]
     if not packages:
         raise NotFound(f"nothing to transfer{f' for {project_code}' if project_code else ''}")
     destination.mkdir(parents=True, exist_ok=True)
@@ -29,9 +31,7 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
     for package in packages:
         bagit.Bag(str(package)).validate(processes=1)  # never hand over a bag that is already bad
         target = destination / package.parent.name / package.name
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(package, target)
+        _copy_bag(package, target)
         copied = bagit.Bag(str(target))
         copied.validate(processes=1)
         document = document_record(package)
@@ -53,3 +53,34 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
     atomic_write_json(destination / "transfer-manifest.json", manifest)
     archive.log("transfer", destination=str(destination), transaction=project_code, bags=len(entries))
     return manifest
+
+
+def _check_destination(archive: Archive, destination: Path) -> None:
+    """A hand-over goes outside the archive: copied into it, the bags would land on (and
+    replace) the packages they are copied from, or be taken for untracked files."""
+    root, place = archive.root.resolve(), destination.resolve()
+    if place == root or root in place.parents:
+        raise InvalidValue(f"{destination} is inside the archive {archive.root}: transfer to a folder outside it")
+
+
+def _copy_bag(package: Path, target: Path) -> None:
+    """Copy ``package`` to ``target`` through a temporary name, so a stop or a full disk
+    leaves no half-copied bag under the bag's own name."""
+    if target.exists():
+        if _same_bag(package, target):
+            return  # handed over before: validated again by the caller
+        raise InvalidValue(f"{target} exists and is not a copy of this bag: move it away, or transfer elsewhere")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f".{target.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)  # left by a stopped transfer: ours, by its name
+    try:
+        shutil.copytree(package, partial)
+        os.rename(partial, target)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+
+
+def _same_bag(package: Path, target: Path) -> bool:
+    manifest = target / "tagmanifest-sha256.txt"
+    return manifest.is_file() and sha256_file(manifest) == sha256_file(package / "tagmanifest-sha256.txt")

@@ -14,7 +14,7 @@ import bagit
 import pytest
 
 import index
-from archive.errors import ArchiveBusy
+from archive.errors import ArchiveBusy, InvalidValue
 from archive.pipeline import ingest_document
 from archive.store import Archive
 from archive.transfer import transfer
@@ -103,6 +103,22 @@ def test_transfer_writes_validated_bags_and_a_manifest(archive_copy, tmp_path):
     assert [b["source"] for b in manifest["bags"]] == ["award-notice.pdf"]
     bagit.Bag(str(tmp_path / "out" / manifest["bags"][0]["bag"])).validate()
     assert json.loads((tmp_path / "out" / "transfer-manifest.json").read_text())["bags"]
+    assert transfer(archive_copy, tmp_path / "out", "NNZC2023-G1-004567-KWZB")["bags"]  # again: the copy is kept
+
+
+def test_transfer_refuses_the_archive_itself_and_never_overwrites_another_bag(archive_copy, tmp_path):
+    """Into the archive's own transactions/ folder, each bag's copy would replace the bag."""
+    for inside in (archive_copy.root / "transactions", archive_copy.root, archive_copy.root / "handover"):
+        with pytest.raises(InvalidValue, match="inside the archive"):
+            transfer(archive_copy, inside, "NNZC2023-G1-004567-KWZB")
+    assert verify_archive(archive_copy).ok
+    bag = next(archive_copy.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent
+    squatter = tmp_path / "out" / bag.parent.name / bag.name
+    squatter.mkdir(parents=True)
+    (squatter / "notes.txt").write_text("someone else's")
+    with pytest.raises(InvalidValue, match="not a copy of this bag"):
+        transfer(archive_copy, tmp_path / "out", "NNZC2023-G1-004567-KWZB")
+    assert (squatter / "notes.txt").read_text() == "someone else's"
 
 
 def _variant(src: Path, dest: Path, tag: int) -> None:
