@@ -223,7 +223,7 @@ def _check_ingest_arguments(src: Path, manifest: str | None, columns: tuple[str,
     from flows.ingest import find_sources
 
     mapping = _column_map(columns)
-    pdfs, ignored = find_sources(src)
+    pdfs, ignored = find_sources(src, resolve_root(archive_dir))
     if not pdfs:
         raise click.BadParameter(f"no PDF under {src} ({len(ignored)} other file(s) ignored)", param_hint="SRC")
     if manifest:
@@ -506,8 +506,14 @@ def serve(config_file: str | None, once: bool) -> None:
     except TradeArchiveError as error:
         _fail(error)
     if once:
-        result = inbox_batch(inbox=str(Path(settings.inbox).resolve()), archive_root=str(resolve_root(settings.home)),
-                             stable_seconds=settings.stable_seconds, engine=settings.engine)  # fmt: skip
+        from flows.server import prefect_api
+
+        with prefect_api() as server:  # as ingest: the configured server, else a temporary one
+            if server is not None:
+                server.wait_ready()
+            result = inbox_batch(inbox=str(Path(settings.inbox).resolve()),
+                                 archive_root=str(resolve_root(settings.home)), stable_seconds=settings.stable_seconds,
+                                 engine=settings.engine, workers=settings.workers or None)  # fmt: skip
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     if not os.environ.get("PREFECT_API_URL"):

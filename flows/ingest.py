@@ -138,14 +138,17 @@ def report_progress(listener: ProgressListener) -> Iterator[ProgressListener]:
         _listeners.remove(listener)
 
 
-def find_sources(src: Path) -> tuple[list[Path], list[Path]]:
+def find_sources(src: Path, archive_root: Path | None = None) -> tuple[list[Path], list[Path]]:
     """(PDFs, files ignored) under ``src``, recursively, in a stable order. Hidden
     files and folders (``.x.pdf``, macOS's ``._x.pdf`` resource forks, ``.Trash``)
     and links to nothing are ignored, and reported as ignored, as are files that
-    are neither PDFs nor a manifest or notes."""
+    are neither PDFs nor a manifest or notes. An archive inside ``src`` is skipped
+    whole: its access PDFs are not scans to ingest again."""
     if src.is_file():
         return [src], []
-    entries = sorted(p for p in src.rglob("*") if p.is_file() or (p.is_symlink() and not p.exists()))
+    inside = archive_root.resolve() if archive_root is not None else None
+    entries = sorted(p for p in src.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists()))
+                     and (inside is None or inside not in p.resolve().parents))  # fmt: skip
     hidden = {p for p in entries if any(part.startswith(".") for part in p.relative_to(src).parts) or not p.exists()}
     files = [p for p in entries if p not in hidden]
     pdfs = [p for p in files if p.suffix.lower() == ".pdf"]
@@ -266,7 +269,7 @@ def _ingest_locked(
     batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if leftovers := archive.clear_staging():
         logger.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
-    pdfs, others = find_sources(src)
+    pdfs, others = find_sources(src, archive.root)
     summary = BatchSummary(
         batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[readable_path(p) for p in others]
     )

@@ -14,28 +14,53 @@ from prefect.schedules import Cron
 
 import index
 from archive.config import Config
-from archive.inbox import claim, find_manifest, settle, settled_files
+from archive.inbox import claim, claimed_batches, fail_batch, find_manifest, settle, settled_files
+from archive.manifest import read_manifest
 from archive.store import Archive
 from archive.verify import verify_archive
 from flows.ingest import ingest_batch
 
 
 @flow(name="inbox-ingest", log_prints=True)
-def inbox_batch(inbox: str, archive_root: str, stable_seconds: float = 30, engine: str = "rapidocr") -> dict:
-    """Ingest what has settled in the inbox; move each file to done/ or failed/."""
+def inbox_batch(
+    inbox: str, archive_root: str, stable_seconds: float = 30, engine: str = "rapidocr", workers: int | None = None
+) -> dict:
+    """Ingest what has settled in the inbox; move each file to done/ or failed/. Batches a
+    stopped run left in processing/ are taken up first."""
     logger = get_run_logger()
     inbox_path = Path(inbox)
     for folder in ("processing", "done", "failed"):
         (inbox_path / folder).mkdir(parents=True, exist_ok=True)
-    files = settled_files(inbox_path, stable_seconds)
-    if not files:
+    left = claimed_batches(inbox_path)  # by a run that was stopped
+    results = [_run_claimed(inbox_path, folder.name, archive_root, engine, workers) for folder in left]
+    files = settled_files(inbox_path, stable_seconds, Path(archive_root))
+    if files:
+        batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        claim(inbox_path, files, batch)
+        results.append(_run_claimed(inbox_path, batch, archive_root, engine, workers))
+    elif not results:
         logger.info("inbox %s: nothing settled to ingest", inbox)
         return {"claimed": 0}
-    batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    folder = claim(inbox_path, files, batch)
+    done = [path for result in results for path in result["done"]]
+    failed = [path for result in results for path in result["failed"]]
+    return {"claimed": len(files), "batches": results, "done": done, "failed": failed}
+
+
+def _run_claimed(inbox: Path, batch: str, archive_root: str, engine: str, workers: int | None) -> dict:
+    """Ingest one claimed batch folder and settle its files."""
+    logger = get_run_logger()
+    folder = inbox / "processing" / batch
     manifest = find_manifest(folder)
+    try:
+        if manifest is not None:
+            read_manifest(manifest)
+    except Exception as error:  # noqa: BLE001 - whatever keeps it from being read (a damaged .xlsx)
+        moved = fail_batch(inbox, batch, f"the batch's manifest {manifest.name} cannot be read ({error}); "
+                           "fix or remove it and drop the files in the inbox again")  # fmt: skip
+        logger.error("inbox %s: manifest %s cannot be read: %s", batch, manifest.name, error)
+        return {"inbox_batch": batch, **moved}
     summary = ingest_batch(src=str(folder), archive_root=archive_root, manifest=manifest and str(manifest),
-                           engine=engine, wait=True)  # fmt: skip
+                           engine=engine, workers=workers, wait=True)  # fmt: skip
     archive = Archive(Path(archive_root))
     verified = set()
     for outcome in summary["outcomes"]:
@@ -46,9 +71,10 @@ def inbox_batch(inbox: str, archive_root: str, stable_seconds: float = 30, engin
                 verified.add(outcome["document"])
             except bagit.BagError as error:
                 logger.error("package %s does not validate: %s", package, error)
-    moved = settle(inbox_path, batch, summary["outcomes"], verified)
-    logger.info("inbox %s: %d done, %d failed", batch, len(moved["done"]), len(moved["failed"]))
-    return {"claimed": len(files), "batch": summary["batch"], **moved}
+    moved = settle(inbox, batch, summary["outcomes"], verified)
+    logger.info("inbox %s (batch %s): %d done, %d failed", batch, summary["batch"], len(moved["done"]),
+                len(moved["failed"]))  # fmt: skip
+    return {"inbox_batch": batch, "batch": summary["batch"], **moved}
 
 
 @flow(name="verify-archive")
@@ -82,7 +108,8 @@ def build_deployments(config: Config) -> list:
         inbox_batch.to_deployment(
             name="inbox", schedules=[Cron(config.ingest_cron, **every)],
             parameters={"inbox": str(Path(config.inbox).resolve()), "archive_root": archive_root,
-                        "stable_seconds": config.stable_seconds, "engine": config.engine},
+                        "stable_seconds": config.stable_seconds, "engine": config.engine,
+                        "workers": config.workers or None},
             description="Ingest what has settled in the inbox (hot folder).",
         ),
         verify_flow.to_deployment(

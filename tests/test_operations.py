@@ -78,6 +78,35 @@ def test_inbox_run_moves_files_to_done_and_failed_with_reasons(tmp_path, resourc
     assert list(Archive(archive).root.glob("reports/*.md"))
 
 
+def test_inbox_takes_up_a_stopped_batch_fails_an_unreadable_manifest_and_skips_an_archive_inside(
+    tmp_path, resources, prefect_harness
+):
+    from flows.operations import inbox_batch
+
+    inbox = tmp_path / "inbox"
+    archive = inbox / "archive"  # kept inside the inbox: never taken for scans
+    # A batch a stopped run left claimed; its PDF's name is not text (a newline).
+    stranded = inbox / "processing" / "inbox-20231201T000000Z"
+    stranded.mkdir(parents=True)
+    odd = stranded / "award\nnotice.pdf"
+    odd.write_bytes((resources / "award-notice.pdf").read_bytes())
+    # A delivery whose spreadsheet is damaged.
+    delivery = inbox / "delivery"
+    delivery.mkdir()
+    (delivery / "notice.pdf").write_bytes((resources / "notice-upside-down.pdf").read_bytes())
+    (delivery / "manifest.xlsx").write_bytes(b"PK not really a spreadsheet")
+    result = inbox_batch(inbox=str(inbox), archive_root=str(archive), stable_seconds=0)
+    assert [r["inbox_batch"] for r in result["batches"]][0] == "inbox-20231201T000000Z"
+    assert result["done"] == ["done/inbox-20231201T000000Z/award\nnotice.pdf"]  # archived: matched by its bytes
+    failed = {p.name for p in (inbox / "failed").rglob("*") if p.is_file()}
+    assert failed == {"notice.pdf", "notice.pdf.reason.txt", "manifest.xlsx", "manifest.xlsx.reason.txt"}
+    reason = next((inbox / "failed").rglob("notice.pdf.reason.txt")).read_text()
+    assert "manifest.xlsx cannot be read" in reason
+    assert not any((inbox / "processing").iterdir())
+    again = inbox_batch(inbox=str(inbox), archive_root=str(archive), stable_seconds=0)
+    assert again == {"claimed": 0}  # the archive's own files are not scans
+
+
 def test_deployments_carry_the_configured_schedules(tmp_path):
     from flows.operations import build_deployments
 
@@ -88,3 +117,15 @@ def test_deployments_carry_the_configured_schedules(tmp_path):
     assert deployments["inbox"].schedules[0].schedule.cron == "*/5 * * * *"
     assert deployments["weekly-verify"].schedules[0].schedule.cron == "0 3 * * 0"
     assert deployments["inbox"].parameters["inbox"] == str(tmp_path / "in")
+
+
+def test_an_archive_inside_src_is_not_ingested_again(tmp_path):
+    from flows.ingest import find_sources
+
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "a.pdf").write_bytes(b"%PDF-1.4")
+    access = tmp_path / "archive" / "transactions" / "X-1" / "0123456789abcdef" / "data" / "access.pdf"
+    access.parent.mkdir(parents=True)
+    access.write_bytes(b"%PDF-1.4")
+    pdfs, ignored = find_sources(tmp_path, tmp_path / "archive")
+    assert pdfs == [tmp_path / "scans" / "a.pdf"] and ignored == []
