@@ -4,6 +4,7 @@ Use is logged before results are shown; if it cannot be logged, nothing is shown
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterator
 
 from archive.access import os_user, visible_levels
@@ -24,9 +25,10 @@ def record_use(archive: Archive, action: str, results: int, **detail: object) ->
     try:
         archive.log(USE, action=action, user=os_user(), results=results, **detail)
     except OSError as error:
+        fix = "free space on its disk" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "write access to the log"
         raise ArchiveError(
             f"cannot record this {action} in the audit log {archive.events_path} ({error}); "
-            "use is only allowed when it can be traced: ask an admin for write access to the log"
+            f"use is only allowed when it can be traced: ask an admin for {fix}"
         ) from error
 
 

@@ -8,6 +8,7 @@ interleave or fork the chain.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import getpass
 import hashlib
@@ -43,8 +44,8 @@ def append_event(log_path: Path, event_type: str, outcome: str = "success", **de
         try:
             last = _last_line(handle)
             previous = _line_hash(last) if last else GENESIS
-            if last and not _ends_with_newline(handle):
-                handle.write("\n")  # a line torn by a crash stays a line of its own (verify names it)
+            # a line torn by a crash stays a line of its own (verify names it)
+            start = "\n" if last and not _ends_with_newline(handle) else ""
             event = {
                 "id": str(uuid.uuid4()),
                 "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -54,13 +55,26 @@ def append_event(log_path: Path, event_type: str, outcome: str = "success", **de
                 **detail,
                 "prev": previous,
             }
-            handle.seek(0, os.SEEK_END)
-            handle.write(json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+            line = start + json.dumps(event, ensure_ascii=False, sort_keys=True) + "\n"
+            _append_whole(handle.fileno(), line.encode("utf-8"))
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     return event
+
+
+def _append_whole(fd: int, data: bytes) -> None:
+    """Append ``data`` and fsync it, or leave the log as it was: a write cut short (a full
+    disk) is cut off again, so no torn line breaks the hash chain for good."""
+    size = os.fstat(fd).st_size
+    try:
+        written = 0
+        while written < len(data):
+            written += os.write(fd, data[written:])  # O_APPEND: at the end, whoever else appends
+        os.fsync(fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.ftruncate(fd, size)
+        raise
 
 
 def _last_line(handle) -> str:  # noqa: ANN001 - a binary-safe text handle opened "a+"

@@ -1,5 +1,8 @@
 import hashlib
 import json
+import os
+
+import pytest
 
 from archive.events import append_event, check_chain, read_events
 from archive.fixity import atomic_write_bytes, copies_of_earlier, sha256_file
@@ -52,3 +55,27 @@ def test_copies_of_earlier_files_are_found_by_bytes_not_names(tmp_path):
         paths[-1].write_bytes(data)
     paths.append(tmp_path / "missing.pdf")  # unreadable: left to its own ingest
     assert copies_of_earlier(paths) == {1: 0, 3: 0, 5: 2}
+
+
+def test_a_full_disk_during_an_append_leaves_the_log_as_it_was(tmp_path, monkeypatch):
+    """A write cut short (ENOSPC after half the line) is cut off again: later appends chain on."""
+    import errno
+
+    from archive import events
+
+    log = tmp_path / "events.jsonl"
+    append_event(log, "ingestion", document="a")
+    before = log.read_bytes()
+    real_write = os.write
+
+    def half_then_full(fd, data):
+        real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(events.os, "write", half_then_full)
+    with pytest.raises(OSError):
+        append_event(log, "search", query="开标")
+    monkeypatch.setattr(events.os, "write", real_write)
+    assert log.read_bytes() == before
+    append_event(log, "search", query="开标")
+    assert not list(check_chain(log)) and len(list(read_events(log))) == 2
