@@ -4,6 +4,7 @@ a thin wrapper over one library call or flow; exit codes are in archive.errors."
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -338,8 +339,11 @@ def verify(archive_dir: str | None, as_json: bool, show_progress: bool | None) -
     with _pass_progress(archive, "verify", show_progress, lambda: verify_totals(archive)) as progress:
         on_document = None if progress is None else lambda package: progress.document_done(declared_pages(package))
         report = verify_archive(archive, on_document)
-    archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
-                files=report.files, problems=len(report.problems))  # fmt: skip
+    try:
+        archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
+                    files=report.files, problems=len(report.problems))  # fmt: skip
+    except OSError as error:  # a read-only copy or a full disk: the check itself still stands
+        click.echo(f"warning: this check is not recorded in {archive.events_path} ({error})", err=True)
     if as_json:
         click.echo(json.dumps(report.to_json(), ensure_ascii=False, indent=2))
     else:
@@ -785,7 +789,33 @@ def audit(archive_dir: str | None, user: str | None, action: str | None, since: 
 
 
 def main() -> None:
-    cli()
+    """The ``trade-archive`` command: click's, with stable exit codes where click has none:
+    Ctrl-C is 130 (as for ingest), and a disk or permission failure is an error message
+    with exit 5, not a traceback."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:  # Ctrl-C (or end of input at a prompt)
+        click.echo("stopped; run the same command again to finish", err=True)
+        sys.exit(int(ExitCode.interrupted))
+    except click.ClickException as error:
+        error.show()
+        sys.exit(error.exit_code)
+    except OSError as error:
+        click.echo(f"error: {_os_error(error)}", err=True)
+        sys.exit(int(ExitCode.archive_error))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _os_error(error: OSError) -> str:
+    hint = {
+        errno.ENOSPC: "the disk is full: free space and run the command again",
+        errno.EDQUOT: "the disk quota is used up: free space and run the command again",
+        errno.EROFS: "the file system is read-only: run it on a writable copy of the archive",
+        errno.EACCES: "permission denied: run it as the archive's owner, or ask an admin",
+        errno.EPERM: "not permitted: run it as the archive's owner, or ask an admin",
+    }.get(error.errno or 0, "a disk or network problem")
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}: {hint}"
 
 
 if __name__ == "__main__":
