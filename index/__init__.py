@@ -4,7 +4,7 @@ Two backends behind one seam (DESIGN.md §5): ``whoosh`` (pure Python, the
 default) and ``tantivy`` (Rust; for archives past a few thousand pages).
 The archive decides which one it uses: the name is stored in
 ``ARCHIVE/index/backend`` when its index is built. A new index takes
-``$TRADE_ARCHIVE_INDEX`` (whoosh|tantivy), else whoosh; ``rebuild`` may switch.
+``$TRADE_ARCHIVE_INDEX`` (whoosh|tantivy), else whoosh; ``rebuild(backend=...)`` switches.
 
     from index import Filters, rebuild, search, update
     update(archive)                       # index the pages of documents the index lacks
@@ -79,7 +79,7 @@ def check_marker(folder: Path, name: str) -> None:
     if have and have != name:
         raise ArchiveError(
             f"the index at {folder} is a {have} index, not {name}: use index.update/search, "
-            f"or switch it with `TRADE_ARCHIVE_INDEX={name} trade-archive reindex`"
+            f"or switch it with `trade-archive reindex --backend {name}`"
         )
 
 
@@ -133,10 +133,12 @@ def optimise(archive: Archive) -> str:
 
 def rebuild(archive: Archive, backend: str | None = None, on_page: Callable[[dict], None] | None = None) -> int:
     """Rebuild the index from the archive and swap it in; return pages indexed.
-    ``backend``: whoosh|tantivy; None = $TRADE_ARCHIVE_INDEX if set, else the
-    archive's current backend (whoosh for an archive without an index).
+    ``backend``: whoosh|tantivy; None = the archive's current backend (for an
+    archive without an index: $TRADE_ARCHIVE_INDEX, else whoosh). The environment
+    names the backend of a new index only: a configuration file exports it, and a
+    plain reindex must not switch an archive's backend behind the admin's back.
     ``on_page``: called with each page as it is read (progress)."""
-    name = _checked(backend, "the backend argument") if backend else env_backend() or backend_name(archive)
+    name = _checked(backend, "the backend argument") if backend else backend_name(archive)
     return backend_module(name).rebuild(archive, on_page)
 
 

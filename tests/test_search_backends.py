@@ -494,6 +494,8 @@ def test_new_index_takes_the_env_backend_then_keeps_it(tmp_path, monkeypatch):
     monkeypatch.setenv(index.ENV_BACKEND, "whoosh")
     assert index.backend_name(arch) == "tantivy"  # an existing index keeps its backend
     assert index.search(arch, "交易中心") == []
+    index.rebuild(arch)  # a plain rebuild too (a config file exports the variable)
+    assert index.backend_name(arch) == "tantivy"
 
 
 def test_rebuild_switches_backend_and_refuses_mixing(tmp_path, monkeypatch):
@@ -508,7 +510,9 @@ def test_rebuild_switches_backend_and_refuses_mixing(tmp_path, monkeypatch):
     with pytest.raises(ArchiveError, match="tantivy index"):
         backend_module("whoosh").add_pages(arch, [])  # a whoosh writer must not touch a tantivy index
     monkeypatch.setenv(index.ENV_BACKEND, "whoosh")
-    index.rebuild(arch)  # the env var chooses on rebuild
+    index.rebuild(arch)  # the env var (a config file's `index`) names a new archive's backend only
+    assert index.backend_name(arch) == "tantivy"
+    index.rebuild(arch, backend="whoosh")  # reindex --backend switches
     assert index.backend_name(arch) == "whoosh"
 
 
