@@ -10,13 +10,15 @@ the file; command-line options override both.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import tomllib
 
-from archive.errors import TradeArchiveError
+from archive.errors import ExitCode, TradeArchiveError
 
 ENV_PREFIX = "TRADE_ARCHIVE_"
 
@@ -38,7 +40,33 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
 
 
 class ConfigError(TradeArchiveError):
-    pass
+    exit_code = ExitCode.bad_arguments
+
+
+# What each setting may be, checked when it is read: a wrong engine name used to surface
+# only as a failed batch, a wrong time zone only when the schedules were served.
+CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
+
+
+def _check(name: str, value: Any) -> str | None:
+    """Why ``value`` cannot be the setting ``name``, or None where it can."""
+    choices = {"engine": ("rapidocr", "tesseract"), "index": ("whoosh", "tantivy")}.get(name)
+    if choices and value not in choices:
+        return f"one of: {', '.join(choices)}"
+    if name in ("workers", "stable_seconds") and value < 0:
+        return "0 or more"
+    if name == "page_seconds" and value < 1:
+        return "1 or more"
+    if name == "low_confidence" and not 0 <= value <= 1:
+        return "between 0 and 1 (e.g. 0.8)"
+    if name.endswith("_cron") and not (len(value.split()) == 5 and all(map(CRON_FIELD.fullmatch, value.split()))):
+        return 'a cron line of five fields, e.g. "*/15 * * * *"'
+    if name == "timezone":
+        try:
+            ZoneInfo(value)
+        except (ValueError, ZoneInfoNotFoundError):
+            return 'a time zone name, e.g. "Asia/Shanghai"'
+    return None
 
 
 @dataclass
@@ -93,6 +121,8 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
         except (TypeError, ValueError) as error:
             what = {"int": "whole number", "float": "number"}.get(kind.__name__, kind.__name__)
             raise ConfigError(f"{name} = {value!r} ({source}) is not a {what}") from error
+        if (wanted := _check(name, config.values[name])) is not None:
+            raise ConfigError(f"{name} = {value!r} ({source}) cannot be used: {name} is {wanted}")
         config.sources[name] = source
     return config
 

@@ -5,6 +5,7 @@ import os
 import threading
 import time
 
+import pytest
 from click.testing import CliRunner
 
 from archive.config import load_config
@@ -129,3 +130,16 @@ def test_an_archive_inside_src_is_not_ingested_again(tmp_path):
     access.write_bytes(b"%PDF-1.4")
     pdfs, ignored = find_sources(tmp_path, tmp_path / "archive")
     assert pdfs == [tmp_path / "scans" / "a.pdf"] and ignored == []
+
+
+UNUSABLE = [("engine", "foo"), ("workers", "-3"), ("low_confidence", "7"), ("ingest_cron", "banana"),
+            ("timezone", "Mars/Base"), ("index", "lucene")]  # fmt: skip
+
+
+@pytest.mark.parametrize("setting,value", UNUSABLE)
+def test_a_setting_that_cannot_be_used_is_refused_when_read(setting, value, monkeypatch):
+    from archive.config import ConfigError, load_config
+
+    monkeypatch.setenv(f"TRADE_ARCHIVE_{setting.upper()}", value)
+    with pytest.raises(ConfigError, match=f"{setting} = '{value}'"):
+        load_config()
