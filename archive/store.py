@@ -164,7 +164,7 @@ class Archive:
                 holder = handle.read().strip() or "another process"
                 raise ArchiveBusy(
                     f"{self.root} is being written by {holder}; "
-                    "wait for it to finish, or pass --wait to queue behind it."
+                    "run this again when it has finished (`ingest --wait` queues behind it)."
                 ) from None
             handle.seek(0)
             handle.truncate()
