@@ -4,6 +4,7 @@ touch more than one package: finding, listing, quarantining, logging."""
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -56,6 +57,30 @@ def safe_name(text: str, limit: int = 80) -> str:
     while len(name.encode("utf-8", "surrogatepass")) > NAME_MAX_BYTES:
         name = name[:-1]
     return name.strip("._") or "_"
+
+
+def transaction_folder_name(project_code: str, transactions: Path) -> str:
+    """The folder of a transaction: its code where that is a safe name (after NFKC: a
+    full-width code is the same code), else the safe name plus a short hash of the code,
+    so two codes that differ only in what ``safe_name`` replaces (桂财采【2023】001号,
+    桂财采《2023》001号) never share a folder. A folder named before the hash was added
+    is still found, by the code in its transaction.json."""
+    code = unicodedata.normalize("NFKC", project_code).strip()
+    name = safe_name(code)
+    if name == code:
+        return name
+    legacy = transactions / name / "transaction.json"
+    if legacy.is_file() and _recorded_code(legacy) == project_code:
+        return name
+    digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe_name(code, limit=70)}~{digest}"
+
+
+def _recorded_code(record: Path) -> str | None:
+    try:
+        return json.loads(record.read_text(encoding="utf-8")).get("project_code")
+    except (OSError, ValueError, AttributeError):
+        return None
 
 
 def readable_path(path: str | os.PathLike) -> str:
@@ -112,7 +137,7 @@ class Archive:
     def transaction_dir(self, project_code: str | None) -> Path:
         if not project_code:
             return self.root / "unfiled"
-        return self.root / "transactions" / safe_name(project_code)
+        return self.root / "transactions" / transaction_folder_name(project_code, self.root / "transactions")
 
     def documents(self) -> Iterator[Path]:
         """Every filed document package (BagIt bag), in a stable order."""

@@ -199,3 +199,16 @@ def test_a_document_filed_away_takes_its_values_along_and_corrections_reach_its_
     assert [(p.kind, p.transaction) for p in problems] == [("transaction_record", "NNZC2023-G1-004567-KWZB")]
     run("reindex")
     assert verify_archive(archive).ok
+
+
+def test_two_codes_that_make_the_same_safe_name_get_folders_of_their_own(tmp_path):
+    archive = Archive.open(tmp_path / "archive", create=True)
+    square, angle = archive.transaction_dir("桂财采【2023】001号"), archive.transaction_dir("桂财采《2023》001号")
+    assert square != angle and square.parent == angle.parent == archive.root / "transactions"
+    assert archive.transaction_dir("GXZC2023-G1-001234-KWZB").name == "GXZC2023-G1-001234-KWZB"  # as it is
+    assert archive.transaction_dir("ＧＸＺＣ2023-G1-001234-KWZB").name == "GXZC2023-G1-001234-KWZB"  # full-width
+    legacy = archive.root / "transactions" / "桂财采_2023_001号"  # named before the hash was added
+    legacy.mkdir()
+    (legacy / "transaction.json").write_text(json.dumps({"project_code": "桂财采【2023】001号"}, ensure_ascii=False))
+    assert archive.transaction_dir("桂财采【2023】001号") == legacy
+    assert archive.transaction_dir("桂财采《2023》001号") == angle
