@@ -5,6 +5,7 @@ the move is an event, so verify follows it."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -24,16 +25,22 @@ def file_document(archive: Archive, document_id: str, project_code: str, reason:
     if package is None:
         raise NotFound(f"no document {document_id} in {archive.root}; `trade-archive export` lists them")
     target_parent = archive.transaction_dir(project_code)
-    if package.parent == target_parent:
-        return package, []
+    if package.parent == target_parent:  # filed there already; a run cut short may not have written the record
+        return package, refresh_transaction(archive, project_code)
     left = code_of_folder(package.parent) if package.parent.parent.name == "transactions" else None
     target_parent.mkdir(parents=True, exist_ok=True)
     target = target_parent / document_id
     os.rename(package, target)
-    fsync_dir(target_parent)
-    fsync_dir(package.parent)
     moved = {"from": str(package.relative_to(archive.root)), "to": str(target.relative_to(archive.root))}
-    archive.log("filing", document=document_id, project_code=project_code, reason=reason, **moved)
+    try:
+        fsync_dir(target_parent)
+        fsync_dir(package.parent)
+        archive.log("filing", document=document_id, project_code=project_code, reason=reason, **moved)
+    except BaseException:  # a move the log does not record would look like a lost package: undo it
+        os.rename(target, package)
+        with contextlib.suppress(OSError):
+            target_parent.rmdir()  # made for this move, and empty again
+        raise
     changed = refresh_transaction(archive, left) + refresh_transaction(archive, project_code)
     return target, changed or [document_id]
 

@@ -90,7 +90,7 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]]) -> dict
     provenance: dict[str, str | None] = dict.fromkeys(FIELDS)
     best: dict[str, tuple[int, int]] = {}
     for document, corrected in ordered:
-        for name, value, source, rank in _readings(document, corrected):
+        for name, value, source, rank in _readings(document, corrected, project_code):
             if name == "project_code" and value != project_code:
                 continue  # the folder decides the code; only a document stating that code is its source
             if name not in best or rank < best[name]:  # strictly better: among equals the first ingested stays
@@ -109,9 +109,15 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]]) -> dict
     }
 
 
-def _readings(document: dict, corrected: dict) -> Iterator[tuple[str, object, str | None, tuple[int, int]]]:
-    """(field, value, source, rank) for each field a document gives a value; a lower rank wins."""
+def _readings(
+    document: dict, corrected: dict, project_code: str
+) -> Iterator[tuple[str, object, str | None, tuple[int, int]]]:
+    """(field, value, source, rank) for each field a document gives a value; a lower rank wins.
+    A manifest row that names another transaction (the document was filed here by hand)
+    describes that one: its values count as no more than text read from the document."""
     doc_type = corrected.get("doc_type") or document["doc_type"]
+    own_code = corrected.get("project_code", document["metadata"].get("project_code"))
+    row_is_about_here = own_code in (None, project_code)
     for name in FIELDS:
         if name in corrected:  # a correction may clear a field: then this document gives it no value
             value, source = corrected[name], "correction"
@@ -121,7 +127,7 @@ def _readings(document: dict, corrected: dict) -> Iterator[tuple[str, object, st
             continue
         if source == "correction":
             rank = (0, 0)
-        elif source == "manifest":
+        elif source == "manifest" and row_is_about_here:
             rank = (1, 0)
         else:
             rank = (2, TEXT_PRIORITY.get(doc_type, len(TEXT_PRIORITY)))

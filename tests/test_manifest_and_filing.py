@@ -141,6 +141,9 @@ def test_a_transactions_record_takes_corrections_then_the_manifest_then_the_like
     corrected = merged_record("X-1", [(bid, {"amount": 950.0}), (award, {"winner": None}), (contract, {})])
     assert (corrected["metadata"]["amount"], corrected["provenance"]["amount"]) == (950.0, "correction:b1")
     assert corrected["metadata"]["winner"] == "甲"  # the award notice's winner was cleared
+    elsewhere = _document("c2", "contract", "2023-01-01", {"project_code": "Z-9", "amount": 5.0}, "manifest")
+    moved_in = merged_record("X-1", [(award, {}), (elsewhere, {})])  # its row is about Z-9: no better than text
+    assert moved_in["metadata"]["amount"] == 1000.0
     filed_by_hand = merged_record("Y-2", [(bid, {}), (contract, {})])  # no document states Y-2
     assert (
         filed_by_hand["metadata"]["project_code"] == "Y-2" and filed_by_hand["provenance"]["project_code"] == "filing"
