@@ -10,16 +10,16 @@ from pathlib import Path
 from archive.access import access_level
 from archive.metadata import FIELDS
 from archive.review import latest_metadata, latest_page_texts
-from archive.store import Archive, read_json
+from archive.store import Archive, read_archived
 
 
 def document_record(package: Path) -> dict:
     """document.json, with its transaction's merged metadata where the document
     is filed (the award notice's date and amount belong to the contract too)."""
-    document = read_json(package / "data" / "document.json")
+    document = read_archived(package / "data" / "document.json")
     transaction = package.parent / "transaction.json"
     if transaction.exists():
-        merged = read_json(transaction)["metadata"]
+        merged = read_archived(transaction)["metadata"]
         own = document["metadata"]
         document["metadata"] = {
             name: merged.get(name) if merged.get(name) is not None else own.get(name) for name in FIELDS
@@ -66,7 +66,7 @@ def iter_pages(
         corrected_texts = latest_page_texts(archive, document["document"])
         ocr = f"{exported.package}/data/ocr"  # a string: joining Paths three times a page was a fifth of reading it
         for number in range(1, document["pages"] + 1):
-            page = read_json(f"{ocr}/{number:04d}.json")
+            page = read_archived(f"{ocr}/{number:04d}.json")
             text = corrected_texts.get(number)
             yield {
                 "document": document["document"],
@@ -102,4 +102,4 @@ def _tap(page: dict, on_page: Callable[[dict], None]) -> dict:
 
 
 def _source_order(package: Path) -> tuple[str, str]:
-    return (read_json(package / "data" / "document.json")["source"], package.name)
+    return (read_archived(package / "data" / "document.json")["source"], package.name)

@@ -215,3 +215,15 @@ class Archive:
 def read_json(path: Path | str) -> dict:
     with open(path, encoding="utf-8") as handle:
         return json.load(handle)
+
+
+def read_archived(path: Path | str) -> dict:
+    """A JSON file of the archive, or an error that names it: one damaged file must say
+    where it is, not end an export or a reindex in a bare traceback."""
+    try:
+        return read_json(path)
+    except (OSError, ValueError) as error:
+        raise ArchiveError(
+            f"{path} cannot be read ({type(error).__name__}: {error}): `trade-archive verify` shows what changed; "
+            "restore the package from a backup (a transaction.json: `trade-archive reindex` rewrites it)"
+        ) from error

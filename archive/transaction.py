@@ -21,10 +21,11 @@ import fcntl
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
+from archive.errors import ArchiveError
 from archive.fixity import atomic_write_json, fsync_dir
 from archive.metadata import FIELDS, TEXT_PRIORITY
 from archive.review import latest_metadata
-from archive.store import Archive, read_json
+from archive.store import Archive, read_archived, read_json
 
 RECORD = "transaction.json"
 
@@ -67,7 +68,10 @@ def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:
     for folder in sorted((archive.root / "transactions").glob("*")):
         if not folder.is_dir():
             continue
-        documents = _documents_in(archive, folder)
+        try:
+            documents = _documents_in(archive, folder)
+        except ArchiveError:
+            continue  # a damaged document.json: the bag check names it
         path = folder / RECORD
         if not documents:
             continue  # an empty folder holds nothing to describe; verify's other checks see strays
@@ -136,7 +140,7 @@ def _readings(
 
 def _documents_in(archive: Archive, folder: Path) -> list[tuple[dict, dict]]:
     packages = sorted(bag.parent for bag in folder.glob("*/bagit.txt"))
-    documents = [read_json(package / "data" / "document.json") for package in packages]
+    documents = [read_archived(package / "data" / "document.json") for package in packages]
     return [(document, latest_metadata(archive, document["document"])) for document in documents]
 
 

@@ -308,11 +308,14 @@ def export(fmt: str, archive_dir: str | None, show_progress: bool | None) -> Non
         record_use(archive, "export", totals[0], format=fmt)
     except TradeArchiveError as error:
         _fail(error)
-    with _pass_progress(archive, "export", show_progress, lambda: totals) as progress:
-        for page in iter_pages(archive, visible=visible):  # streamed: an archive's pages never all in memory
-            click.echo(json.dumps(page, ensure_ascii=False))
-            if progress is not None:
-                progress.page_done(page)
+    try:
+        with _pass_progress(archive, "export", show_progress, lambda: totals) as progress:
+            for page in iter_pages(archive, visible=visible):  # streamed: an archive's pages never all in memory
+                click.echo(json.dumps(page, ensure_ascii=False))
+                if progress is not None:
+                    progress.page_done(page)
+    except TradeArchiveError as error:  # a damaged file, met part-way: what came before is on stdout
+        _fail(error)
 
 
 @cli.command()
@@ -800,6 +803,8 @@ def main() -> None:
     except click.ClickException as error:
         error.show()
         sys.exit(error.exit_code)
+    except TradeArchiveError as error:  # one a command does not expect (each catches those it does)
+        _fail(error)
     except OSError as error:
         click.echo(f"error: {_os_error(error)}", err=True)
         sys.exit(int(ExitCode.archive_error))
