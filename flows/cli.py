@@ -17,7 +17,7 @@ import click
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # archives often sit offline
 
-from archive.errors import ExitCode, TradeArchiveError
+from archive.errors import ExitCode, NotFound, TradeArchiveError
 from archive.store import ENV_HOME, Archive, check_project_code, resolve_root
 
 if TYPE_CHECKING:
@@ -587,7 +587,12 @@ def review() -> None:
 @click.option("--batch", help="Batch (default: the latest).")
 @archive_option
 def review_list(batch: str | None, archive_dir: str | None) -> None:
-    """List the open flags of a batch."""
+    """List the open flags of a batch.
+
+    \b
+    Example:
+      trade-archive review list --batch 20231201T080000123456Z --archive /srv/archive
+    """
     from archive.acceptance import check_batch
 
     try:
@@ -605,7 +610,7 @@ def _find_flag(archive: Archive, flag_id: str, batch: str | None):
     from archive.acceptance import find_flag
 
     if (item := find_flag(archive, flag_id, batch)) is None:
-        raise click.BadParameter(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
+        raise NotFound(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
     return item
 
 
@@ -615,12 +620,20 @@ def _find_flag(archive: Archive, flag_id: str, batch: str | None):
 @click.option("--png", "png_path", type=click.Path(dir_okay=False), help="Where to write the page image.")
 @archive_option
 def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir: str | None) -> None:
-    """Render a flagged page to PNG and print its text and metadata."""
+    """Render a flagged page to PNG and print its text and metadata.
+
+    \b
+    Example:
+      trade-archive review show 3f2a9c0b1d --png /tmp/page.png --archive /srv/archive
+    """
     from archive.certificate import page_png, page_text
     from archive.export import iter_documents
 
-    archive = Archive.open(resolve_root(archive_dir))
-    item = _find_flag(archive, flag, batch)
+    try:
+        archive = Archive.open(resolve_root(archive_dir))
+        item = _find_flag(archive, flag, batch)
+    except TradeArchiveError as error:
+        _fail(error)
     click.echo(f"[{item.id}] {item.check}: {item.message}")
     if item.document and item.page:
         target = Path(png_path or f"{item.id}.png")
@@ -640,7 +653,12 @@ def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir:
 @click.option("--note", required=True, help="Why (kept in the event log).")
 @archive_option
 def review_fix_text(document: str, page: int, text_file, note: str, archive_dir: str | None) -> None:
-    """Store corrected text for a page as a new version and reindex it."""
+    """Store corrected text for a page as a new version and reindex it.
+
+    \b
+    Example:
+      trade-archive review fix-text 737f17a0e625e281 1 --file corrected.txt --note "seal covered the date"
+    """
     import index
     from archive.review import correct_page_text
 
@@ -696,7 +714,12 @@ def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archi
 @click.option("--batch", help="The flag's batch, where it is not the latest (as for `review list`).")
 @archive_option
 def review_resolve(flag: str, note: str, batch: str | None, archive_dir: str | None) -> None:
-    """Close a flag, with a note (kept in the archive and the event log)."""
+    """Close a flag, with a note (kept in the archive and the event log).
+
+    \b
+    Example:
+      trade-archive review resolve 3f2a9c0b1d --note "checked against the paper" --archive /srv/archive
+    """
     from archive.acceptance import flag_known
     from archive.errors import NotFound
     from archive.review import resolve_flag

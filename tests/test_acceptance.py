@@ -122,6 +122,7 @@ def test_review_commands_refuse_what_the_archive_cannot_take(ingested_archive, t
         assert result.exit_code == 3 and f"there is no page {page}" in result.output
     assert not (root / "review").exists()  # nothing was saved
     assert review("resolve", "nosuch", "--note", "x").exit_code == 3
+    assert review("show", "nosuch").exit_code == 3
     nowhere = runner.invoke(cli, ["review", "resolve", "nosuch", "--note", "x", "--archive", str(tmp_path / "none")])
     assert nowhere.exit_code == 5 and "Traceback" not in nowhere.output
 
