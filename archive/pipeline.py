@@ -56,6 +56,8 @@ class DocumentOutcome:
     stages: dict[str, float] = field(default_factory=dict)
     engine_seconds: float = 0.0  # of which inside the OCR models (summed over pages)
     rerun: bool = False  # a duplicate of the document archived from this very file (a batch run again)
+    # a duplicate whose manifest row now says otherwise than when it was archived: field -> [then, now]
+    manifest_changes: dict[str, list] = field(default_factory=dict)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -85,7 +87,7 @@ def ingest_document(
     outcome = DocumentOutcome(source=readable_path(source), sha256=sha256, status="archived", document=document_id)
 
     if existing := archive.find_document(document_id) or archive.quarantined(sha256):
-        return _duplicate(archive, outcome, existing, batch)
+        return _duplicate(archive, outcome, existing, batch, manifest_row)
     try:
         source_pdf, reader = open_source_pdf(source)
         staging = archive.staging_dir / f"{document_id}.{uuid.uuid4().hex[:8]}"
@@ -101,7 +103,7 @@ def ingest_document(
         finally:
             close_source(reader)
     except FileExistsError as error:  # the same bytes arrived twice in this batch and the other copy won
-        return _duplicate(archive, outcome, Path(error.filename), batch)
+        return _duplicate(archive, outcome, Path(error.filename), batch, manifest_row)
     except (OSError, BatchInterrupted):
         raise  # disk or network trouble (the caller may retry), or a stop: nothing was filed
     except Exception as error:  # noqa: BLE001 - any other failure is this input's; keep it, go on
@@ -136,10 +138,14 @@ def ingest_document(
     return outcome
 
 
-def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch: str) -> DocumentOutcome:
+def _duplicate(
+    archive: Archive, outcome: DocumentOutcome, existing: Path, batch: str, manifest_row: dict[str, str] | None
+) -> DocumentOutcome:
     """Same SHA-256 as something already archived (or quarantined): keep one copy, log the
     arrival. A file still in quarantine is reported as quarantined again, with its reason,
-    so that a batch run again does not hide it among the duplicates."""
+    so that a batch run again does not hide it among the duplicates. A manifest row that
+    changed since (a corrected platform export) is reported: the archive keeps what it
+    was given, and ``review fix-metadata`` applies a correction, on the record."""
     outcome.status, outcome.path = "duplicate", str(existing)
     archive.log("ingestion", "duplicate", source=outcome.source, sha256=outcome.sha256, document=outcome.document,
                 existing=str(existing.relative_to(archive.root)), batch=batch)  # fmt: skip
@@ -148,8 +154,18 @@ def _duplicate(archive: Archive, outcome: DocumentOutcome, existing: Path, batch
         outcome.status, outcome.reason = "quarantined", kept.get("reason")
         outcome.message = f"already in quarantine: {kept.get('message')}"
     elif (existing / "data" / "document.json").exists():
-        outcome.rerun = read_json(existing / "data" / "document.json").get("source_path") == outcome.source
+        archived = read_json(existing / "data" / "document.json")
+        outcome.rerun = archived.get("source_path") == outcome.source
+        outcome.manifest_changes = _row_changes(archived.get("manifest_row"), manifest_row)
     return outcome
+
+
+def _row_changes(then: dict[str, str] | None, now: dict[str, str] | None) -> dict[str, list]:
+    """Fields a manifest row gives now that differ from the row the document was archived with."""
+    if not now:
+        return {}
+    then = then or {}
+    return {name: [then.get(name), value] for name, value in now.items() if name != "file" and then.get(name) != value}
 
 
 def _build_package(

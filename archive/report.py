@@ -27,6 +27,11 @@ def render_markdown(summary: dict) -> str:
         ("Not done: batch stopped (run it again)", [f"`{Path(n).name}`" for n in summary.get("interrupted", [])]),
         ("QC flags", [f"`{source}`: {', '.join(flags)}" for source, flags in summary.get("qc_flags", {}).items()]),
         ("Duplicates", [f"`{Path(d['source']).name}` = {d['archived_as']}" for d in summary["duplicate_files"]]),
+        ("Manifest rows changed since archiving (not applied; `review fix-metadata` applies them)", [
+            f"`{Path(m['source']).name}` ({m['document']}): "
+            + ", ".join(f"{name} {then!r} → {now!r}" for name, (then, now) in m["changes"].items())
+            for m in summary.get("manifest_changes", [])
+        ]),
         ("Manifest", summary.get("manifest_problems", [])
          + [f"row for `{n}` but no such file" for n in summary.get("manifest_rows_without_file", [])]
          + [f"`{n}` has no row" for n in summary.get("files_without_manifest_row", [])]),

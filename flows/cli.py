@@ -271,6 +271,11 @@ def _print_summary(summary: dict) -> None:
         click.echo(f"  NOT DONE {source}: the batch was stopped")
     for item in summary["duplicate_files"]:
         click.echo(f"  duplicate {item['source']}: same bytes as {item['archived_as']}")
+    for item in summary.get("manifest_changes", []):
+        changed = ", ".join(f"{name} {then!r} -> {now!r}" for name, (then, now) in item["changes"].items())
+        fix = f"trade-archive review fix-metadata {item['document']} FIELD=VALUE --note ..."
+        click.echo(f"  manifest row changed for {item['source']} (archived as {item['document']}): {changed}; "
+                   f"not applied: `{fix}`")  # fmt: skip
     for problem in summary["manifest_problems"]:
         click.echo(f"  manifest {problem}")
     for name in summary["manifest_rows_without_file"]:

@@ -219,6 +219,8 @@ class BatchSummary:
     files_without_manifest_row: list[str] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number of yuan"
     filed_by_name: list[dict] = field(default_factory=list)  # unfiled documents matched to a transaction
+    # already archived, but their manifest row says otherwise now: {source, document, changes: {field: [then, now]}}
+    manifest_changes: list[dict] = field(default_factory=list)
     qc_flags: dict[str, list[str]] = field(default_factory=dict)  # source file -> what QC should look at
     stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over documents (they overlap in time)
     engine_seconds: float = 0.0  # time inside the OCR models, summed over pages (all workers)
@@ -340,6 +342,14 @@ def _ingest_locked(
             summary.duplicates += 1
             summary.duplicate_files.append({"source": outcome["source"], "archived_as": outcome["path"],
                                             "rerun": outcome.get("rerun", False)})  # fmt: skip
+            if changes := outcome.get("manifest_changes"):
+                summary.manifest_changes.append(
+                    {"source": outcome["source"], "document": outcome["document"], "changes": changes}
+                )
+                logger.warning("%s is archived already; its manifest row changed since (%s): the archive keeps "
+                               "the values it was given; apply a correction with `trade-archive review fix-metadata "
+                               "%s FIELD=VALUE --note ...`", outcome["source"], ", ".join(changes),
+                               outcome["document"])  # fmt: skip
         elif outcome["status"] == "failed":
             summary.failed.append({"source": outcome["source"], "message": outcome["message"]})
         elif outcome["status"] == "interrupted":

@@ -215,3 +215,16 @@ def test_two_codes_that_make_the_same_safe_name_get_folders_of_their_own(tmp_pat
     (legacy / "transaction.json").write_text(json.dumps({"project_code": "桂财采【2023】001号"}, ensure_ascii=False))
     assert archive.transaction_dir("桂财采【2023】001号") == legacy
     assert archive.transaction_dir("桂财采《2023》001号") == angle
+
+
+def test_a_corrected_manifest_row_for_an_archived_file_is_reported_not_applied(ingested_archive, tmp_path, resources):
+    from archive.pipeline import ingest_document
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    row = dict(read_manifest(resources / "manifest.csv").rows["award-notice.pdf"])
+    same = ingest_document(resources / "award-notice.pdf", Archive(root), "b2", row)
+    assert same.status == "duplicate" and same.manifest_changes == {}
+    row["project_name"] = "南宁市排水管网改造工程（二期）"
+    changed = ingest_document(resources / "award-notice.pdf", Archive(root), "b3", row)
+    assert changed.manifest_changes == {"project_name": ["南宁市排水管网改造工程", "南宁市排水管网改造工程（二期）"]}
