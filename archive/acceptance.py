@@ -172,8 +172,12 @@ def _completeness(summary: dict, documents: list[dict]) -> Check:
         _flag(check, f"{Path(item['source']).name} was not archived: {item.get('message')}", key=item["source"])
     for source in summary.get("interrupted", []):
         _flag(check, f"{Path(source).name} was not done: the batch was stopped; run it again", key=source)
-    check.evidence.append(f"{len(documents)} documents, {sum(d['pages'] for d in documents)} pages archived; "
-                          f"{declared} files with a declared page count")  # fmt: skip
+    new = {o["document"] for o in summary["outcomes"] if o.get("status") == "archived"}
+    pages = sum(d["pages"] for d in documents if d["document"] in new)
+    earlier = len({d["document"] for d in documents} - new)
+    check.evidence.append(f"{len(new)} documents, {pages} pages archived by this batch"
+                          + (f" ({earlier} more already in the archive)" if earlier else "")
+                          + f"; {declared} files with a declared page count")  # fmt: skip
     return check
 
 

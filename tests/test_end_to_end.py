@@ -163,4 +163,4 @@ def test_ingest_says_what_is_wrong_before_it_starts(tmp_path, resources, prefect
     busy = Archive.open(archive, create=True)
     with busy.writer_lock():
         result = runner.invoke(cli, ["ingest", str(resources), "--archive", str(archive)])
-    assert result.exit_code == 7 and "pass --wait" in result.output, result.output
+    assert result.exit_code == 7 and "ingest --wait" in result.output, result.output

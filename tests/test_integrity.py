@@ -64,7 +64,7 @@ def test_verify_names_each_kind_of_damage(archive_copy):
 
 def test_a_second_writer_is_refused_with_a_clear_message(archive_copy):
     with archive_copy.writer_lock():
-        with pytest.raises(ArchiveBusy, match="pass --wait"):
+        with pytest.raises(ArchiveBusy, match="--wait"):
             with archive_copy.writer_lock():
                 pass
     with archive_copy.writer_lock():  # released: the next writer gets in
