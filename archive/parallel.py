@@ -23,7 +23,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -74,6 +74,10 @@ def _exit_with_parent(parent: int) -> None:
 PageFunction = Callable[[PageJob], dict]
 # A document whose pages meet this many broken pools (others' crashes) is given up too.
 MAX_POOL_BREAKS = 3
+# Seconds a document waits for the stop when every worker ended by SIGTERM (the process
+# group was signalled: the main thread's handler may run a moment after this thread sees the break).
+STOP_GRACE = 5.0
+STOP_POLL = 0.25  # seconds between a waiting document's looks at the stop flag
 
 
 class PagePool:
@@ -88,6 +92,7 @@ class PagePool:
         self._lock = threading.Lock()  # documents run on several threads and share the pool
         self._crashed: dict[str, int | None] = {}  # image path -> exit code of the worker that died reading it
         self._stopping = threading.Event()
+        self._stopped_from_outside = False
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
@@ -112,20 +117,25 @@ class PagePool:
                 for number, job in enumerate(jobs):
                     if number not in records:  # pages read before a break are kept
                         futures[executor.submit(_read_page, self._reading, self._page_function, job)] = number
-                for future in as_completed(futures):
+                pending = set(futures)
+                while pending:  # not as_completed: a stop must not wait for this document's next page
+                    done, pending = wait(pending, timeout=STOP_POLL, return_when=FIRST_COMPLETED)
                     self._check_stopping()
-                    records[futures[future]] = future.result()  # a rejected page fails the document now
-                    if on_page is not None:
-                        on_page()
+                    for future in done:
+                        records[futures[future]] = future.result()  # a rejected page fails the document now
+                        if on_page is not None:
+                            on_page()
                 self._check_stopping()
                 return [records[number] for number in range(len(jobs))]
             except BrokenProcessPool:
                 self._check_stopping()  # workers stopped with the rest of the process group: not a crash
-                self._restart(executor)
+                if self._restart(executor) and self._stopping.wait(STOP_GRACE):
+                    self._check_stopping()  # every worker ended by SIGTERM: the stop is on its way to us
                 _reject_crashed(jobs, self._crashed)
             finally:
-                for future in futures:  # after a failure, the document's other pages are not wanted
-                    future.cancel()
+                if not self._stopping.is_set():  # on a stop, shutdown(cancel_futures) drops them, in the
+                    for future in futures:  # executor's own thread: a cancel racing its terminate_broken
+                        future.cancel()  # kills that thread (InvalidStateError, CPython 3.11)
         raise PageRejected(
             "worker_crashed", f"OCR workers died {MAX_POOL_BREAKS} times while this document's pages were "
             "being read (short of memory?); it is kept in quarantine: ingest it again on its own."
@@ -140,14 +150,17 @@ class PagePool:
         if self._stopping.is_set():
             raise BatchInterrupted("the batch was stopped before this document's pages were all read")
 
-    def _restart(self, broken: ProcessPoolExecutor) -> None:
-        """A fresh executor in place of ``broken``, once, whichever document saw it break first."""
+    def _restart(self, broken: ProcessPoolExecutor) -> bool:
+        """A fresh executor in place of ``broken``, once, whichever document saw it break first.
+        True where every worker of ``broken`` ended by SIGTERM: stopped from outside, no crash."""
         with self._lock:
             if self._executor is not broken:
-                return
-            self._crashed.update(_pages_being_read(broken, Path(self._reading)))
+                return self._stopped_from_outside
+            self._stopped_from_outside, crashed = _pages_being_read(broken, Path(self._reading))
+            self._crashed.update(crashed)
             broken.shutdown(wait=False, cancel_futures=True)
             self._executor = self._start()
+            return self._stopped_from_outside
 
     def warm(self) -> PagePool:
         """Start the workers now (they load their models, ~2 s each) instead of at the
@@ -177,12 +190,15 @@ def _read_page(reading: str, page_function: PageFunction, job: PageJob) -> dict:
         note.unlink(missing_ok=True)
 
 
-def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> dict[str, int | None]:
-    """The pages the dead workers of ``broken`` were reading: image path -> exit code.
+def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> tuple[bool, dict[str, int | None]]:
+    """(stopped from outside, the pages the dead workers of ``broken`` were reading:
+    image path -> exit code).
 
     When one worker dies, the executor stops the others with SIGTERM; a worker that
     ended otherwise (SIGKILL from the kernel's out-of-memory killer, SIGSEGV, an exit
-    code) died of its page. Where none can be told apart, every page being read is named."""
+    code) died of its page. Where every worker ended by SIGTERM, none died of its page:
+    the process group was signalled (a stop). Where none can be told apart, every page
+    being read is named."""
     processes = dict(getattr(broken, "_processes", None) or {})  # CPython's pid -> Process
     deadline = time.monotonic() + 10
     codes = {pid: _exit_code(process, deadline) for pid, process in processes.items()}
@@ -190,8 +206,10 @@ def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> dict[str, i
     pages = {pid: note.read_text(encoding="utf-8") for pid, note in notes.items()}
     for note in notes.values():
         note.unlink(missing_ok=True)
+    if codes and all(code == -signal.SIGTERM for code in codes.values()):
+        return True, {}  # the executor sends SIGTERM only after another worker died otherwise
     died = {pid: code for pid, code in codes.items() if pid in pages and code not in (-signal.SIGTERM, None)}
-    return {pages[pid]: code for pid, code in died.items()} or dict.fromkeys(pages.values())
+    return False, {pages[pid]: code for pid, code in died.items()} or dict.fromkeys(pages.values())
 
 
 def _listing(folder: Path) -> list[Path]:

@@ -33,7 +33,7 @@ from archive.filing import file_unfiled_by_project_name
 from archive.fixity import copies_of_earlier
 from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
-from archive.pipeline import ingest_document
+from archive.pipeline import ingest_document, record_stopped_filings
 from archive.progress import BatchProgress, ProgressListener, count_pages
 from archive.report import render_markdown, save_report
 from archive.store import Archive, readable_path
@@ -219,6 +219,7 @@ class BatchSummary:
     files_without_manifest_row: list[str] = field(default_factory=list)
     manifest_problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number of yuan"
     filed_by_name: list[dict] = field(default_factory=list)  # unfiled documents matched to a transaction
+    recovered: list[str] = field(default_factory=list)  # filed by a stopped run that did not log it: logged now
     # already archived, but their manifest row says otherwise now: {source, document, changes: {field: [then, now]}}
     manifest_changes: list[dict] = field(default_factory=list)
     qc_flags: dict[str, list[str]] = field(default_factory=dict)  # source file -> what QC should look at
@@ -358,6 +359,10 @@ def _ingest_locked(
             summary.quarantined.append(
                 {"source": outcome["source"], "reason": outcome["reason"], "message": outcome["message"]}
             )
+    for document in record_stopped_filings(archive, summary.outcomes, summary.batch):
+        logger.warning("%s was filed by a run stopped before it logged the filing: its ingestion is logged now",
+                       document)  # fmt: skip
+        summary.recovered.append(document)
     for document, code in file_unfiled_by_project_name(archive):
         logger.info("filed %s under %s (project name matches)", document, code)
         summary.filed_by_name.append({"document": document, "project_code": code})

@@ -204,3 +204,33 @@ def test_a_damaged_page_file_is_named_by_export_and_reindex_and_reported_by_veri
     document.write_text("not json")
     kinds = {p.kind for p in verify_archive(archive_copy).problems}
     assert kinds == {"changed"}, kinds  # named by the bag check; the transaction check does not crash on it
+
+
+def test_a_package_filed_by_a_run_killed_before_it_logged_is_logged_when_the_batch_runs_again(tmp_path, monkeypatch):
+    """Killed between the package's rename and its ingestion event: verify says unlogged; the
+    same file met again as a duplicate gets its event, and verify is clean."""
+    from PIL import Image
+
+    from archive.pipeline import ingest_document, record_stopped_filings
+
+    archive = Archive.open(tmp_path / "archive", create=True)
+    scan = tmp_path / "blank.pdf"
+    Image.new("L", (850, 1100), 255).save(scan, resolution=100.0)  # a blank page: no OCR
+    archive.log("batch", batch="b0")  # an archive with a log
+    real_log = Archive.log
+
+    def killed_at_the_ingestion_event(self, event_type, outcome="success", **detail):
+        if event_type == "ingestion" and outcome == "success":
+            raise KeyboardInterrupt  # as SIGKILL would stop it there, without the event
+        return real_log(self, event_type, outcome, **detail)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(Archive, "log", killed_at_the_ingestion_event)
+        with pytest.raises(KeyboardInterrupt):
+            ingest_document(scan, archive, "b1")
+    assert [p.kind for p in verify_archive(archive).problems] == ["unlogged"]
+    again = ingest_document(scan, archive, "b2")
+    assert again.status == "duplicate"
+    assert record_stopped_filings(archive, [again.to_json()], "b2") == [again.document]
+    assert verify_archive(archive).ok
+    assert record_stopped_filings(archive, [again.to_json()], "b3") == []  # once
