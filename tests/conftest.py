@@ -24,7 +24,7 @@ def prefect_harness():
     """One Prefect test server for the whole run (each start costs ~15 s)."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=90):
+    with prefect_test_harness(server_startup_timeout=180):  # a loaded CI machine took 35 s
         yield
 
 

@@ -47,7 +47,11 @@ def dask_cluster(prefect_harness, tmp_path):
         for process in processes:
             process.terminate()
         for process in processes:
-            process.wait(timeout=30)
+            try:
+                process.wait(timeout=60)
+            except subprocess.TimeoutExpired:  # a loaded machine: never leave a scheduler or worker behind
+                process.kill()
+                process.wait()
 
 
 def test_ingest_runs_documents_on_two_dask_workers(dask_cluster, resources, tmp_path):

@@ -804,7 +804,7 @@ def test_batch_of_hostile_inputs(corpus, tmp_path, resources, monkeypatch):
     assert all(p.name == "reason.json" or p.name.startswith("original") for p in root.glob("quarantine/*/*"))
     report = verify_archive(archive)
     assert not report.problems, report.problems
-    assert seconds < 120
+    assert seconds < 600  # no input hangs the batch (35 s under load here; a slow CI machine may take 3x)
 
 
 def _pdf_names(path: Path) -> list[bytes]:
