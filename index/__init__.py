@@ -118,7 +118,8 @@ def refresh(archive: Archive, documents: list[str]) -> int:
     """Re-index the pages of these documents (their metadata changed, e.g. filing)."""
     if not documents:
         return 0
-    packages = [p for p in archive.documents() if p.name in set(documents)]
+    wanted = set(documents)
+    packages = [p for p in archive.documents() if p.name in wanted]
     return backend_module(backend_name(archive)).add_pages(archive, iter_pages(archive, iter(packages)), documents)
 
 
