@@ -631,12 +631,20 @@ def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir:
     Example:
       trade-archive review show 3f2a9c0b1d --png /tmp/page.png --archive /srv/archive
     """
+    from archive.audit import record_use, user_levels
     from archive.certificate import page_png, page_text
     from archive.export import iter_documents
 
     try:
         archive = Archive.open(resolve_root(archive_dir))
         item = _find_flag(archive, flag, batch)
+        package = archive.find_document(item.document) if item.document else None
+        # with the archivists' corrections; None where this user may not see the document
+        document = next(iter_documents(archive, iter([package]), user_levels(archive)[1]), None) if package else None
+        if package is not None and document is None:  # the same answer as for a flag that does not exist
+            raise NotFound(f"no flag {flag} in the batch; `trade-archive review list` shows them")
+        if document is not None:
+            record_use(archive, "show", 1, document=item.document, page=item.page, flag=item.id)
     except TradeArchiveError as error:
         _fail(error)
     click.echo(f"[{item.id}] {item.check}: {item.message}")
@@ -645,8 +653,7 @@ def review_show(flag: str, batch: str | None, png_path: str | None, archive_dir:
         target.write_bytes(page_png(archive, item.document, item.page, width=None) or b"")
         click.echo(f"page image: {target}")
         click.echo("--- text ---\n" + page_text(archive, item.document, item.page))
-    if item.document and (package := archive.find_document(item.document)) is not None:
-        document = next(iter_documents(archive, iter([package])))  # with the archivists' corrections
+    if document is not None:
         click.echo("--- metadata ---\n" + json.dumps(document.metadata | {"doc_type": document.doc_type},
                                                    ensure_ascii=False, indent=2))  # fmt: skip
 

@@ -90,3 +90,24 @@ def test_latest_corrected_text_of_each_page_of_a_document(tmp_path):
     assert latest_page_texts(archive, document) == {3: "第三次更正", 12: "第十二页"}
     assert latest_page_texts(archive, document) == {p: latest_page_text(archive, document, p) for p in (3, 12)}
     assert latest_page_texts(archive, "b2b2b2b2b2b2b2b2") == {}
+
+
+def test_review_show_keeps_a_restricted_page_from_a_user_without_the_role(restricted_archive, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import flows.cli
+
+    archive, notice = restricted_archive
+    flag = SimpleNamespace(id="f00d", check="readability", message="short text", document=notice, page=1, source="n")
+    monkeypatch.setattr(flows.cli, "_find_flag", lambda *args: flag)
+    runner = CliRunner()
+    _use_config(tmp_path, monkeypatch, ["someone-else"])
+    hidden = runner.invoke(cli, ["review", "show", "f00d", "--png", str(tmp_path / "p.png"), "--archive",
+                                 str(archive.root)])  # fmt: skip
+    assert hidden.exit_code == 3 and "单轨运行" not in hidden.output and not (tmp_path / "p.png").exists()
+    _use_config(tmp_path, monkeypatch, [os_user()])
+    shown = runner.invoke(cli, ["review", "show", "f00d", "--png", str(tmp_path / "p.png"), "--archive",
+                                str(archive.root)])  # fmt: skip
+    assert shown.exit_code == 0 and (tmp_path / "p.png").exists(), shown.output
+    audit = runner.invoke(cli, ["audit", "--json", "--archive", str(archive.root)]).output
+    assert any(json.loads(line).get("flag") == "f00d" for line in audit.splitlines())
