@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 import tomllib
 
@@ -46,6 +46,12 @@ class ConfigError(TradeArchiveError):
 # What each setting may be, checked when it is read: a wrong engine name used to surface
 # only as a failed batch, a wrong time zone only when the schedules were served.
 CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
+CRON_NICKNAMES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
+
+
+def _cron_line(value: str) -> bool:
+    fields = value.split()
+    return value.strip() in CRON_NICKNAMES or (len(fields) == 5 and all(map(CRON_FIELD.fullmatch, fields)))
 
 
 def _check(name: str, value: Any) -> str | None:
@@ -59,12 +65,12 @@ def _check(name: str, value: Any) -> str | None:
         return "1 or more"
     if name == "low_confidence" and not 0 <= value <= 1:
         return "between 0 and 1 (e.g. 0.8)"
-    if name.endswith("_cron") and not (len(value.split()) == 5 and all(map(CRON_FIELD.fullmatch, value.split()))):
-        return 'a cron line of five fields, e.g. "*/15 * * * *"'
+    if name.endswith("_cron") and not _cron_line(value):
+        return 'a cron line of five fields, e.g. "*/15 * * * *", or @hourly, @daily, @weekly, ...'
     if name == "timezone":
         try:
             ZoneInfo(value)
-        except (ValueError, ZoneInfoNotFoundError):
+        except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError, IsADirectoryError ("Asia")
             return 'a time zone name, e.g. "Asia/Shanghai"'
     return None
 

@@ -14,20 +14,21 @@ from archive.fixity import fsync_dir
 from archive.metadata import same_name
 from archive.review import correct_metadata
 from archive.store import Archive, read_json
-from archive.transaction import code_of_folder, refresh_transaction
+from archive.transaction import code_of_folder, refresh_folder, refresh_transaction
 
 
 def file_document(archive: Archive, document_id: str, project_code: str, reason: str) -> tuple[Path, list[str]]:
     """Move a document's package into ``project_code``'s transaction folder. Returns its
-    new place and the documents whose transaction record changed (the index's entries
-    for them carry the old merged metadata): those of the transaction it left and joined."""
+    new place and the documents whose index entries are stale: it, and those of the
+    transactions it left and joined whose merged metadata changed."""
     package = archive.find_document(document_id)
     if package is None:
         raise NotFound(f"no document {document_id} in {archive.root}; `trade-archive export` lists them")
     target_parent = archive.transaction_dir(project_code)
     if package.parent == target_parent:  # filed there already; a run cut short may not have written the record
-        return package, refresh_transaction(archive, project_code)
-    left = code_of_folder(package.parent) if package.parent.parent.name == "transactions" else None
+        return package, _with(document_id, refresh_transaction(archive, project_code))
+    left = package.parent if package.parent.parent.name == "transactions" else None
+    left_code = code_of_folder(archive, left) if left is not None else None  # read now: the folder may go
     target_parent.mkdir(parents=True, exist_ok=True)
     target = target_parent / document_id
     os.rename(package, target)
@@ -36,30 +37,32 @@ def file_document(archive: Archive, document_id: str, project_code: str, reason:
         fsync_dir(target_parent)
         fsync_dir(package.parent)
         archive.log("filing", document=document_id, project_code=project_code, reason=reason, **moved)
-    except BaseException:  # a move the log does not record would look like a lost package: undo it
+    except OSError:  # not recorded (a full disk): undone, or it would look like a lost package
         os.rename(target, package)
         with contextlib.suppress(OSError):
             target_parent.rmdir()  # made for this move, and empty again
         raise
-    changed = refresh_transaction(archive, left) + refresh_transaction(archive, project_code)
-    return target, changed or [document_id]
+    changed = refresh_folder(archive, left, left_code) if left is not None else []
+    return target, _with(document_id, changed + refresh_transaction(archive, project_code))
 
 
 def correct_document_metadata(archive: Archive, document_id: str, fields: dict[str, str], note: str) -> list[str]:
     """An archivist's metadata correction (``review.correct_metadata``), carried to the
     document's transaction record; a corrected project code files the document under
-    it. Returns the documents whose index entries are now stale."""
+    it. Returns the documents whose index entries are now stale (it, at least)."""
     path = correct_metadata(archive, document_id, fields, note)
-    code = read_json(path)["fields"].get("project_code")
-    if code:
+    if code := read_json(path)["fields"].get("project_code"):
         _, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
-        if changed:
-            return changed
+        return changed
     package = archive.find_document(document_id)
     if package is None:  # checked by correct_metadata; moved by hand since?
         raise InvalidValue(f"document {document_id} left the archive while it was corrected")
     in_transaction = package.parent.parent.name == "transactions"
-    return (refresh_transaction(archive, code_of_folder(package.parent)) if in_transaction else []) or [document_id]
+    return _with(document_id, refresh_folder(archive, package.parent) if in_transaction else [])
+
+
+def _with(document_id: str, documents: list[str]) -> list[str]:
+    return [document_id, *(d for d in dict.fromkeys(documents) if d != document_id)]
 
 
 def file_unfiled_by_project_name(archive: Archive) -> list[tuple[str, str]]:

@@ -11,12 +11,15 @@ scheduled run takes the files whose size has settled, and moves each to
 
 from __future__ import annotations
 
+import fcntl
 import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from archive.fixity import sha256_file
-from archive.store import readable_path
+from archive.store import is_inside, readable_path
 
 RESERVED = ("processing", "done", "failed")
 MANIFEST_SUFFIXES = (".csv", ".xlsx")
@@ -24,12 +27,11 @@ MANIFEST_SUFFIXES = (".csv", ".xlsx")
 
 def _snapshot(inbox: Path, archive_root: Path | None) -> dict[Path, tuple[int, float]]:
     files = {}
-    inside = archive_root.resolve() if archive_root is not None else None
     for path in inbox.rglob("*"):
         relative = path.relative_to(inbox)
         if relative.parts[0] in RESERVED or path.name.startswith(".") or not path.is_file():
             continue
-        if inside is not None and inside in path.resolve().parents:
+        if archive_root is not None and is_inside(path, archive_root):
             continue  # an archive kept inside the inbox is not something dropped there to ingest
         stat = path.stat()
         files[path] = (stat.st_size, stat.st_mtime)
@@ -50,14 +52,40 @@ def settled_files(inbox: Path, stable_seconds: float, archive_root: Path | None 
     )  # fmt: skip
 
 
-def claim(inbox: Path, files: list[Path], batch: str) -> Path:
-    """Move settled files into ``processing/<batch>/``, keeping their sub-folders."""
+def claim(inbox: Path, files: list[Path], batch: str) -> list[Path]:
+    """Move settled files into ``processing/<batch>/``, keeping their sub-folders; return
+    those moved (a file another run claimed a moment before is left to it)."""
     target = inbox / "processing" / batch
+    claimed = []
     for path in files:
         destination = target / path.relative_to(inbox)
         destination.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(str(path), str(destination))
-    return target
+        try:
+            shutil.move(str(path), str(destination))
+        except FileNotFoundError:
+            continue
+        claimed.append(destination)
+    return claimed
+
+
+@contextmanager
+def batch_lock(inbox: Path, batch: str) -> Iterator[bool]:
+    """Whether this run holds ``batch`` (True) or another run works on it (False). The
+    schedule starts a run every 15 minutes, and a batch may take longer: a run takes up
+    a claimed batch only where no other run holds it."""
+    path = inbox / "processing" / f".{batch}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            path.unlink(missing_ok=True)  # a run that opened it before this unlink re-checks the batch folder
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def find_manifest(folder: Path) -> Path | None:

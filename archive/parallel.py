@@ -133,9 +133,12 @@ class PagePool:
                     self._check_stopping()  # every worker ended by SIGTERM: the stop is on its way to us
                 _reject_crashed(jobs, self._crashed)
             finally:
-                if not self._stopping.is_set():  # on a stop, shutdown(cancel_futures) drops them, in the
-                    for future in futures:  # executor's own thread: a cancel racing its terminate_broken
-                        future.cancel()  # kills that thread (InvalidStateError, CPython 3.11)
+                # After a failed page the document's other pages are not wanted. But never cancel on a
+                # broken pool or a stop: the executor's own thread fails or drops those futures itself, and
+                # a cancel racing its terminate_broken kills that thread (InvalidStateError, CPython 3.11).
+                if not self._stopping.is_set() and not getattr(executor, "_broken", False):
+                    for future in futures:
+                        future.cancel()
         raise PageRejected(
             "worker_crashed", f"OCR workers died {MAX_POOL_BREAKS} times while this document's pages were "
             "being read (short of memory?); it is kept in quarantine: ingest it again on its own."

@@ -5,6 +5,7 @@ Prefect task and supplies a process pool for the pages."""
 from __future__ import annotations
 
 import getpass
+import logging
 import platform
 import re
 import shutil
@@ -20,7 +21,7 @@ import bagit
 import pypdf
 
 from archive import PIPELINE_VERSION
-from archive.errors import BatchInterrupted, InputRejected
+from archive.errors import ArchiveError, BatchInterrupted, InputRejected
 from archive.events import read_events
 from archive.fixity import atomic_write_json, sha256_file
 from archive.intake import SourcePdf, close_source, open_source_pdf
@@ -32,7 +33,9 @@ from archive.pages import PageImage, extract_pages
 from archive.store import Archive, read_json, readable_path
 from archive.textpdf import join_pages
 from archive.timing import StageClock, add_up
-from archive.transaction import code_of_folder, refresh_transaction
+from archive.transaction import refresh_folder, refresh_transaction
+
+logger = logging.getLogger(__name__)
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
 
@@ -125,7 +128,6 @@ def ingest_document(
         outcome.seconds = round(time.monotonic() - started, 2)
         return outcome
 
-    refresh_transaction(archive, package["metadata"]["project_code"])
     outcome.pages, outcome.path = source_pdf.page_count, str(target)
     outcome.qc_flags = package["qc_flags"]
     outcome.stages = package["process"]["stage_seconds"]
@@ -137,6 +139,11 @@ def ingest_document(
     archive.log("ingestion", source=outcome.source, sha256=sha256, document=document_id, batch=batch,
                 pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
                 tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
+    try:  # after the event: the package is archived whatever happens to its transaction's record
+        refresh_transaction(archive, package["metadata"]["project_code"])
+    except (OSError, ArchiveError) as error:  # verify reports the record; reindex rewrites it
+        logger.warning("%s: its transaction's record was not updated (%s); `trade-archive reindex` rewrites it",
+                       outcome.source, error)  # fmt: skip
     return outcome
 
 
@@ -145,7 +152,8 @@ def record_stopped_filings(archive: Archive, outcomes: list[dict], batch: str) -
     rename and the log line), met again as duplicates when the batch is run again: each
     valid one gets its ingestion event and its transaction record now, so ``verify`` no
     longer reports it ``unlogged``. One pass over the log for the whole batch."""
-    met = {o["document"]: o for o in outcomes if o.get("status") == "duplicate" and o.get("document") and o.get("path")}
+    # Only files met again from the same path (a batch run again): the log is read whole.
+    met = {o["document"]: o for o in outcomes if o.get("status") == "duplicate" and o.get("rerun") and o.get("path")}
     if not met:
         return []
     logged = {e.get("document") for e in read_events(archive.events_path)
@@ -165,7 +173,7 @@ def record_stopped_filings(archive: Archive, outcomes: list[dict], batch: str) -
                     path=str(package.relative_to(archive.root)),
                     tagmanifest_sha256=sha256_file(package / "tagmanifest-sha256.txt"))  # fmt: skip
         if package.parent.parent.name == "transactions":
-            refresh_transaction(archive, code_of_folder(package.parent))
+            refresh_folder(archive, package.parent)
         recorded.append(document)
     return recorded
 

@@ -21,7 +21,7 @@ from archive.errors import InvalidValue, NotFound
 from archive.fixity import atomic_write_json, sha256_file
 from archive.manifest import TRANSACTION_TYPES, normalise_access, normalise_transaction_type, parse_amount, parse_date
 from archive.metadata import DOC_TYPES, FIELDS, normalise_doc_type
-from archive.store import Archive, check_project_code, read_json
+from archive.store import Archive, check_project_code, read_archived, read_json
 
 VERSION = re.compile(r"\.v(\d+)\.json$")
 DOCUMENT_ID = re.compile(r"[0-9a-f]{16}")  # pipeline.document_id_for: the first 16 hex of the SHA-256
@@ -112,14 +112,14 @@ def latest_page_texts(archive: Archive, document: str) -> dict[int, str]:
     latest: dict[int, Path] = {}
     for path in _versions(folder, "page-*"):  # every page's versions, oldest first: the last one stays
         latest[int(path.name[5:9])] = path
-    return {page: read_json(path)["text"] for page, path in sorted(latest.items())}
+    return {page: read_archived(path)["text"] for page, path in sorted(latest.items())}
 
 
 def latest_metadata(archive: Archive, document: str) -> dict[str, object]:
     """All metadata corrections of a document, later ones on top."""
     merged: dict[str, object] = {}
     for path in _versions(_folder(archive, document), "metadata"):
-        merged.update(read_json(path)["fields"])
+        merged.update(read_archived(path)["fields"])
     return merged
 
 

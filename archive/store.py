@@ -78,9 +78,16 @@ def transaction_folder_name(project_code: str, transactions: Path) -> str:
 
 def _recorded_code(record: Path) -> str | None:
     try:
-        return json.loads(record.read_text(encoding="utf-8")).get("project_code")
+        return read_json(record).get("project_code")
     except (OSError, ValueError, AttributeError):
         return None
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether ``path`` is ``folder`` or lies under it, links resolved (e.g. an archive kept
+    inside the inbox, SRC or a transfer's destination)."""
+    inner, outer = path.resolve(), folder.resolve()
+    return inner == outer or outer in inner.parents
 
 
 def readable_path(path: str | os.PathLike) -> str:

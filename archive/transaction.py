@@ -18,41 +18,56 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-from collections.abc import Iterable, Iterator
+import unicodedata
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from archive.errors import ArchiveError
+from archive.events import read_events
 from archive.fixity import atomic_write_json, fsync_dir
 from archive.metadata import FIELDS, TEXT_PRIORITY
 from archive.review import latest_metadata
-from archive.store import Archive, read_archived, read_json
+from archive.store import Archive, read_archived, read_json, safe_name
 
 RECORD = "transaction.json"
 
 
 def refresh_transaction(archive: Archive, project_code: str | None) -> list[str]:
-    """Write ``project_code``'s record afresh from the documents now in its folder and
-    return their ids (their index entries carry the merged metadata). A folder left
-    with no document is removed with its record. Unfiled documents have no record."""
+    """Write ``project_code``'s record afresh (``refresh_folder``). Unfiled documents have none."""
     if not project_code:
         return []
-    folder = archive.transaction_dir(project_code)
+    return refresh_folder(archive, archive.transaction_dir(project_code), project_code)
+
+
+def refresh_folder(archive: Archive, folder: Path, project_code: str | None = None) -> list[str]:
+    """Write the record of the transaction in ``folder`` afresh from the documents now in
+    it; return their ids where its merged metadata changed (their index entries carry it),
+    else none. A folder left with no document is removed with its record. ``project_code``:
+    the folder's, where the caller knows it; else it is read from the folder (a folder
+    whose code cannot be told is left for ``verify`` to report)."""
+    code = project_code or code_of_folder(archive, folder)
+    if code is None:
+        return []
     with _records_lock(archive):  # documents of one transaction may be filed at once
         documents = _documents_in(archive, folder)
         if not documents:
             _remove_empty(folder)
             return []
-        atomic_write_json(folder / RECORD, merged_record(project_code, documents))
-    return [document["document"] for document, _ in documents]
+        previous = _previous(folder)
+        record = merged_record(code, documents, [d["document"] for d in (previous or {}).get("documents", [])])
+        if record == previous:
+            return []
+        atomic_write_json(folder / RECORD, record)
+    changed = previous is None or record["metadata"] != previous.get("metadata")
+    return [document["document"] for document, _ in documents] if changed else []
 
 
 def refresh_all_transactions(archive: Archive) -> int:
     """Rewrite every transaction's record (``reindex``); return how many there are."""
-    count = 0
-    for folder in sorted((archive.root / "transactions").glob("*")):
-        if folder.is_dir() and refresh_transaction(archive, code_of_folder(folder)):
-            count += 1
-    return count
+    folders = [f for f in sorted((archive.root / "transactions").glob("*")) if f.is_dir()]
+    for folder in folders:
+        refresh_folder(archive, folder)
+    return len(folders)
 
 
 def documents_in_transactions(archive: Archive, folders: Iterable[Path]) -> set[str]:
@@ -71,25 +86,36 @@ def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:
         try:
             documents = _documents_in(archive, folder)
         except ArchiveError:
-            continue  # a damaged document.json: the bag check names it
+            continue  # a damaged document.json or correction: the bag and correction checks name it
         path = folder / RECORD
         if not documents:
             continue  # an empty folder holds nothing to describe; verify's other checks see strays
-        if not path.exists():
-            yield path, "missing"
+        code = code_of_folder(archive, folder)
+        if code is None:
+            yield path, "the folder's project code cannot be told: file its documents again with `trade-archive file`"
             continue
-        try:
-            current = read_json(path)
-        except (OSError, ValueError) as error:
-            yield path, f"unreadable ({error})"
-            continue
-        if current != merged_record(code_of_folder(folder) or "", documents):
+        previous = _previous(folder)
+        if previous is None:
+            yield path, "missing or unreadable"
+        elif previous != merged_record(code, documents, [d["document"] for d in previous.get("documents", [])]):
             yield path, "does not match its documents"
 
 
-def merged_record(project_code: str, documents: list[tuple[dict, dict]]) -> dict:
-    """The record of a transaction from its documents: (document.json, its corrections)."""
-    ordered = sorted(documents, key=lambda pair: (pair[0].get("process", {}).get("time") or "", pair[0]["document"]))
+def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: Sequence[str] = ()) -> dict:
+    """The record of a transaction from its documents: (document.json, its corrections).
+    ``filed``: the documents in the order they were filed, as the record had them (a batch
+    files several in one second, so ingestion times tie); others follow, by time."""
+    position = {document: number for number, document in enumerate(filed)}
+
+    def order(pair: tuple[dict, dict]) -> tuple[int, str, str]:
+        document = pair[0]
+        return (
+            position.get(document["document"], len(position)),
+            document.get("process", {}).get("time") or "",
+            document["document"],
+        )
+
+    ordered = sorted(documents, key=order)
     metadata: dict[str, object] = dict.fromkeys(FIELDS)
     provenance: dict[str, str | None] = dict.fromkeys(FIELDS)
     best: dict[str, tuple[int, int]] = {}
@@ -120,8 +146,7 @@ def _readings(
     A manifest row that names another transaction (the document was filed here by hand)
     describes that one: its values count as no more than text read from the document."""
     doc_type = corrected.get("doc_type") or document["doc_type"]
-    own_code = corrected.get("project_code", document["metadata"].get("project_code"))
-    row_is_about_here = own_code in (None, project_code)
+    row_is_about_here = document["metadata"].get("project_code") in (None, project_code)
     for name in FIELDS:
         if name in corrected:  # a correction may clear a field: then this document gives it no value
             value, source = corrected[name], "correction"
@@ -144,18 +169,43 @@ def _documents_in(archive: Archive, folder: Path) -> list[tuple[dict, dict]]:
     return [(document, latest_metadata(archive, document["document"])) for document in documents]
 
 
-def code_of_folder(folder: Path) -> str | None:
-    """A transaction folder's project code: its record's, else its documents' (the folder
-    name is the code made safe for a file name, which may differ from the code)."""
-    try:
-        return read_json(folder / RECORD)["project_code"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+def code_of_folder(archive: Archive, folder: Path) -> str | None:
+    """A transaction folder's project code: the first of its record's code, its documents'
+    codes (corrected, then as read), its name, and the codes it was filed under by hand
+    (the event log) that names this very folder (a folder name is the code made safe for
+    a file name, with a hash where that changed it). None where none does."""
+    candidates: list[str] = []
+    if (record := _previous(folder)) is not None:
+        candidates.append(record.get("project_code") or "")
     for bag in sorted(folder.glob("*/bagit.txt")):
-        code = read_json(bag.parent / "data" / "document.json")["metadata"].get("project_code")
-        if code:
-            return code
-    return folder.name
+        with contextlib.suppress(ArchiveError, KeyError, TypeError):
+            document = read_archived(bag.parent / "data" / "document.json")
+            corrected = latest_metadata(archive, document["document"])
+            candidates += [corrected.get("project_code") or "", document["metadata"].get("project_code") or ""]
+    candidates.append(folder.name)
+    if code := next((code for code in candidates if code and _names(archive, code, folder)), None):
+        return code
+    # Filed by hand under a code no document states, and the record is gone: the log says.
+    here = {bag.parent.name for bag in folder.glob("*/bagit.txt")}
+    filed = [event.get("project_code") for event in read_events(archive.events_path)
+             if event.get("type") == "filing" and event.get("document") in here]  # fmt: skip
+    return next((code for code in reversed(filed) if code and _names(archive, code, folder)), None)
+
+
+def _names(archive: Archive, code: str, folder: Path) -> bool:
+    """Whether ``code``'s folder is ``folder`` (or was, before hashed names: its safe form)."""
+    return (
+        archive.transaction_dir(code) == folder or safe_name(unicodedata.normalize("NFKC", code).strip()) == folder.name
+    )
+
+
+def _previous(folder: Path) -> dict | None:
+    """The record as it is on disk, or None where it is missing or unreadable."""
+    try:
+        record = read_json(folder / RECORD)
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
 
 
 def _remove_empty(folder: Path) -> None:
@@ -171,8 +221,8 @@ def _remove_empty(folder: Path) -> None:
 
 @contextlib.contextmanager
 def _records_lock(archive: Archive) -> Iterator[None]:
-    """Serialises record writes across threads and processes (an ingest's documents of
-    one transaction are filed at once; ``file`` may run beside it)."""
+    """Serialises record writes across threads and processes (an ingest files the
+    documents of one transaction at once)."""
     with open(archive.root / ".transactions.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield

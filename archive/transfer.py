@@ -13,7 +13,7 @@ import bagit
 from archive.errors import InvalidValue, NotFound
 from archive.export import document_record
 from archive.fixity import atomic_write_json, sha256_file
-from archive.store import Archive
+from archive.store import Archive, is_inside, read_json
 
 
 def transfer(archive: Archive, destination: Path, project_code: str | None = None) -> dict:
@@ -44,11 +44,13 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
             "payload_oxum": copied.info.get("Payload-Oxum"),
             "tagmanifest_sha256": sha256_file(target / "tagmanifest-sha256.txt"),
         })  # fmt: skip
+    # Bags an earlier transfer put here stay listed: the manifest describes the whole folder.
+    earlier = _earlier_entries(destination, {entry["bag"] for entry in entries})
     manifest = {
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "archive": str(archive.root),
         "transaction": project_code,
-        "bags": entries,
+        "bags": earlier + entries,
     }
     atomic_write_json(destination / "transfer-manifest.json", manifest)
     archive.log("transfer", destination=str(destination), transaction=project_code, bags=len(entries))
@@ -58,8 +60,7 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
 def _check_destination(archive: Archive, destination: Path) -> None:
     """A hand-over goes outside the archive: copied into it, the bags would land on (and
     replace) the packages they are copied from, or be taken for untracked files."""
-    root, place = archive.root.resolve(), destination.resolve()
-    if place == root or root in place.parents:
+    if is_inside(destination, archive.root):
         raise InvalidValue(f"{destination} is inside the archive {archive.root}: transfer to a folder outside it")
 
 
@@ -84,3 +85,13 @@ def _copy_bag(package: Path, target: Path) -> None:
 def _same_bag(package: Path, target: Path) -> bool:
     manifest = target / "tagmanifest-sha256.txt"
     return manifest.is_file() and sha256_file(manifest) == sha256_file(package / "tagmanifest-sha256.txt")
+
+
+def _earlier_entries(destination: Path, now: set[str]) -> list[dict]:
+    path = destination / "transfer-manifest.json"
+    try:
+        bags = read_json(path).get("bags", []) if path.exists() else []
+    except (OSError, ValueError, AttributeError):
+        return []  # not ours to read: it is replaced
+    return [b for b in bags if isinstance(b, dict) and isinstance(b.get("bag"), str) and b["bag"] not in now
+            and (destination / b["bag"]).is_dir()]  # fmt: skip

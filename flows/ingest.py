@@ -36,7 +36,7 @@ from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document, record_stopped_filings
 from archive.progress import BatchProgress, ProgressListener, count_pages
 from archive.report import render_markdown, save_report
-from archive.store import Archive, readable_path
+from archive.store import Archive, is_inside, readable_path
 from archive.timing import add_up
 from archive.transaction import documents_in_transactions
 
@@ -146,9 +146,8 @@ def find_sources(src: Path, archive_root: Path | None = None) -> tuple[list[Path
     whole: its access PDFs are not scans to ingest again."""
     if src.is_file():
         return [src], []
-    inside = archive_root.resolve() if archive_root is not None else None
     entries = sorted(p for p in src.rglob("*") if (p.is_file() or (p.is_symlink() and not p.exists()))
-                     and (inside is None or inside not in p.resolve().parents))  # fmt: skip
+                     and (archive_root is None or not is_inside(p, archive_root)))  # fmt: skip
     hidden = {p for p in entries if any(part.startswith(".") for part in p.relative_to(src).parts) or not p.exists()}
     files = [p for p in entries if p not in hidden]
     pdfs = [p for p in files if p.suffix.lower() == ".pdf"]

@@ -14,7 +14,7 @@ from prefect.schedules import Cron
 
 import index
 from archive.config import Config
-from archive.inbox import claim, claimed_batches, fail_batch, find_manifest, settle, settled_files
+from archive.inbox import batch_lock, claim, claimed_batches, fail_batch, find_manifest, settle, settled_files
 from archive.manifest import read_manifest
 from archive.store import Archive
 from archive.verify import verify_archive
@@ -31,14 +31,17 @@ def inbox_batch(
     inbox_path = Path(inbox)
     for folder in ("processing", "done", "failed"):
         (inbox_path / folder).mkdir(parents=True, exist_ok=True)
-    left = claimed_batches(inbox_path)  # by a run that was stopped
-    results = [_run_claimed(inbox_path, folder.name, archive_root, engine, workers) for folder in left]
+    results = []
+    for folder in claimed_batches(inbox_path):  # left by a run that was stopped, or one still working
+        with batch_lock(inbox_path, folder.name) as ours:
+            if ours and folder.is_dir():
+                results.append(_run_claimed(inbox_path, folder.name, archive_root, engine, workers))
     files = settled_files(inbox_path, stable_seconds, Path(archive_root))
-    if files:
-        batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-        claim(inbox_path, files, batch)
-        results.append(_run_claimed(inbox_path, batch, archive_root, engine, workers))
-    elif not results:
+    batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    with batch_lock(inbox_path, batch) as ours:  # before the folder exists: no other run takes it up
+        if files and ours and claim(inbox_path, files, batch):
+            results.append(_run_claimed(inbox_path, batch, archive_root, engine, workers))
+    if not results:
         logger.info("inbox %s: nothing settled to ingest", inbox)
         return {"claimed": 0}
     done = [path for result in results for path in result["done"]]
@@ -111,6 +114,7 @@ def build_deployments(config: Config) -> list:
                         "stable_seconds": config.stable_seconds, "engine": config.engine,
                         "workers": config.workers or None},
             description="Ingest what has settled in the inbox (hot folder).",
+            concurrency_limit=1,  # a run still working when the next is due: the next waits
         ),
         verify_flow.to_deployment(
             name="weekly-verify", schedules=[Cron(config.verify_cron, **every)],

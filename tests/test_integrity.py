@@ -104,6 +104,8 @@ def test_transfer_writes_validated_bags_and_a_manifest(archive_copy, tmp_path):
     bagit.Bag(str(tmp_path / "out" / manifest["bags"][0]["bag"])).validate()
     assert json.loads((tmp_path / "out" / "transfer-manifest.json").read_text())["bags"]
     assert transfer(archive_copy, tmp_path / "out", "NNZC2023-G1-004567-KWZB")["bags"]  # again: the copy is kept
+    both = transfer(archive_copy, tmp_path / "out", "GXZC2023-G1-001234-KWZB")  # another transaction, same place
+    assert sorted(b["source"] for b in both["bags"]) == ["award-notice.pdf", "notice-upside-down.pdf"]
 
 
 def test_transfer_refuses_the_archive_itself_and_never_overwrites_another_bag(archive_copy, tmp_path):

@@ -228,3 +228,38 @@ def test_a_corrected_manifest_row_for_an_archived_file_is_reported_not_applied(i
     row["project_name"] = "南宁市排水管网改造工程（二期）"
     changed = ingest_document(resources / "award-notice.pdf", Archive(root), "b3", row)
     assert changed.manifest_changes == {"project_name": ["南宁市排水管网改造工程", "南宁市排水管网改造工程（二期）"]}
+
+
+def test_a_hashed_transaction_folder_gets_its_record_back_and_ties_keep_the_filing_order(ingested_archive, tmp_path):
+    from archive.transaction import merged_record, refresh_all_transactions
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    target, _ = file_document(archive, notice, "桂财采【2023】001号", "the code as the paper file gives it")
+    assert "~" in target.parent.name
+    (target.parent / "transaction.json").unlink()
+    assert [p.kind for p in verify_archive(archive).problems] == ["transaction_record"]
+    refresh_all_transactions(archive)
+    assert json.loads((target.parent / "transaction.json").read_text())["project_code"] == "桂财采【2023】001号"
+    assert verify_archive(archive).ok
+
+    first = _document("bbbb", "contract", "2023-05-12T08:00:00", {"amount": 100.0}, "manifest")
+    second = _document("aaaa", "contract", "2023-05-12T08:00:00", {"amount": 200.0}, "manifest")  # same second
+    record = merged_record("X-1", [(first, {}), (second, {})], filed=["bbbb", "aaaa"])
+    assert record["metadata"]["amount"] == 100.0 and [d["document"] for d in record["documents"]] == ["bbbb", "aaaa"]
+
+
+def test_verify_names_a_damaged_correction_instead_of_failing(ingested_archive, tmp_path):
+    from archive.review import correct_metadata
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    correction = correct_metadata(archive, notice, {"winner": "某公司"}, "per the contract")
+    correction.write_text("{ torn")
+    assert {(p.kind, p.path) for p in verify_archive(archive).problems} == {
+        ("changed", str(correction.relative_to(root)))
+    }
