@@ -3,7 +3,8 @@ scheduled run takes the files whose size has settled, and moves each to
 ``done/`` only once it is archived and its package verified, or to
 ``failed/`` with the reason beside it. Nothing is deleted.
 
-    INBOX/                 files arrive here (folders allowed; a manifest may sit beside the scans)
+    INBOX/                 files arrive here; each folder is a delivery, ingested as a batch of its
+                           own with the manifest in it (loose files make one delivery together)
     INBOX/processing/<batch>/
     INBOX/done/<batch>/
     INBOX/failed/<batch>/  plus <file>.reason.txt
@@ -50,6 +51,16 @@ def settled_files(inbox: Path, stable_seconds: float, archive_root: Path | None 
         path for path, state in after.items()
         if before.get(path) == state and now - state[1] >= stable_seconds
     )  # fmt: skip
+
+
+def deliveries(inbox: Path, files: list[Path]) -> dict[str, list[Path]]:
+    """Settled files by delivery: each folder dropped into the inbox is one (a box of scans
+    with its own manifest); files dropped loose make one together (named "")."""
+    groups: dict[str, list[Path]] = {}
+    for path in files:
+        parts = path.relative_to(inbox).parts
+        groups.setdefault(parts[0] if len(parts) > 1 else "", []).append(path)
+    return dict(sorted(groups.items()))
 
 
 def claim(inbox: Path, files: list[Path], batch: str) -> list[Path]:

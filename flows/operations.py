@@ -14,7 +14,16 @@ from prefect.schedules import Cron
 
 import index
 from archive.config import Config
-from archive.inbox import batch_lock, claim, claimed_batches, fail_batch, find_manifest, settle, settled_files
+from archive.inbox import (
+    batch_lock,
+    claim,
+    claimed_batches,
+    deliveries,
+    fail_batch,
+    find_manifest,
+    settle,
+    settled_files,
+)
 from archive.manifest import read_manifest
 from archive.store import Archive
 from archive.verify import verify_archive
@@ -37,10 +46,11 @@ def inbox_batch(
             if ours and folder.is_dir():
                 results.append(_run_claimed(inbox_path, folder.name, archive_root, engine, workers))
     files = settled_files(inbox_path, stable_seconds, Path(archive_root))
-    batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    with batch_lock(inbox_path, batch) as ours:  # before the folder exists: no other run takes it up
-        if files and ours and claim(inbox_path, files, batch):
-            results.append(_run_claimed(inbox_path, batch, archive_root, engine, workers))
+    for delivery, dropped in deliveries(inbox_path, files).items():  # each with its own manifest
+        batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        with batch_lock(inbox_path, batch) as ours:  # before the folder exists: no other run takes it up
+            if ours and claim(inbox_path, dropped, batch):
+                results.append({"delivery": delivery, **_run_claimed(inbox_path, batch, archive_root, engine, workers)})
     if not results:
         logger.info("inbox %s: nothing settled to ingest", inbox)
         return {"claimed": 0}

@@ -96,11 +96,22 @@ def test_inbox_takes_up_a_stopped_batch_fails_an_unreadable_manifest_and_skips_a
     delivery.mkdir()
     (delivery / "notice.pdf").write_bytes((resources / "notice-upside-down.pdf").read_bytes())
     (delivery / "manifest.xlsx").write_bytes(b"PK not really a spreadsheet")
+    # Another box dropped beside it, with a manifest of its own: a batch of its own.
+    other = inbox / "box-2"
+    other.mkdir()
+    (other / "notice.pdf").write_bytes((resources / "notice-upside-down.pdf").read_bytes())
+    rows = "文件名,项目编号,项目名称\nnotice.pdf,GX-2023-77,档案数字化项目\n"
+    (other / "清单.csv").write_text(rows, encoding="utf-8")
     result = inbox_batch(inbox=str(inbox), archive_root=str(archive), stable_seconds=0)
     assert [r["inbox_batch"] for r in result["batches"]][0] == "inbox-20231201T000000Z"
-    assert result["done"] == ["done/inbox-20231201T000000Z/award\nnotice.pdf"]  # archived: matched by its bytes
+    assert [r.get("delivery") for r in result["batches"]] == [None, "box-2", "delivery"]
+    notice = next(Archive(archive).transaction_dir("GX-2023-77").glob("*/data/document.json"))
+    assert json.loads(notice.read_text())["metadata"]["project_name"] == "档案数字化项目"  # its own manifest
+    assert result["done"][0] == "done/inbox-20231201T000000Z/award\nnotice.pdf"  # archived: matched by its bytes
     failed = {p.name for p in (inbox / "failed").rglob("*") if p.is_file()}
     assert failed == {"notice.pdf", "notice.pdf.reason.txt", "manifest.xlsx", "manifest.xlsx.reason.txt"}
+    done = {p.name for p in (inbox / "done").rglob("*") if p.is_file()}
+    assert done == {"award\nnotice.pdf", "notice.pdf", "清单.csv"}
     reason = next((inbox / "failed").rglob("notice.pdf.reason.txt")).read_text()
     assert "manifest.xlsx cannot be read" in reason
     assert not any((inbox / "processing").iterdir())
