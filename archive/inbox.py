@@ -76,7 +76,18 @@ def claim(inbox: Path, files: list[Path], batch: str) -> list[Path]:
         except FileNotFoundError:
             continue
         claimed.append(destination)
+        _remove_empty_folders(path.parent, inbox)
     return claimed
+
+
+def _remove_empty_folders(folder: Path, inbox: Path) -> None:
+    """A delivery folder emptied by the claim goes (its files live on under processing/)."""
+    while folder != inbox and inbox in folder.parents:
+        try:
+            folder.rmdir()  # only when empty: files still arriving keep it
+        except OSError:
+            return
+        folder = folder.parent
 
 
 @contextmanager

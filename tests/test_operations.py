@@ -115,6 +115,7 @@ def test_inbox_takes_up_a_stopped_batch_fails_an_unreadable_manifest_and_skips_a
     reason = next((inbox / "failed").rglob("notice.pdf.reason.txt")).read_text()
     assert "manifest.xlsx cannot be read" in reason
     assert not any((inbox / "processing").iterdir())
+    assert sorted(p.name for p in inbox.iterdir()) == ["archive", "done", "failed", "processing"]  # boxes emptied
     again = inbox_batch(inbox=str(inbox), archive_root=str(archive), stable_seconds=0)
     assert again == {"claimed": 0}  # the archive's own files are not scans
 
