@@ -13,13 +13,19 @@ from archive.review import latest_metadata, latest_page_texts
 from archive.store import Archive, read_archived
 
 
-def document_record(package: Path) -> dict:
+def document_record(package: Path, records: dict[Path, dict | None] | None = None) -> dict:
     """document.json, with its transaction's merged metadata where the document
-    is filed (the award notice's date and amount belong to the contract too)."""
+    is filed (the award notice's date and amount belong to the contract too).
+    ``records``: transaction records already read, by folder (a pass over many documents
+    reads each once)."""
     document = read_archived(package / "data" / "document.json")
-    transaction = package.parent / "transaction.json"
-    if transaction.exists():
-        merged = read_archived(transaction)["metadata"]
+    records = {} if records is None else records
+    if package.parent not in records:
+        if len(records) >= 4096:  # bounded: an archive of 100,000 transactions streams in constant memory
+            records.clear()
+        transaction = package.parent / "transaction.json"
+        records[package.parent] = read_archived(transaction)["metadata"] if transaction.exists() else None
+    if (merged := records[package.parent]) is not None:
         own = document["metadata"]
         document["metadata"] = {
             name: merged.get(name) if merged.get(name) is not None else own.get(name) for name in FIELDS
@@ -47,8 +53,9 @@ def iter_documents(
     """Every document, in source order unless ``in_source_order`` is False (sorting reads
     every document.json once more); ``visible``: only documents of these access levels."""
     packages = documents if documents is not None else archive.documents()
+    records: dict[Path, dict | None] = {}
     for package in sorted(packages, key=_source_order) if in_source_order else packages:
-        document = document_record(package)
+        document = document_record(package, records)
         corrected = latest_metadata(archive, document["document"])  # an archivist's fixes win
         metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
         doc_type = corrected.get("doc_type", document["doc_type"])
