@@ -24,6 +24,7 @@ from archive.store import is_inside, readable_path
 
 RESERVED = ("processing", "done", "failed")
 MANIFEST_SUFFIXES = (".csv", ".xlsx")
+COMPANIONS = (*MANIFEST_SUFFIXES, ".json", ".md", ".txt")  # what may travel with scans (ingest's "notes")
 
 
 def _snapshot(inbox: Path, archive_root: Path | None) -> dict[Path, tuple[int, float]]:
@@ -131,8 +132,12 @@ def settle(inbox: Path, batch: str, outcomes: list[dict], verified: set[str]) ->
     by_sha256 = {o["sha256"]: o for o in outcomes if o.get("sha256")}
     moved: dict[str, list[str]] = {"done": [], "failed": []}
     for path in sorted(p for p in processing.rglob("*") if p.is_file()):
-        if path.suffix.lower() != ".pdf":  # a manifest or notes go with their batch
+        if path.suffix.lower() in COMPANIONS:  # a manifest or notes go with their batch
             _move(inbox, processing, batch, path, None, moved)
+            continue
+        if path.suffix.lower() != ".pdf":  # done/ holds only what is archived: a TIFF is not
+            _move(inbox, processing, batch, path, "not a PDF: trade-archive ingests PDF scans; convert it "
+                  "(e.g. img2pdf scan.tif -o scan.pdf) and drop the PDF in the inbox", moved)  # fmt: skip
             continue
         outcome = by_source.get(readable_path(path)) or by_sha256.get(sha256_file(path))
         if outcome is None:

@@ -31,6 +31,7 @@ import index
 from archive.errors import BatchInterrupted, ExitCode
 from archive.filing import file_unfiled_by_project_name
 from archive.fixity import copies_of_earlier
+from archive.inbox import COMPANIONS
 from archive.manifest import Manifest, read_manifest
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document, record_stopped_filings
@@ -151,7 +152,7 @@ def find_sources(src: Path, archive_root: Path | None = None) -> tuple[list[Path
     hidden = {p for p in entries if any(part.startswith(".") for part in p.relative_to(src).parts) or not p.exists()}
     files = [p for p in entries if p not in hidden]
     pdfs = [p for p in files if p.suffix.lower() == ".pdf"]
-    others = [p for p in files if p.suffix.lower() not in (".pdf", ".csv", ".xlsx", ".json", ".md", ".txt")]
+    others = [p for p in files if p.suffix.lower() not in (".pdf", *COMPANIONS)]
     return pdfs, sorted([*others, *hidden])
 
 

@@ -64,13 +64,14 @@ def test_inbox_run_moves_files_to_done_and_failed_with_reasons(tmp_path, resourc
     (delivery / "award-notice.pdf").write_bytes((resources / "award-notice.pdf").read_bytes())
     (delivery / "manifest.csv").write_bytes((resources / "manifest.csv").read_bytes())
     (delivery / "broken.pdf").write_bytes(b"not a pdf")
+    (delivery / "scan-0001.tif").write_bytes(b"II*\x00")  # not ingested: never done/
     archive = tmp_path / "archive"
     result = inbox_batch(inbox=str(inbox), archive_root=str(archive), stable_seconds=0)
-    assert result["claimed"] == 3
+    assert result["claimed"] == 4
     done = {p.name for p in (inbox / "done").rglob("*") if p.is_file()}
     failed = {p.name for p in (inbox / "failed").rglob("*") if p.is_file()}
     assert done == {"award-notice.pdf", "manifest.csv"}
-    assert failed == {"broken.pdf", "broken.pdf.reason.txt"}
+    assert failed == {"broken.pdf", "broken.pdf.reason.txt", "scan-0001.tif", "scan-0001.tif.reason.txt"}
     assert not any((inbox / "processing").rglob("*.pdf"))
     # The batch report, saved in the archive and printed by `trade-archive report`.
     report = CliRunner().invoke(cli, ["report", "--archive", str(archive)])
