@@ -58,6 +58,8 @@ def iter_documents(
         document = document_record(package, records)
         corrected = latest_metadata(archive, document["document"])  # an archivist's fixes win
         metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
+        if package.parent.parent.name == "transactions":  # the folder it is filed in decides its code
+            metadata["project_code"] = document["metadata"]["project_code"]
         doc_type = corrected.get("doc_type", document["doc_type"])
         level = access_level(doc_type, document.get("manifest_row"), corrected)
         if visible is None or level in visible:

@@ -14,7 +14,7 @@ from archive.fixity import fsync_dir
 from archive.metadata import same_name
 from archive.review import correct_metadata
 from archive.store import Archive, read_json
-from archive.transaction import code_of_folder, refresh_folder, refresh_transaction
+from archive.transaction import code_of_folder, note_stale_index, refresh_folder, refresh_transaction
 
 
 def file_document(archive: Archive, document_id: str, project_code: str, reason: str) -> tuple[Path, list[str]]:
@@ -42,6 +42,7 @@ def file_document(archive: Archive, document_id: str, project_code: str, reason:
         with contextlib.suppress(OSError):
             target_parent.rmdir()  # made for this move, and empty again
         raise
+    note_stale_index(archive, [document_id])  # its merged metadata is now its new transaction's
     changed = refresh_folder(archive, left, left_code) if left is not None else []
     return target, _with(document_id, changed + refresh_transaction(archive, project_code))
 
@@ -51,6 +52,7 @@ def correct_document_metadata(archive: Archive, document_id: str, fields: dict[s
     document's transaction record; a corrected project code files the document under
     it. Returns the documents whose index entries are now stale (it, at least)."""
     path = correct_metadata(archive, document_id, fields, note)
+    note_stale_index(archive, [document_id])
     if code := read_json(path)["fields"].get("project_code"):
         _, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
         return changed

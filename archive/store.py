@@ -42,7 +42,7 @@ def check_project_code(code: str) -> str:
     """``code``, stripped, unless it is no code at all: empty, only dots, or with a
     path separator or control character (ingest files any other code, its folder
     named by ``safe_name``, and so may an archivist, e.g. 桂财采【2023】001号)."""
-    code = code.strip()
+    code = unicodedata.normalize("NFKC", code).strip()  # ＧＸＣＱ2022-519 as typed on a Chinese keyboard
     if not code.strip(".") or re.search(r"[/\\\x00-\x1f\x7f]", code):
         raise InvalidValue(f"{code!r} is not a project code: use the platform's code as it is, "
                            "e.g. GXZC2023-G1-001234-KWZB (no slashes or control characters)")  # fmt: skip
@@ -60,20 +60,22 @@ def safe_name(text: str, limit: int = 80) -> str:
 
 
 def transaction_folder_name(project_code: str, transactions: Path) -> str:
-    """The folder of a transaction: its code where that is a safe name (after NFKC: a
-    full-width code is the same code), else the safe name plus a short hash of the code,
+    """The folder of a transaction: its code where that is a safe name (after NFKC and
+    without spaces: a full-width or spaced code is the same code), else the safe name plus
+    a short hash of the code,
     so two codes that differ only in what ``safe_name`` replaces (桂财采【2023】001号,
     桂财采《2023》001号) never share a folder. A folder named before the hash was added
     is still found, by the code in its transaction.json."""
     code = unicodedata.normalize("NFKC", project_code).strip()
-    name = safe_name(code)
-    if name == code:
+    key = re.sub(r"\s+", "", code)  # 桂财采【2023】 001号 is 桂财采【2023】001号, as search has it
+    name = safe_name(key)
+    if name == key:
         return name
-    legacy = transactions / name / "transaction.json"
+    legacy = transactions / safe_name(code) / "transaction.json"
     if legacy.is_file() and _recorded_code(legacy) == project_code:
-        return name
-    digest = hashlib.sha256(code.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    return f"{safe_name(code, limit=70)}~{digest}"
+        return safe_name(code)
+    digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+    return f"{safe_name(key, limit=70)}~{digest}"
 
 
 def _recorded_code(record: Path) -> str | None:

@@ -18,25 +18,29 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from archive.errors import ArchiveError
 from archive.events import read_events
-from archive.fixity import atomic_write_json, fsync_dir
+from archive.fixity import atomic_write_bytes, atomic_write_json, fsync_dir
 from archive.metadata import FIELDS, TEXT_PRIORITY
 from archive.review import latest_metadata
 from archive.store import Archive, read_archived, read_json, safe_name
 
 RECORD = "transaction.json"
+STALE_INDEX = ".index-stale"  # journal: documents to reindex (note_stale_index)
 
 
 def refresh_transaction(archive: Archive, project_code: str | None) -> list[str]:
     """Write ``project_code``'s record afresh (``refresh_folder``). Unfiled documents have none."""
     if not project_code:
         return []
-    return refresh_folder(archive, archive.transaction_dir(project_code), project_code)
+    folder = archive.transaction_dir(project_code)
+    # The code the transaction already has beats the form typed now (ＧＸＣＱ… for GXCQ…).
+    return refresh_folder(archive, folder, code_of_folder(archive, folder) or project_code)
 
 
 def refresh_folder(archive: Archive, folder: Path, project_code: str | None = None) -> list[str]:
@@ -57,9 +61,41 @@ def refresh_folder(archive: Archive, folder: Path, project_code: str | None = No
         record = merged_record(code, documents, [d["document"] for d in (previous or {}).get("documents", [])])
         if record == previous:
             return []
+        changed = previous is None or record["metadata"] != previous.get("metadata")
+        stale = [document["document"] for document, _ in documents] if changed else []
+        note_stale_index(archive, stale)  # before the record: a stop between them loses no reindex
         atomic_write_json(folder / RECORD, record)
-    changed = previous is None or record["metadata"] != previous.get("metadata")
-    return [document["document"] for document, _ in documents] if changed else []
+    return stale
+
+
+def note_stale_index(archive: Archive, documents: Iterable[str]) -> None:
+    """Journal documents whose index entries no longer match the archive (their merged
+    metadata changed); ``index.update`` and ``index.refresh`` reindex them and clear the
+    journal. So a stop or a full disk between a change and its reindex is healed by the
+    next command that writes the index, not left for a full ``reindex`` to find."""
+    lines = "".join(f"{document}\n" for document in documents)
+    if lines:
+        with open(archive.root / STALE_INDEX, "a", encoding="utf-8") as journal:
+            journal.write(lines)
+            journal.flush()
+            os.fsync(journal.fileno())
+
+
+def stale_index(archive: Archive) -> set[str]:
+    """The documents the journal names (see ``note_stale_index``)."""
+    try:
+        return set((archive.root / STALE_INDEX).read_text(encoding="utf-8").split())
+    except FileNotFoundError:
+        return set()
+
+
+def clear_stale_index(archive: Archive, documents: set[str]) -> None:
+    """Forget these documents once reindexed (the index writer holds the archive's writer lock)."""
+    left = stale_index(archive) - documents
+    if left:
+        atomic_write_bytes(archive.root / STALE_INDEX, "".join(f"{d}\n" for d in sorted(left)).encode())
+    else:
+        (archive.root / STALE_INDEX).unlink(missing_ok=True)
 
 
 def refresh_all_transactions(archive: Archive) -> int:
@@ -68,13 +104,6 @@ def refresh_all_transactions(archive: Archive) -> int:
     for folder in folders:
         refresh_folder(archive, folder)
     return len(folders)
-
-
-def documents_in_transactions(archive: Archive, folders: Iterable[Path]) -> set[str]:
-    """The documents filed in these folders, those of transactions only (not unfiled/)."""
-    transactions = archive.root / "transactions"
-    return {bag.parent.name for folder in set(folders) if folder.parent == transactions
-            for bag in folder.glob("*/bagit.txt")}  # fmt: skip
 
 
 def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:

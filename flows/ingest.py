@@ -39,7 +39,6 @@ from archive.progress import BatchProgress, ProgressListener, count_pages
 from archive.report import render_markdown, save_report
 from archive.store import Archive, is_inside, readable_path
 from archive.timing import add_up
-from archive.transaction import documents_in_transactions
 
 _pool: PagePool | None = None  # set for the length of a flow run; tasks run pages on it
 _progress: BatchProgress | None = None  # likewise: page accounting of the running batch
@@ -370,13 +369,9 @@ def _ingest_locked(
     summary.stage_seconds = add_up((o.get("stages") or {} for o in summary.outcomes), digits=2)
     summary.qc_flags = {Path(o["source"]).name: o["qc_flags"] for o in summary.outcomes if o.get("qc_flags")}
     index_started = time.monotonic()
+    # New documents, and those of earlier batches whose transaction gained one (the journal)
     summary.indexed_pages = index.update(archive)
     summary.stage_seconds["index"] = round(time.monotonic() - index_started, 2)
-    # Documents indexed before whose transaction gained a document: their merged metadata changed.
-    new = {o["document"] for o in summary.outcomes if o["status"] == "archived"}
-    joined = [Path(o["path"]).parent for o in summary.outcomes if o["status"] == "archived"]
-    joined += [archive.transaction_dir(item["project_code"]) for item in summary.filed_by_name]
-    index.refresh(archive, sorted(documents_in_transactions(archive, joined) - new))
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
     report = asdict(summary)

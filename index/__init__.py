@@ -27,6 +27,7 @@ from types import ModuleType
 from archive.errors import ArchiveError, QueryError
 from archive.export import iter_pages
 from archive.store import Archive
+from archive.transaction import clear_stale_index, stale_index
 from index.query import Filters
 
 __all__ = [
@@ -106,21 +107,30 @@ def backend_module(name: str) -> ModuleType:
 
 
 def update(archive: Archive) -> int:
-    """Index the pages of every archived document the index lacks; return pages added.
+    """Index the pages of every archived document the index lacks, and reindex those the
+    stale-index journal names (their merged metadata changed); return pages written.
     (So a crash between filing and indexing heals on the next run.)"""
     module = backend_module(backend_name(archive))
     have = module.indexed_document_ids(archive)
-    missing = [p for p in archive.documents() if p.name not in have]
-    return module.add_pages(archive, iter_pages(archive, iter(missing))) if missing else 0
+    stale = stale_index(archive)
+    wanted = [p for p in archive.documents() if p.name not in have or p.name in stale]
+    pages = module.add_pages(archive, iter_pages(archive, iter(wanted)), sorted(stale & have)) if wanted else 0
+    clear_stale_index(archive, stale)
+    return pages
 
 
 def refresh(archive: Archive, documents: list[str]) -> int:
-    """Re-index the pages of these documents (their metadata changed, e.g. filing)."""
-    if not documents:
+    """Re-index the pages of these documents (their metadata changed, e.g. filing), and
+    of those the stale-index journal names."""
+    stale = stale_index(archive)
+    wanted = set(documents) | stale
+    if not wanted:
         return 0
-    wanted = set(documents)
     packages = [p for p in archive.documents() if p.name in wanted]
-    return backend_module(backend_name(archive)).add_pages(archive, iter_pages(archive, iter(packages)), documents)
+    module = backend_module(backend_name(archive))
+    pages = module.add_pages(archive, iter_pages(archive, iter(packages)), sorted(wanted))
+    clear_stale_index(archive, stale)
+    return pages
 
 
 def optimise(archive: Archive) -> str:
@@ -140,7 +150,10 @@ def rebuild(archive: Archive, backend: str | None = None, on_page: Callable[[dic
     plain reindex must not switch an archive's backend behind the admin's back.
     ``on_page``: called with each page as it is read (progress)."""
     name = _checked(backend, "the backend argument") if backend else backend_name(archive)
-    return backend_module(name).rebuild(archive, on_page)
+    stale = stale_index(archive)
+    pages = backend_module(name).rebuild(archive, on_page)
+    clear_stale_index(archive, stale)  # every page was read afresh
+    return pages
 
 
 def search(archive: Archive, raw_query: str, filters: Filters | None = None, limit: int = 20) -> list[dict]:

@@ -9,7 +9,7 @@ from archive.export import iter_pages
 from archive.filing import file_document, file_unfiled_by_project_name
 from archive.manifest import read_manifest
 from archive.metadata import merge, transaction_type_from
-from archive.store import Archive
+from archive.store import Archive, check_project_code
 from archive.verify import verify_archive
 
 
@@ -263,3 +263,62 @@ def test_verify_names_a_damaged_correction_instead_of_failing(ingested_archive, 
     assert {(p.kind, p.path) for p in verify_archive(archive).problems} == {
         ("changed", str(correction.relative_to(root)))
     }
+
+
+def test_a_reindex_cut_short_after_a_move_is_made_up_by_the_next_command(ingested_archive, tmp_path, monkeypatch):
+    """The award notice leaves the transaction it shared with the notice, and the index write
+    fails (a full disk): running the same command again reindexes the notice too (the journal)."""
+    import errno
+
+    from click.testing import CliRunner
+
+    import index
+    from flows.cli import cli
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    runner = CliRunner()
+    joined = runner.invoke(cli, ["file", notice, "--code", "NNZC2023-G1-004567-KWZB", "--archive", str(root)])
+    assert joined.exit_code == 0
+
+    def with_amount():
+        hits = index.search(archive, "通知", index.Filters(amount_min=1234567.89, amount_max=1234567.89), limit=50)
+        return {hit["document"] for hit in hits}
+
+    assert with_amount() == {award, notice}  # the notice shares the award's amount
+    module = index.backend_module(index.backend_name(archive))
+    real_add = module.add_pages
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(module, "add_pages", disk_full)
+    move = ["file", award, "--code", "GXZC2023-G1-001234-KWZB", "--archive", str(root)]
+    assert isinstance(runner.invoke(cli, move).exception, OSError)
+    monkeypatch.setattr(module, "add_pages", real_add)
+    assert runner.invoke(cli, move).exit_code == 0  # again, as the error says: already filed there
+    assert with_amount() == {award}  # the notice, left alone in its transaction, was reindexed too
+    assert not (root / ".index-stale").exists()
+
+
+def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides_a_filed_code(
+    ingested_archive, tmp_path
+):
+    from archive.filing import correct_document_metadata
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    target, _ = file_document(archive, notice, check_project_code("ＮＮＺＣ2023-G1-004567-KWZB"), "typed full-width")
+    assert target.parent == archive.transaction_dir("NNZC2023-G1-004567-KWZB")
+    codes = {p["document"]: p["metadata"]["project_code"] for p in iter_pages(archive)}
+    assert set(codes.values()) == {"NNZC2023-G1-004567-KWZB"}  # the award's code was not rewritten
+    correct_document_metadata(archive, notice, {"project_code": "GX-2023-77"}, "misread")  # refiled there
+    file_document(archive, notice, "NNZC2023-G1-004567-KWZB", "back again, by hand")
+    codes = {p["document"]: p["metadata"]["project_code"] for p in iter_pages(archive)}
+    assert codes[notice] == "NNZC2023-G1-004567-KWZB"  # not the corrected code it no longer is filed under
+    assert verify_archive(archive).ok
