@@ -24,12 +24,13 @@ def document_record(package: Path, records: dict[Path, dict | None] | None = Non
         if len(records) >= 4096:  # bounded: an archive of 100,000 transactions streams in constant memory
             records.clear()
         transaction = package.parent / "transaction.json"
-        records[package.parent] = read_archived(transaction)["metadata"] if transaction.exists() else None
-    if (merged := records[package.parent]) is not None:
-        own = document["metadata"]
-        document["metadata"] = {
-            name: merged.get(name) if merged.get(name) is not None else own.get(name) for name in FIELDS
-        }
+        records[package.parent] = read_archived(transaction) if transaction.exists() else None
+    if (record := records[package.parent]) is not None:
+        merged, own, source = record["metadata"], document["metadata"], record.get("provenance", {})
+        document["metadata"] = {  # a field an archivist cleared stays cleared for the whole transaction
+            name: merged.get(name) if merged.get(name) is not None or str(source.get(name)).startswith("correction:")
+            else own.get(name) for name in FIELDS
+        }  # fmt: skip
     return document
 
 
@@ -57,9 +58,12 @@ def iter_documents(
     for package in sorted(packages, key=_source_order) if in_source_order else packages:
         document = document_record(package, records)
         corrected = latest_metadata(archive, document["document"])  # an archivist's fixes win
-        metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
-        if package.parent.parent.name == "transactions":  # the folder it is filed in decides its code
-            metadata["project_code"] = document["metadata"]["project_code"]
+        if records.get(package.parent) is not None:
+            # Filed: the transaction's record holds the corrections of all its documents, the latest
+            # winning, and its code is the folder's (not an older correction of this document's).
+            metadata = {name: document["metadata"].get(name) for name in FIELDS}
+        else:
+            metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
         doc_type = corrected.get("doc_type", document["doc_type"])
         level = access_level(doc_type, document.get("manifest_row"), corrected)
         if visible is None or level in visible:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime, timezone
 from pathlib import Path
 
 from archive.access import LEVELS
@@ -42,7 +43,8 @@ def _write_version(archive: Archive, document: str, stem: str, body: dict, note:
     folder.mkdir(parents=True, exist_ok=True)
     version = len(_versions(folder, stem)) + 1
     path = folder / f"{stem}.v{version}.json"
-    atomic_write_json(path, {**body, "version": version, "note": note})
+    now = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    atomic_write_json(path, {**body, "version": version, "note": note, "time": now})
     archive.log("metadata modification", document=document, file=str(path.relative_to(archive.root)),
                 sha256=sha256_file(path), note=note)  # fmt: skip
     return path
@@ -115,12 +117,32 @@ def latest_page_texts(archive: Archive, document: str) -> dict[int, str]:
     return {page: read_archived(path)["text"] for page, path in sorted(latest.items())}
 
 
-def latest_metadata(archive: Archive, document: str) -> dict[str, object]:
+class Corrections(dict):
+    """A document's corrected fields -> their latest values; ``times``: field -> when it was
+    corrected (seconds since the epoch), so that across a transaction the latest wins."""
+
+    times: dict[str, float]
+
+
+def latest_metadata(archive: Archive, document: str) -> Corrections:
     """All metadata corrections of a document, later ones on top."""
-    merged: dict[str, object] = {}
+    merged = Corrections()
+    merged.times = {}
     for path in _versions(_folder(archive, document), "metadata"):
-        merged.update(read_archived(path)["fields"])
+        body = read_archived(path)
+        when = _corrected_at(body, path)
+        for name, value in body["fields"].items():
+            merged[name], merged.times[name] = value, when
     return merged
+
+
+def _corrected_at(body: dict, path: Path) -> float:
+    """When a correction was made: its own record of it, or (a version written before
+    corrections kept their time) its file's modification time."""
+    try:
+        return datetime.fromisoformat(body["time"]).timestamp()
+    except (KeyError, TypeError, ValueError):
+        return path.stat().st_mtime
 
 
 def resolve_flag(archive: Archive, flag: str, note: str) -> None:

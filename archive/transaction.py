@@ -147,12 +147,12 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: 
     ordered = sorted(documents, key=order)
     metadata: dict[str, object] = dict.fromkeys(FIELDS)
     provenance: dict[str, str | None] = dict.fromkeys(FIELDS)
-    best: dict[str, tuple[int, int]] = {}
+    best: dict[str, tuple[int, float]] = {}
     for document, corrected in ordered:
         for name, value, source, rank in _readings(document, corrected, project_code):
             if name == "project_code" and value != project_code:
                 continue  # the folder decides the code; only a document stating that code is its source
-            if name not in best or rank < best[name]:  # strictly better: among equals the first ingested stays
+            if name not in best or rank < best[name]:  # strictly better: among equals the first filed stays
                 best[name] = rank
                 metadata[name], provenance[name] = value, f"{source}:{document['document']}"
     metadata["project_code"] = project_code
@@ -170,25 +170,26 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: 
 
 def _readings(
     document: dict, corrected: dict, project_code: str
-) -> Iterator[tuple[str, object, str | None, tuple[int, int]]]:
-    """(field, value, source, rank) for each field a document gives a value; a lower rank wins.
-    A manifest row that names another transaction (the document was filed here by hand)
-    describes that one: its values count as no more than text read from the document."""
+) -> Iterator[tuple[str, object, str | None, tuple[int, float]]]:
+    """(field, value, source, rank) for each field a document gives a value; a lower rank
+    wins. An archivist's correction outranks everything, the latest across the transaction
+    first, and one that clears a field clears it for the transaction. A manifest row that
+    names another transaction (the document was filed here by hand) describes that one:
+    its values count as no more than text read from the document."""
     doc_type = corrected.get("doc_type") or document["doc_type"]
     row_is_about_here = document["metadata"].get("project_code") in (None, project_code)
+    times = getattr(corrected, "times", {})
     for name in FIELDS:
-        if name in corrected:  # a correction may clear a field: then this document gives it no value
-            value, source = corrected[name], "correction"
-        else:
-            value, source = document["metadata"].get(name), document.get("provenance", {}).get(name)
+        if name in corrected:
+            yield name, corrected[name], "correction", (0, -times.get(name, 0.0))
+            continue
+        value, source = document["metadata"].get(name), document.get("provenance", {}).get(name)
         if value is None:
             continue
-        if source == "correction":
-            rank = (0, 0)
-        elif source == "manifest" and row_is_about_here:
-            rank = (1, 0)
+        if source == "manifest" and row_is_about_here:
+            rank = (1, 0.0)
         else:
-            rank = (2, TEXT_PRIORITY.get(doc_type, len(TEXT_PRIORITY)))
+            rank = (2, float(TEXT_PRIORITY.get(doc_type, len(TEXT_PRIORITY))))
         yield name, value, source, rank
 
 

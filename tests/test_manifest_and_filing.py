@@ -140,7 +140,8 @@ def test_a_transactions_record_takes_corrections_then_the_manifest_then_the_like
     assert [d["document"] for d in record["documents"]] == ["c1", "b1", "a1"]  # ingested first, first
     corrected = merged_record("X-1", [(bid, {"amount": 950.0}), (award, {"winner": None}), (contract, {})])
     assert (corrected["metadata"]["amount"], corrected["provenance"]["amount"]) == (950.0, "correction:b1")
-    assert corrected["metadata"]["winner"] == "甲"  # the award notice's winner was cleared
+    cleared = (corrected["metadata"]["winner"], corrected["provenance"]["winner"])
+    assert cleared == (None, "correction:a1")  # cleared on the award notice: for the whole transaction
     elsewhere = _document("c2", "contract", "2023-01-01", {"project_code": "Z-9", "amount": 5.0}, "manifest")
     moved_in = merged_record("X-1", [(award, {}), (elsewhere, {})])  # its row is about Z-9: no better than text
     assert moved_in["metadata"]["amount"] == 1000.0
@@ -321,4 +322,28 @@ def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides
     file_document(archive, notice, "NNZC2023-G1-004567-KWZB", "back again, by hand")
     codes = {p["document"]: p["metadata"]["project_code"] for p in iter_pages(archive)}
     assert codes[notice] == "NNZC2023-G1-004567-KWZB"  # not the corrected code it no longer is filed under
+    assert verify_archive(archive).ok
+
+
+def test_the_latest_correction_holds_for_the_whole_transaction_and_a_cleared_field_stays_cleared(
+    ingested_archive, tmp_path
+):
+    from archive.filing import correct_document_metadata
+
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    file_document(archive, notice, "NNZC2023-G1-004567-KWZB", "one transaction")
+
+    def field(name):
+        return {p["document"]: p["metadata"][name] for p in iter_pages(archive)}
+
+    correct_document_metadata(archive, award, {"amount": "1万"}, "first reading")
+    correct_document_metadata(archive, notice, {"amount": "2万"}, "the contract says otherwise")
+    assert field("amount") == {award: 20000.0, notice: 20000.0}  # the later correction, everywhere
+    assert field("winner")[notice] == "南宁新宇建设工程有限公司"  # read from the award notice
+    correct_document_metadata(archive, award, {"winner": ""}, "not the winner: a misread")
+    assert field("winner") == {award: None, notice: None}
     assert verify_archive(archive).ok
