@@ -118,7 +118,7 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
         if name in table:
             value, source = table[name], f"file {config.file}"
         env = f"{ENV_PREFIX}{name.upper()}"
-        if env in os.environ:
+        if env in os.environ and env not in _EXPORTED:  # set by the user, not from a file by us
             value, source = os.environ[env], f"env {env}"
         if overrides and overrides.get(name) is not None:
             value, source = overrides[name], "command line"
@@ -145,9 +145,16 @@ def describe(config: Config) -> str:
     return "\n".join(lines)
 
 
+# Variables this process set from a configuration file: a later ``--config FILE`` replaces
+# them (a variable the user set still beats any file).
+_EXPORTED: set[str] = set()
+
+
 def export_to_environment(config: Config) -> None:
     """Make file settings visible as TRADE_ARCHIVE_* variables, so OCR worker
     processes and modules that read the environment see the same values."""
     for name, source in config.sources.items():
-        if source.startswith("file"):
-            os.environ.setdefault(f"{ENV_PREFIX}{name.upper()}", str(config.values[name]))
+        key = f"{ENV_PREFIX}{name.upper()}"
+        if source.startswith("file") and (key not in os.environ or key in _EXPORTED):
+            os.environ[key] = str(config.values[name])
+            _EXPORTED.add(key)

@@ -510,13 +510,14 @@ def serve(config_file: str | None, once: bool) -> None:
       export PREFECT_API_URL=http://127.0.0.1:4200/api
       trade-archive serve --config /etc/trade-archive.toml
     """
-    from archive.config import load_config
+    from archive.config import export_to_environment, load_config
     from flows.operations import inbox_batch, serve_all
 
     try:
         settings = load_config(config_file)
     except TradeArchiveError as error:
         _fail(error)
+    export_to_environment(settings)  # the OCR workers read low_confidence, page_seconds, ... from it
     if once:
         from flows.server import prefect_api
 

@@ -156,3 +156,20 @@ def test_a_setting_that_cannot_be_used_is_refused_when_read(setting, value, monk
     monkeypatch.setenv(f"TRADE_ARCHIVE_{setting.upper()}", value)
     with pytest.raises(ConfigError, match=f"{setting} = '{value}'"):
         load_config()
+
+
+def test_a_config_file_named_later_replaces_what_an_earlier_file_exported_but_not_the_users_variables(
+    tmp_path, monkeypatch
+):
+    from archive import config
+
+    monkeypatch.setattr(config, "_EXPORTED", set())
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("TRADE_ARCHIVE_")}
+    monkeypatch.setattr(os, "environ", environment | {"TRADE_ARCHIVE_PAGE_SECONDS": "60"})  # the user's
+    (tmp_path / "a.toml").write_text("low_confidence = 0.5\npage_seconds = 10\n")
+    (tmp_path / "b.toml").write_text("low_confidence = 0.9\npage_seconds = 20\n")
+    config.export_to_environment(config.load_config(str(tmp_path / "a.toml")))  # as the CLI does first
+    serve_settings = config.load_config(str(tmp_path / "b.toml"))  # serve --config b.toml
+    assert (serve_settings.low_confidence, serve_settings.page_seconds) == (0.9, 60)
+    config.export_to_environment(serve_settings)
+    assert os.environ["TRADE_ARCHIVE_LOW_CONFIDENCE"] == "0.9" and os.environ["TRADE_ARCHIVE_PAGE_SECONDS"] == "60"
