@@ -47,6 +47,12 @@ class InvalidValue(TradeArchiveError):
     exit_code = ExitCode.bad_arguments
 
 
+class DamagedBag(TradeArchiveError):
+    """A package that fails its BagIt validation where a command needs it whole (transfer)."""
+
+    exit_code = ExitCode.verify_failed
+
+
 class NotFound(TradeArchiveError):
     """The document, batch report or transaction a command names is not in the archive."""
 

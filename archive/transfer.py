@@ -10,8 +10,8 @@ from pathlib import Path
 
 import bagit
 
-from archive.errors import InvalidValue, NotFound
-from archive.export import document_record
+from archive.errors import DamagedBag, InvalidValue, NotFound
+from archive.export import iter_documents
 from archive.fixity import atomic_write_json, sha256_file
 from archive.store import Archive, is_inside, read_json
 
@@ -29,18 +29,21 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
     destination.mkdir(parents=True, exist_ok=True)
     entries = []
     for package in packages:
-        bagit.Bag(str(package)).validate(processes=1)  # never hand over a bag that is already bad
+        try:
+            bagit.Bag(str(package)).validate(processes=1)  # never hand over a bag that is already bad
+        except bagit.BagError as error:
+            raise DamagedBag(f"{package} fails validation ({error}): it is not handed over; `trade-archive "
+                             "verify` shows what changed; restore the package from a backup") from error  # fmt: skip
         target = destination / package.parent.name / package.name
         _copy_bag(package, target)
-        copied = bagit.Bag(str(target))
-        copied.validate(processes=1)
-        document = document_record(package)
+        copied = _validated_copy(package, target)
+        document = next(iter_documents(archive, iter([package]), in_source_order=False))  # as corrected
         entries.append({
             "bag": str(target.relative_to(destination)),
-            "document": document["document"],
-            "source": document["source"],
-            "project_code": document["metadata"]["project_code"],
-            "doc_type": document["doc_type"],
+            "document": document.record["document"],
+            "source": document.record["source"],
+            "project_code": document.metadata["project_code"],
+            "doc_type": document.doc_type,
             "payload_oxum": copied.info.get("Payload-Oxum"),
             "tagmanifest_sha256": sha256_file(target / "tagmanifest-sha256.txt"),
         })  # fmt: skip
@@ -80,6 +83,25 @@ def _copy_bag(package: Path, target: Path) -> None:
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def _validated_copy(package: Path, target: Path) -> bagit.Bag:
+    """The copy at ``target``, validated. An earlier copy that was altered since is set
+    aside (``.<name>.damaged-<time>``, nothing is deleted) and the bag copied afresh."""
+    try:
+        copied = bagit.Bag(str(target))
+        copied.validate(processes=1)
+        return copied
+    except bagit.BagError:
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        os.rename(target, target.with_name(f".{target.name}.damaged-{stamp}"))
+    _copy_bag(package, target)
+    try:
+        copied = bagit.Bag(str(target))
+        copied.validate(processes=1)
+    except bagit.BagError as error:  # copied from a valid bag a moment ago: the destination's disk
+        raise DamagedBag(f"the copy at {target} fails validation ({error}): check the destination's disk") from error
+    return copied
 
 
 def _same_bag(package: Path, target: Path) -> bool:

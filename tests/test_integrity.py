@@ -123,6 +123,23 @@ def test_transfer_refuses_the_archive_itself_and_never_overwrites_another_bag(ar
     assert (squatter / "notes.txt").read_text() == "someone else's"
 
 
+def test_transfer_names_a_damaged_bag_and_replaces_a_damaged_earlier_copy(archive_copy, tmp_path):
+    from archive.errors import DamagedBag
+
+    out = tmp_path / "out"
+    manifest = transfer(archive_copy, out, "NNZC2023-G1-004567-KWZB")
+    copy = out / manifest["bags"][0]["bag"]
+    page = next(copy.glob("data/ocr/0001.json"))
+    page.write_text(page.read_text() + " ")  # the earlier copy altered at the destination
+    assert transfer(archive_copy, out, "NNZC2023-G1-004567-KWZB")["bags"]  # copied afresh
+    bagit.Bag(str(copy)).validate()
+    assert len(list(copy.parent.glob(f".{copy.name}.damaged-*"))) == 1  # set aside, not deleted
+    original = next(archive_copy.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/data/ocr/0001.json"))
+    original.write_text(original.read_text() + " ")
+    with pytest.raises(DamagedBag, match="verify"):
+        transfer(archive_copy, tmp_path / "elsewhere", "NNZC2023-G1-004567-KWZB")
+
+
 def _variant(src: Path, dest: Path, tag: int) -> None:
     """The same scan with different bytes (a trailing PDF comment): a new document."""
     dest.write_bytes(src.read_bytes() + f"\n% copy {tag}\n".encode())
