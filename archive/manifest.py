@@ -10,6 +10,7 @@ value and reports each problem with its row number. A bad value is dropped
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import math
 import re
@@ -52,12 +53,50 @@ TYPE_ALIASES = {"工程建设": "工程建设招标投标", "工程招标": "工
 
 @dataclass
 class Manifest:
-    rows: dict[str, dict[str, str]] = field(default_factory=dict)  # file base name -> cleaned row
+    # the file as the manifest names it (a path with / separators, e.g. a/0001.pdf) -> cleaned row
+    rows: dict[str, dict[str, str]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number"
     row_numbers: dict[str, int] = field(default_factory=dict)
 
-    def get(self, name: str) -> dict[str, str] | None:
-        return self.rows.get(name)
+    def get(self, relative: str) -> dict[str, str] | None:
+        """The row of the file at ``relative`` (its path under the batch folder, or its name)."""
+        key = self.key_for(relative)
+        return self.rows.get(key) if key is not None else None
+
+    def key_for(self, relative: str) -> str | None:
+        """The row naming this file: of the rows with its name, the one whose path agrees
+        with the file's over the most trailing folders (a/0001.pdf and b/0001.pdf are two
+        files; D:\\扫描\\a\\0001.pdf from a Windows export is a/0001.pdf). None where no
+        row or several rows fit equally well: a wrong row would file the scan wrongly."""
+        parts = _parts(relative)
+        scored = [(_shared_tail(parts, _parts(key)), key) for key in self._keys_named(parts[-1] if parts else "")]
+        if not scored:
+            return None
+        best = max(score for score, _ in scored)
+        fitting = [key for score, key in scored if score == best]
+        return fitting[0] if len(fitting) == 1 else None
+
+    def _keys_named(self, name: str) -> list[str]:
+        return self._by_name.get(name, [])
+
+    @functools.cached_property
+    def _by_name(self) -> dict[str, list[str]]:
+        """Row keys by file name (built at the first look-up, once the rows are read)."""
+        by_name: dict[str, list[str]] = {}
+        for key in self.rows:
+            by_name.setdefault(_parts(key)[-1], []).append(key)
+        return by_name
+
+
+def _parts(path: str) -> tuple[str, ...]:
+    return tuple(part for part in path.replace("\\", "/").split("/") if part not in ("", "."))
+
+
+def _shared_tail(a: tuple[str, ...], b: tuple[str, ...]) -> int:
+    shared = 0
+    while shared < min(len(a), len(b)) and a[-1 - shared] == b[-1 - shared]:
+        shared += 1
+    return shared
 
 
 def read_manifest(path: Path, extra_columns: dict[str, str] | None = None) -> Manifest:
@@ -77,7 +116,7 @@ def read_manifest(path: Path, extra_columns: dict[str, str] | None = None) -> Ma
         raw = {mapping[i]: str(v).strip() for i, v in enumerate(cells) if i in mapping and v not in (None, "")}
         if not any(raw.values()):
             continue
-        name = Path(raw.get("file", "").replace("\\", "/")).name
+        name = "/".join(_parts(raw.get("file", "")))
         if not name:
             manifest.problems.append(f"row {number}: no file name")
             continue

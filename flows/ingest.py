@@ -155,9 +155,10 @@ def find_sources(src: Path, archive_root: Path | None = None) -> tuple[list[Path
     return pdfs, sorted([*others, *hidden])
 
 
-def _name(path: Path) -> str:
-    """A file's name as text: names copied from Chinese Windows machines may be GBK bytes."""
-    return readable_path(path.name)
+def _under(path: Path, src: Path) -> str:
+    """A file's path under the batch folder, as text (names copied from Chinese Windows
+    machines may be GBK bytes): what its manifest row is found by."""
+    return readable_path(path.relative_to(src) if path != src else path.name)
 
 
 def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry_condition_fn signature
@@ -278,8 +279,9 @@ def _ingest_locked(
     rows = read_manifest(Path(manifest), columns) if manifest else Manifest()
     if manifest:
         summary.manifest_problems = rows.problems
-        summary.manifest_rows_without_file = sorted(set(rows.rows) - {_name(p) for p in pdfs})
-        summary.files_without_manifest_row = sorted({_name(p) for p in pdfs} - set(rows.rows))
+        keys = {_under(p, src): rows.key_for(_under(p, src)) for p in pdfs}
+        summary.manifest_rows_without_file = sorted(set(rows.rows) - set(keys.values()))
+        summary.files_without_manifest_row = sorted(name for name, key in keys.items() if key is None)
         for problem in rows.problems:
             logger.warning("manifest: %s", problem)
     # Pages up front (milliseconds a file), so progress and time to go are in pages.
@@ -308,7 +310,8 @@ def _ingest_locked(
             copies = copies_of_earlier(pdfs)
 
             def submit(path: Path) -> PrefectFuture:
-                return ingest_document_task.submit(str(path), str(archive.root), batch, rows.get(_name(path)), engine)
+                row = rows.get(_under(path, src))
+                return ingest_document_task.submit(str(path), str(archive.root), batch, row, engine)
 
             futures = {number: submit(path) for number, path in enumerate(pdfs) if number not in copies}
             artifact = create_progress_artifact(0.0, key=f"batch-{batch.lower()}-progress",
@@ -320,7 +323,8 @@ def _ingest_locked(
                 outcome = future.result(raise_on_failure=False)
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
                     outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}
-                outcome["manifest_pages"] = (rows.get(_name(path)) or {}).get("pages")  # for acceptance (漏扫/多扫)
+                # for acceptance (漏扫/多扫)
+                outcome["manifest_pages"] = (rows.get(_under(path, src)) or {}).get("pages")
                 summary.outcomes.append(outcome)
                 # Failed, or run on Dask: its pages were not counted as they came back.
                 progress.document_done(str(path))
@@ -328,7 +332,7 @@ def _ingest_locked(
                 pages_archived += outcome.get("pages", 0)
                 elapsed = time.monotonic() - started
                 left = elapsed * (1 - done) / done if done else 0.0
-                logger.info("[%d/%d] %s: %s — %.1f pages/min, about %d s to go", number, len(pdfs), _name(path),
+                logger.info("[%d/%d] %s: %s — %.1f pages/min, about %d s to go", number, len(pdfs), _under(path, src),
                             outcome["status"], 60 * pages_archived / elapsed, left)  # fmt: skip
                 update_progress_artifact(artifact, 100.0 * done)
         finally:

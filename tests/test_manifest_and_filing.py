@@ -42,7 +42,7 @@ def test_xlsx_with_english_headers_and_a_custom_column(tmp_path):
     path = tmp_path / "export.xlsx"
     book.save(path)
     manifest = read_manifest(path, {"amount": "合同价"})
-    assert manifest.rows["a.pdf"] == {
+    assert manifest.get("a.pdf") == {
         "file": "scans/a.pdf", "project_code": "E4506001877206002", "amount": "2606000.00", "award_date": "2023-02-26"
     }  # fmt: skip
     assert manifest.problems == []
@@ -347,3 +347,14 @@ def test_the_latest_correction_holds_for_the_whole_transaction_and_a_cleared_fie
     correct_document_metadata(archive, award, {"winner": ""}, "not the winner: a misread")
     assert field("winner") == {award: None, notice: None}
     assert verify_archive(archive).ok
+
+
+def test_manifest_rows_are_found_by_path_so_two_files_of_one_name_get_their_own(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_text("file,project_code\na/0001.pdf,GX-1\nb/0001.pdf,GX-2\nD:\\扫描\\c\\0002.pdf,GX-3\n0003.pdf,GX-4\n")
+    manifest = read_manifest(path)
+    assert not manifest.problems
+    files = ("a/0001.pdf", "box/b/0001.pdf", "0001.pdf", "c/0002.pdf", "0002.pdf", "x/0003.pdf")
+    found = {name: (manifest.get(name) or {}).get("project_code") for name in files}
+    assert found == {"a/0001.pdf": "GX-1", "box/b/0001.pdf": "GX-2", "0001.pdf": None,  # two rows fit: neither
+                     "c/0002.pdf": "GX-3", "0002.pdf": "GX-3", "x/0003.pdf": "GX-4"}  # fmt: skip

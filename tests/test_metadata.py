@@ -41,7 +41,7 @@ def test_manifest_wins_and_disagreement_is_recorded():
 def test_manifest_in_gb18030_with_folder_paths(tmp_path):
     path = tmp_path / "m.csv"
     path.write_bytes("file,project_code,project_name\nscans/a.pdf,GX-1,南宁项目\n".encode("gb18030"))
-    assert read_manifest(path).rows["a.pdf"]["project_name"] == "南宁项目"
+    assert read_manifest(path).get("a.pdf")["project_name"] == "南宁项目"
 
 
 def test_manifest_in_utf8_with_bom(tmp_path):
