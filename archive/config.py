@@ -49,9 +49,20 @@ CRON_FIELD = re.compile(r"[0-9A-Za-z*/,?#-]+")
 CRON_NICKNAMES = ("@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly")
 
 
+CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 7))  # minute, hour, day, month, weekday
+
+
 def _cron_line(value: str) -> bool:
     fields = value.split()
-    return value.strip() in CRON_NICKNAMES or (len(fields) == 5 and all(map(CRON_FIELD.fullmatch, fields)))
+    if value.strip() in CRON_NICKNAMES:
+        return True
+    if len(fields) != 5 or not all(map(CRON_FIELD.fullmatch, fields)):
+        return False
+    for text, (low, high) in zip(fields, CRON_RANGES, strict=True):  # "99 99 * * *" is no time of day
+        numbers = [int(n) for n in re.findall(r"\d+", text.split("/")[0])]
+        if any(not low <= n <= high for n in numbers):
+            return False
+    return True
 
 
 def _check(name: str, value: Any) -> str | None:
@@ -112,7 +123,7 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
     unknown = set(table) - set(SETTINGS) - {"roles"}
     if unknown:
         raise ConfigError(f"{config.file}: unknown settings {', '.join(sorted(unknown))}; known: {', '.join(SETTINGS)}")
-    config.roles = table.get("roles", {})
+    config.roles = _checked_roles(table.get("roles", {}), config.file)
     for name, (default, kind, _help) in SETTINGS.items():
         value, source = default, "default"
         if name in table:
@@ -123,14 +134,29 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
         if overrides and overrides.get(name) is not None:
             value, source = overrides[name], "command line"
         try:
+            if isinstance(value, bool) or (kind is int and isinstance(value, float) and not value.is_integer()):
+                raise TypeError("true/false or a fraction where a number is wanted")
+            if kind is str and not isinstance(value, str):
+                raise TypeError("a text setting")
             config.values[name] = kind(value)
         except (TypeError, ValueError) as error:
-            what = {"int": "whole number", "float": "number"}.get(kind.__name__, kind.__name__)
+            what = {"int": "whole number", "float": "number", "str": "text in quotes"}.get(kind.__name__, kind.__name__)
             raise ConfigError(f"{name} = {value!r} ({source}) is not a {what}") from error
         if (wanted := _check(name, config.values[name])) is not None:
             raise ConfigError(f"{name} = {value!r} ({source}) cannot be used: {name} is {wanted}")
         config.sources[name] = source
     return config
+
+
+def _checked_roles(roles: Any, path: Path | None) -> dict[str, list[str]]:
+    """The [roles] table: each role a list of OS user names (a bare "zhangwei" was read as
+    the characters z, h, a, ...: he was silently refused)."""
+    if not isinstance(roles, dict):
+        raise ConfigError(f'{path}: roles must be a table, e.g. [roles] then restricted = ["zhangwei"]')
+    for role, users in roles.items():
+        if not isinstance(users, list) or not all(isinstance(user, str) for user in users):
+            raise ConfigError(f'{path}: roles.{role} = {users!r} must be a list of OS user names, e.g. ["zhangwei"]')
+    return roles
 
 
 def describe(config: Config) -> str:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import threading
 import time
 
@@ -146,7 +147,8 @@ def test_an_archive_inside_src_is_not_ingested_again(tmp_path):
 
 
 UNUSABLE = [("engine", "foo"), ("workers", "-3"), ("low_confidence", "7"), ("ingest_cron", "banana"),
-            ("timezone", "Mars/Base"), ("index", "lucene")]  # fmt: skip
+            ("ingest_cron", "99 99 * * *"), ("timezone", "Mars/Base"), ("timezone", "Asia"),
+            ("index", "lucene")]  # fmt: skip
 
 
 @pytest.mark.parametrize("setting,value", UNUSABLE)
@@ -154,7 +156,7 @@ def test_a_setting_that_cannot_be_used_is_refused_when_read(setting, value, monk
     from archive.config import ConfigError, load_config
 
     monkeypatch.setenv(f"TRADE_ARCHIVE_{setting.upper()}", value)
-    with pytest.raises(ConfigError, match=f"{setting} = '{value}'"):
+    with pytest.raises(ConfigError, match=re.escape(f"{setting} = '{value}'")):
         load_config()
 
 
@@ -173,3 +175,13 @@ def test_a_config_file_named_later_replaces_what_an_earlier_file_exported_but_no
     assert (serve_settings.low_confidence, serve_settings.page_seconds) == (0.9, 60)
     config.export_to_environment(serve_settings)
     assert os.environ["TRADE_ARCHIVE_LOW_CONFIDENCE"] == "0.9" and os.environ["TRADE_ARCHIVE_PAGE_SECONDS"] == "60"
+
+
+@pytest.mark.parametrize("text", ["workers = true", "stable_seconds = 2.9", "home = 5", 'roles = "root"',
+                                  '[roles]\nrestricted = "zhangwei"'])  # fmt: skip
+def test_a_config_file_value_of_the_wrong_kind_is_refused(tmp_path, text):
+    from archive.config import ConfigError, load_config
+
+    (tmp_path / "c.toml").write_text(text + "\n")
+    with pytest.raises(ConfigError):
+        load_config(str(tmp_path / "c.toml"))
