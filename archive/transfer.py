@@ -3,6 +3,7 @@ transfer): validated bag copies plus a transfer manifest, nothing else."""
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from datetime import datetime, timezone
@@ -14,6 +15,8 @@ from archive.errors import DamagedBag, InvalidValue, NotFound
 from archive.export import iter_documents
 from archive.fixity import atomic_write_json, sha256_file
 from archive.store import Archive, is_inside, read_json
+
+logger = logging.getLogger(__name__)
 
 
 def transfer(archive: Archive, destination: Path, project_code: str | None = None) -> dict:
@@ -56,7 +59,10 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
         "bags": earlier + entries,
     }
     atomic_write_json(destination / "transfer-manifest.json", manifest)
-    archive.log("transfer", destination=str(destination), transaction=project_code, bags=len(entries))
+    try:
+        archive.log("transfer", destination=str(destination), transaction=project_code, bags=len(entries))
+    except OSError as error:  # a read-only archive: the hand-over itself is done and valid
+        logger.warning("the transfer is not recorded in %s (%s)", archive.events_path, error)
     return manifest
 
 
