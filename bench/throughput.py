@@ -35,22 +35,22 @@ BENCH_OCRMYPDF = ROOT / ".bench-venv" / "bin" / "ocrmypdf"  # where `make bench-
 OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2 cores
 
 
-PEAKS: dict[str, int] = {}  # process (pid + command) -> its peak RSS
-CPU: dict[str, float] = {}  # process (pid + command) -> CPU seconds (user + system) at its last sample
+PEAKS: dict[int, int] = {}  # pid -> its peak RSS
+CPU: dict[int, float] = {}  # pid -> CPU seconds (user + system) at its last sample
 KINDS: dict[int, str] = {}  # pid -> what the process is
 
 
 def _label(pid: int) -> str:
-    """``pid`` and what it is, decided the first time its command line can be read (a
-    process on its way out shows an empty one, and must not change kind then)."""
-    if pid not in KINDS:
+    """``pid`` and what it is. A spawned worker shows the CLI's command line until it
+    execs, and a process on its way out an empty one: a kind other than "CLI" is final."""
+    if KINDS.get(pid, "CLI") == "CLI":
         try:
             with open(f"/proc/{pid}/cmdline", "rb") as handle:
                 command = handle.read().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             command = ""
         if not command:
-            return f"{pid} other"
+            return f"{pid} {KINDS.get(pid, 'other')}"
         KINDS[pid] = (
             "OCR worker"
             if "spawn_main" in command
@@ -85,9 +85,9 @@ def tree_rss(pid: int) -> tuple[int, int]:
         current = todo.pop()
         total += rss.get(current, 0)
         largest = max(largest, rss.get(current, 0))
-        label = _label(current)
-        PEAKS[label] = max(PEAKS.get(label, 0), rss.get(current, 0))
-        CPU[label] = max(CPU.get(label, 0.0), cpu.get(current, 0.0))
+        _label(current)
+        PEAKS[current] = max(PEAKS.get(current, 0), rss.get(current, 0))
+        CPU[current] = max(CPU.get(current, 0.0), cpu.get(current, 0.0))
         todo.extend(children.get(current, []))
     return total, largest
 
@@ -163,8 +163,8 @@ def print_stages(report: dict, workers: int, seconds: float) -> None:
     # What the run cost in CPU, by kind of process: however well the work overlapped,
     # the overhead cannot be less than the share of CPU spent outside the models.
     kinds: dict[str, float] = {}
-    for label, seconds_used in CPU.items():
-        kind = label.split(" ", 1)[1] if " " in label else "other"
+    for pid, seconds_used in CPU.items():
+        kind = KINDS.get(pid, "other")
         kinds[kind] = kinds.get(kind, 0.0) + seconds_used
     total = sum(kinds.values())
     print("CPU seconds by process: " + ", ".join(f"{kind} {used:.1f}" for kind, used in sorted(kinds.items()))
@@ -213,8 +213,8 @@ def main() -> int:
     print(f"trade-archive: {pages} pages in {seconds:.1f} s = {rate:.1f} pages/min "
           f"({args.workers} OCR workers, whole CLI run incl. Prefect start-up)")  # fmt: skip
     print(f"peak RSS: {peak / 2**20:.0f} MiB for the whole process tree, {largest / 2**20:.0f} MiB largest process")
-    for label, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
-        print(f"  {label}: peak {value / 2**20:.0f} MiB")
+    for pid, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
+        print(f"  {pid} {KINDS.get(pid, 'other')}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
     print_stages(report, args.workers, seconds)
     # the set's truth: beside its scans/ folder (--set scans-dev/scans) or in it (--set scans-dev)
