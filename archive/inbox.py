@@ -111,9 +111,9 @@ def batch_lock(inbox: Path, batch: str) -> Iterator[bool]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def find_manifest(folder: Path) -> Path | None:
-    manifests = sorted(p for p in folder.rglob("*") if p.suffix.lower() in MANIFEST_SUFFIXES)
-    return manifests[0] if manifests else None
+def find_manifests(folder: Path) -> list[Path]:
+    """Every manifest of a delivery (one per box where it came in boxes)."""
+    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in MANIFEST_SUFFIXES and p.is_file())
 
 
 def claimed_batches(inbox: Path) -> list[Path]:

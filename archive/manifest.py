@@ -130,6 +130,21 @@ def read_manifest(path: Path, extra_columns: dict[str, str] | None = None) -> Ma
     return manifest
 
 
+def read_manifests(paths: list[Path], root: Path, extra_columns: dict[str, str] | None = None) -> Manifest:
+    """Several manifests of one batch (a delivery of boxes, each with its own) as one:
+    each row's file is taken from its manifest's folder, so box-1/0001.pdf and
+    box-2/0001.pdf find their own rows."""
+    merged = Manifest()
+    for path in paths:
+        one = read_manifest(path, extra_columns)
+        folder = path.parent.relative_to(root).as_posix() if path.parent != root else ""
+        for key, row in one.rows.items():
+            name = f"{folder}/{key}" if folder else key
+            merged.rows[name], merged.row_numbers[name] = row, one.row_numbers[key]
+        merged.problems += [f"{path.relative_to(root).as_posix()}: {problem}" for problem in one.problems]
+    return merged
+
+
 def _read_csv(path: Path) -> list[list[str]]:
     raw = path.read_bytes()
     for encoding in ENCODINGS:

@@ -32,7 +32,7 @@ from archive.errors import BatchInterrupted, ExitCode
 from archive.filing import file_unfiled_by_project_name
 from archive.fixity import copies_of_earlier
 from archive.inbox import COMPANIONS
-from archive.manifest import Manifest, read_manifest
+from archive.manifest import Manifest, read_manifest, read_manifests
 from archive.parallel import PagePool, default_workers
 from archive.pipeline import ingest_document, record_stopped_filings
 from archive.progress import BatchProgress, ProgressListener, count_pages
@@ -241,7 +241,7 @@ DOCUMENTS_IN_FLIGHT = 4
 def ingest_batch(
     src: str,
     archive_root: str,
-    manifest: str | None = None,
+    manifest: str | list[str] | None = None,
     engine: str = "rapidocr",
     workers: int | None = None,
     wait: bool = False,
@@ -260,7 +260,7 @@ def ingest_batch(
 def _ingest_locked(
     archive: Archive,
     src: Path,
-    manifest: str | None,
+    manifest: str | list[str] | None,
     engine: str,
     workers: int,
     columns: dict[str, str] | None,
@@ -276,7 +276,10 @@ def _ingest_locked(
     summary = BatchSummary(
         batch=batch, archive=str(archive.root), documents=len(pdfs), ignored=[readable_path(p) for p in others]
     )
-    rows = read_manifest(Path(manifest), columns) if manifest else Manifest()
+    if isinstance(manifest, list):  # the inbox: one per box of a delivery
+        rows = read_manifests([Path(m) for m in manifest], src, columns)
+    else:
+        rows = read_manifest(Path(manifest), columns) if manifest else Manifest()
     if manifest:
         summary.manifest_problems = rows.problems
         keys = {_under(p, src): rows.key_for(_under(p, src)) for p in pdfs}

@@ -20,7 +20,7 @@ from archive.inbox import (
     claimed_batches,
     deliveries,
     fail_batch,
-    find_manifest,
+    find_manifests,
     settle,
     settled_files,
 )
@@ -63,16 +63,16 @@ def _run_claimed(inbox: Path, batch: str, archive_root: str, engine: str, worker
     """Ingest one claimed batch folder and settle its files."""
     logger = get_run_logger()
     folder = inbox / "processing" / batch
-    manifest = find_manifest(folder)
-    try:
-        if manifest is not None:
+    manifests = find_manifests(folder)
+    for manifest in manifests:
+        try:
             read_manifest(manifest)
-    except Exception as error:  # noqa: BLE001 - whatever keeps it from being read (a damaged .xlsx)
-        moved = fail_batch(inbox, batch, f"the batch's manifest {manifest.name} cannot be read ({error}); "
-                           "fix or remove it and drop the files in the inbox again")  # fmt: skip
-        logger.error("inbox %s: manifest %s cannot be read: %s", batch, manifest.name, error)
-        return {"inbox_batch": batch, **moved}
-    summary = ingest_batch(src=str(folder), archive_root=archive_root, manifest=manifest and str(manifest),
+        except Exception as error:  # noqa: BLE001 - whatever keeps it from being read (a damaged .xlsx)
+            moved = fail_batch(inbox, batch, f"the batch's manifest {manifest.name} cannot be read ({error}); "
+                               "fix or remove it and drop the files in the inbox again")  # fmt: skip
+            logger.error("inbox %s: manifest %s cannot be read: %s", batch, manifest.name, error)
+            return {"inbox_batch": batch, **moved}
+    summary = ingest_batch(src=str(folder), archive_root=archive_root, manifest=[str(m) for m in manifests] or None,
                            engine=engine, workers=workers, wait=True)  # fmt: skip
     archive = Archive(Path(archive_root))
     verified = set()

@@ -358,3 +358,15 @@ def test_manifest_rows_are_found_by_path_so_two_files_of_one_name_get_their_own(
     found = {name: (manifest.get(name) or {}).get("project_code") for name in files}
     assert found == {"a/0001.pdf": "GX-1", "box/b/0001.pdf": "GX-2", "0001.pdf": None,  # two rows fit: neither
                      "c/0002.pdf": "GX-3", "0002.pdf": "GX-3", "x/0003.pdf": "GX-4"}  # fmt: skip
+
+
+def test_a_delivery_of_boxes_each_with_its_manifest_reads_as_one(tmp_path):
+    from archive.manifest import read_manifests
+
+    for box, code in (("box-1", "GX-1"), ("box-2", "GX-2")):
+        (tmp_path / box).mkdir()
+        (tmp_path / box / "清单.csv").write_text(f"文件名,项目编号\n0001.pdf,{code}\n", encoding="utf-8")
+    manifest = read_manifests(sorted(tmp_path.glob("*/清单.csv")), tmp_path)
+    assert manifest.get("box-1/0001.pdf")["project_code"] == "GX-1"
+    assert manifest.get("box-2/0001.pdf")["project_code"] == "GX-2"
+    assert manifest.get("0001.pdf") is None  # which box? neither is guessed
