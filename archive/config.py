@@ -60,8 +60,9 @@ def _cron_line(value: str) -> bool:
         return False
     for text, (low, high) in zip(fields, CRON_RANGES, strict=True):  # "99 99 * * *" is no time of day
         numbers = [int(n) for n in re.findall(r"\d+", text.split("/")[0])]
-        if any(not low <= n <= high for n in numbers):
-            return False
+        step = text.split("/")[1] if "/" in text else "1"
+        if any(not low <= n <= high for n in numbers) or not step.isdigit() or int(step) == 0:
+            return False  # */0 steps nowhere
     return True
 
 
@@ -184,3 +185,6 @@ def export_to_environment(config: Config) -> None:
         if source.startswith("file") and (key not in os.environ or key in _EXPORTED):
             os.environ[key] = str(config.values[name])
             _EXPORTED.add(key)
+        elif key in _EXPORTED and not source.startswith("file"):  # an earlier file's, which this one drops
+            os.environ.pop(key, None)
+            _EXPORTED.discard(key)

@@ -23,7 +23,7 @@ from archive.fixity import sha256_file
 from archive.store import is_inside, readable_path
 
 RESERVED = ("processing", "done", "failed")
-MANIFEST_SUFFIXES = (".csv", ".xlsx")
+MANIFEST_SUFFIXES = (".csv", ".xlsx", ".xlsm")
 COMPANIONS = (*MANIFEST_SUFFIXES, ".json", ".md", ".txt")  # what may travel with scans (ingest's "notes")
 
 
@@ -43,15 +43,25 @@ def _snapshot(inbox: Path, archive_root: Path | None) -> dict[Path, tuple[int, f
 def settled_files(inbox: Path, stable_seconds: float, archive_root: Path | None = None) -> list[Path]:
     """Files whose size and modification time did not change over
     ``stable_seconds`` (a scanner or a copy still writing one is left for the next run)."""
+    return sorted(_settling(inbox, stable_seconds, archive_root)[0])
+
+
+def settled_deliveries(inbox: Path, stable_seconds: float, archive_root: Path | None = None) -> dict[str, list[Path]]:
+    """The deliveries (``deliveries``) all of whose files have settled: a box still being
+    copied in waits whole, so its later files are not split from its manifest."""
+    settled, present = _settling(inbox, stable_seconds, archive_root)
+    return {name: files for name, files in deliveries(inbox, sorted(present)).items() if settled.issuperset(files)}
+
+
+def _settling(inbox: Path, stable_seconds: float, archive_root: Path | None) -> tuple[set[Path], set[Path]]:
+    """(files settled over ``stable_seconds``, every file present now)."""
     before = _snapshot(inbox, archive_root)
     if stable_seconds > 0:
         time.sleep(stable_seconds)
     after = _snapshot(inbox, archive_root)
     now = time.time()
-    return sorted(
-        path for path, state in after.items()
-        if before.get(path) == state and now - state[1] >= stable_seconds
-    )  # fmt: skip
+    settled = {path for path, state in after.items() if before.get(path) == state and now - state[1] >= stable_seconds}
+    return settled, set(after)
 
 
 def deliveries(inbox: Path, files: list[Path]) -> dict[str, list[Path]]:
@@ -76,19 +86,8 @@ def claim(inbox: Path, files: list[Path], batch: str) -> list[Path]:
             shutil.move(str(path), str(destination))
         except FileNotFoundError:
             continue
-        claimed.append(destination)
-        _remove_empty_folders(path.parent, inbox)
+        claimed.append(destination)  # its folder stays: a scanner may save into it again
     return claimed
-
-
-def _remove_empty_folders(folder: Path, inbox: Path) -> None:
-    """A delivery folder emptied by the claim goes (its files live on under processing/)."""
-    while folder != inbox and inbox in folder.parents:
-        try:
-            folder.rmdir()  # only when empty: files still arriving keep it
-        except OSError:
-            return
-        folder = folder.parent
 
 
 @contextmanager

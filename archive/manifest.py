@@ -76,6 +76,22 @@ class Manifest:
         fitting = [key for score, key in scored if score == best]
         return fitting[0] if len(fitting) == 1 else None
 
+    def keys_for(self, files: list[str]) -> dict[str, str | None]:
+        """Each file's row key (``key_for``; give whole paths, so that the folders above a
+        batch count too). A row that fits several files fits none of them: it describes
+        one file, and which one cannot be told (a problem says so)."""
+        keys = {file: self.key_for(file) for file in files}
+        claimed: dict[str, list[str]] = {}
+        for file, key in keys.items():
+            if key is not None:
+                claimed.setdefault(key, []).append(file)
+        for key, sharing in claimed.items():
+            if len(sharing) > 1:
+                self.problems.append(f"row {self.row_numbers.get(key, '?')}: {key} fits {len(sharing)} files "
+                                     f"({', '.join(sorted(sharing)[:3])}): give each its path")  # fmt: skip
+                keys.update(dict.fromkeys(sharing))
+        return keys
+
     def _keys_named(self, name: str) -> list[str]:
         return self._by_name.get(name, [])
 
@@ -187,6 +203,8 @@ def _norm(text: str) -> str:
 
 def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[str, str]:
     row = dict(raw)
+    if "project_code" in row:  # ＧＸＣＱ2022-519 typed on a Chinese keyboard is GXCQ2022-519
+        row["project_code"] = unicodedata.normalize("NFKC", row["project_code"]).strip()
     if "amount" in row:
         amount = parse_amount(row["amount"])
         if amount is None:

@@ -177,7 +177,7 @@ def extract_fields(text: str) -> dict[str, object]:
         code = match.group(1)
         if not code.endswith("号"):
             code = re.sub(r"-HT$", "", code)  # a contract number is the project code plus -HT
-        found["project_code"] = code.strip("()（）")
+        found["project_code"] = unicodedata.normalize("NFKC", code.strip("()（）"))
     names = [m.group(1) for p in _NAME_IN_TITLE if (m := p.search(flat))]
     names += [m.group(1) for p in _NAME_IN_TEXT if (m := p.search(joined))]
     if names:

@@ -59,21 +59,27 @@ def safe_name(text: str, limit: int = 80) -> str:
     return name.strip("._") or "_"
 
 
+def code_key(project_code: str) -> str:
+    """What makes two spellings of a project code the same code: NFKC (ＧＸＣＱ2022 is
+    GXCQ2022) and no white space (桂财采【2023】 001号 is 桂财采【2023】001号), as search has it."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", project_code))
+
+
 def transaction_folder_name(project_code: str, transactions: Path) -> str:
-    """The folder of a transaction: its code where that is a safe name (after NFKC and
-    without spaces: a full-width or spaced code is the same code), else the safe name plus
-    a short hash of the code,
-    so two codes that differ only in what ``safe_name`` replaces (桂财采【2023】001号,
-    桂财采《2023》001号) never share a folder. A folder named before the hash was added
-    is still found, by the code in its transaction.json."""
-    code = unicodedata.normalize("NFKC", project_code).strip()
-    key = re.sub(r"\s+", "", code)  # 桂财采【2023】 001号 is 桂财采【2023】001号, as search has it
+    """The folder of a transaction: its code's key (``code_key``) where that is a safe name,
+    else the safe name plus a short hash of the key, so two codes that differ only in what
+    ``safe_name`` replaces (桂财采【2023】001号, 桂财采《2023》001号) never share a folder. A
+    folder named the older way (the code's safe form, spaces made _) is still found, by the
+    code in its transaction.json."""
+    key = code_key(project_code)
     name = safe_name(key)
+    older = safe_name(unicodedata.normalize("NFKC", project_code).strip())
+    if name == key and older == name:
+        return name  # a plain code, e.g. GXZC2023-G1-001234-KWZB: its own name, as it always was
+    if _recorded_code(transactions / older / "transaction.json") == project_code:
+        return older
     if name == key:
         return name
-    legacy = transactions / safe_name(code) / "transaction.json"
-    if legacy.is_file() and _recorded_code(legacy) == project_code:
-        return safe_name(code)
     digest = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
     return f"{safe_name(key, limit=70)}~{digest}"
 
@@ -81,7 +87,7 @@ def transaction_folder_name(project_code: str, transactions: Path) -> str:
 def _recorded_code(record: Path) -> str | None:
     try:
         return read_json(record).get("project_code")
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError):  # no record, or a damaged one
         return None
 
 

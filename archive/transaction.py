@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
-import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from archive.events import read_events
 from archive.fixity import atomic_write_bytes, atomic_write_json, fsync_dir
 from archive.metadata import FIELDS, TEXT_PRIORITY
 from archive.review import latest_metadata
-from archive.store import Archive, read_archived, read_json, safe_name
+from archive.store import Archive, code_key, read_archived, read_json
 
 RECORD = "transaction.json"
 STALE_INDEX = ".index-stale"  # journal: documents to reindex (note_stale_index)
@@ -150,7 +149,7 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: 
     best: dict[str, tuple[int, float]] = {}
     for document, corrected in ordered:
         for name, value, source, rank in _readings(document, corrected, project_code):
-            if name == "project_code" and value != project_code:
+            if name == "project_code" and code_key(str(value)) != code_key(project_code):
                 continue  # the folder decides the code; only a document stating that code is its source
             if name not in best or rank < best[name]:  # strictly better: among equals the first filed stays
                 best[name] = rank
@@ -177,7 +176,8 @@ def _readings(
     names another transaction (the document was filed here by hand) describes that one:
     its values count as no more than text read from the document."""
     doc_type = corrected.get("doc_type") or document["doc_type"]
-    row_is_about_here = document["metadata"].get("project_code") in (None, project_code)
+    own_code = document["metadata"].get("project_code")
+    row_is_about_here = own_code is None or code_key(own_code) == code_key(project_code)
     times = getattr(corrected, "times", {})
     for name in FIELDS:
         if name in corrected:
@@ -223,10 +223,8 @@ def code_of_folder(archive: Archive, folder: Path) -> str | None:
 
 
 def _names(archive: Archive, code: str, folder: Path) -> bool:
-    """Whether ``code``'s folder is ``folder`` (or was, before hashed names: its safe form)."""
-    return (
-        archive.transaction_dir(code) == folder or safe_name(unicodedata.normalize("NFKC", code).strip()) == folder.name
-    )
+    """Whether ``code``'s folder is ``folder``."""
+    return archive.transaction_dir(code) == folder
 
 
 def _previous(folder: Path) -> dict | None:

@@ -157,7 +157,7 @@ def find_sources(src: Path, archive_root: Path | None = None) -> tuple[list[Path
 
 def _under(path: Path, src: Path) -> str:
     """A file's path under the batch folder, as text (names copied from Chinese Windows
-    machines may be GBK bytes): what its manifest row is found by."""
+    machines may be GBK bytes)."""
     return readable_path(path.relative_to(src) if path != src else path.name)
 
 
@@ -280,11 +280,13 @@ def _ingest_locked(
         rows = read_manifests([Path(m) for m in manifest], src, columns)
     else:
         rows = read_manifest(Path(manifest), columns) if manifest else Manifest()
+    # Rows by each file's whole path: the folders above SRC count too (SRC may be one box of several).
+    keys = rows.keys_for([readable_path(p.resolve()) for p in pdfs])
+    row_of = {p: rows.rows.get(keys[readable_path(p.resolve())] or "") for p in pdfs}
     if manifest:
         summary.manifest_problems = rows.problems
-        keys = {_under(p, src): rows.key_for(_under(p, src)) for p in pdfs}
         summary.manifest_rows_without_file = sorted(set(rows.rows) - set(keys.values()))
-        summary.files_without_manifest_row = sorted(name for name, key in keys.items() if key is None)
+        summary.files_without_manifest_row = sorted(_under(p, src) for p in pdfs if row_of[p] is None)
         for problem in rows.problems:
             logger.warning("manifest: %s", problem)
     # Pages up front (milliseconds a file), so progress and time to go are in pages.
@@ -313,8 +315,7 @@ def _ingest_locked(
             copies = copies_of_earlier(pdfs)
 
             def submit(path: Path) -> PrefectFuture:
-                row = rows.get(_under(path, src))
-                return ingest_document_task.submit(str(path), str(archive.root), batch, row, engine)
+                return ingest_document_task.submit(str(path), str(archive.root), batch, row_of[path], engine)
 
             futures = {number: submit(path) for number, path in enumerate(pdfs) if number not in copies}
             artifact = create_progress_artifact(0.0, key=f"batch-{batch.lower()}-progress",
@@ -327,7 +328,7 @@ def _ingest_locked(
                 if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
                     outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}
                 # for acceptance (漏扫/多扫)
-                outcome["manifest_pages"] = (rows.get(_under(path, src)) or {}).get("pages")
+                outcome["manifest_pages"] = (row_of[path] or {}).get("pages")
                 summary.outcomes.append(outcome)
                 # Failed, or run on Dask: its pages were not counted as they came back.
                 progress.document_done(str(path))

@@ -18,11 +18,10 @@ from archive.inbox import (
     batch_lock,
     claim,
     claimed_batches,
-    deliveries,
     fail_batch,
     find_manifests,
     settle,
-    settled_files,
+    settled_deliveries,
 )
 from archive.manifest import read_manifest
 from archive.store import Archive
@@ -45,8 +44,9 @@ def inbox_batch(
         with batch_lock(inbox_path, folder.name) as ours:
             if ours and folder.is_dir():
                 results.append(_run_claimed(inbox_path, folder.name, archive_root, engine, workers))
-    files = settled_files(inbox_path, stable_seconds, Path(archive_root))
-    for delivery, dropped in deliveries(inbox_path, files).items():  # each with its own manifest
+    ready = settled_deliveries(inbox_path, stable_seconds, Path(archive_root))
+    files = [path for dropped in ready.values() for path in dropped]
+    for delivery, dropped in ready.items():  # each with its own manifests
         batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         with batch_lock(inbox_path, batch) as ours:  # before the folder exists: no other run takes it up
             if ours and claim(inbox_path, dropped, batch):

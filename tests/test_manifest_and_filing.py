@@ -216,6 +216,19 @@ def test_two_codes_that_make_the_same_safe_name_get_folders_of_their_own(tmp_pat
     (legacy / "transaction.json").write_text(json.dumps({"project_code": "桂财采【2023】001号"}, ensure_ascii=False))
     assert archive.transaction_dir("桂财采【2023】001号") == legacy
     assert archive.transaction_dir("桂财采《2023》001号") == angle
+    spaced = archive.root / "transactions" / "GX_001"  # an older archive's folder of the code "GX 001"
+    spaced.mkdir()
+    (spaced / "transaction.json").write_text(json.dumps({"project_code": "GX 001"}))
+    assert archive.transaction_dir("GX 001") == spaced
+
+
+def test_a_manifest_row_with_a_spelling_variant_of_the_code_still_counts_as_the_manifest():
+    from archive.transaction import merged_record
+
+    award = _document("a1", "award_notice", "2023-01-02", {"project_code": "GXCQ2022-519", "amount": 900.0}, "text")
+    contract = _document("c1", "contract", "2023-01-03", {"project_code": "GXCQ2022 -519", "amount": 1000.0},
+                         "manifest")  # fmt: skip
+    assert merged_record("GXCQ2022-519", [(award, {}), (contract, {})])["metadata"]["amount"] == 1000.0
 
 
 def test_a_corrected_manifest_row_for_an_archived_file_is_reported_not_applied(ingested_archive, tmp_path, resources):
@@ -370,3 +383,12 @@ def test_a_delivery_of_boxes_each_with_its_manifest_reads_as_one(tmp_path):
     assert manifest.get("box-1/0001.pdf")["project_code"] == "GX-1"
     assert manifest.get("box-2/0001.pdf")["project_code"] == "GX-2"
     assert manifest.get("0001.pdf") is None  # which box? neither is guessed
+
+
+def test_a_row_that_fits_several_files_is_given_to_none_and_folders_above_src_count(tmp_path):
+    path = tmp_path / "manifest.csv"
+    path.write_text("file,project_code\na/0001.pdf,GX-1\nb/0001.pdf,GX-2\n0002.pdf,GX-3\n")
+    manifest = read_manifest(path)
+    keys = manifest.keys_for(["/scans/a/0001.pdf", "/scans/x/0002.pdf", "/scans/y/0002.pdf"])  # SRC: /scans/a
+    assert keys == {"/scans/a/0001.pdf": "a/0001.pdf", "/scans/x/0002.pdf": None, "/scans/y/0002.pdf": None}
+    assert any("0002.pdf fits 2 files" in problem for problem in manifest.problems)
