@@ -116,6 +116,18 @@ def test_manifest_amounts_and_dates_in_the_forms_platforms_export():
     assert {text: parse_date(text) for text in dates} == dates
 
 
+@pytest.fixture
+def two_transactions(ingested_archive, tmp_path):
+    """A copy of the fixture archive: (archive, the award notice's id, the notice's id), each
+    document in a transaction of its own (NNZC2023-G1-004567-KWZB and GXZC2023-G1-001234-KWZB)."""
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    return archive, award, notice
+
+
 # --- a transaction's record is merged from the documents in it (archive/transaction.py) ------------------------
 
 
@@ -151,7 +163,7 @@ def test_a_transactions_record_takes_corrections_then_the_manifest_then_the_like
     )
 
 
-def test_a_document_filed_away_takes_its_values_along_and_corrections_reach_its_transaction(ingested_archive, tmp_path):
+def test_a_document_filed_away_takes_its_values_along_and_corrections_reach_its_transaction(two_transactions):
     """The notice joins the award notice's transaction and leaves again; the award notice's amount
     is corrected: the record, export, the index and verify follow each change."""
     from click.testing import CliRunner
@@ -159,11 +171,8 @@ def test_a_document_filed_away_takes_its_values_along_and_corrections_reach_its_
     import index
     from flows.cli import cli
 
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
-    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    archive, award, notice = two_transactions
+    root = archive.root
     runner = CliRunner()
 
     def run(*args):
@@ -244,13 +253,10 @@ def test_a_corrected_manifest_row_for_an_archived_file_is_reported_not_applied(i
     assert changed.manifest_changes == {"project_name": ["南宁市排水管网改造工程", "南宁市排水管网改造工程（二期）"]}
 
 
-def test_a_hashed_transaction_folder_gets_its_record_back_and_ties_keep_the_filing_order(ingested_archive, tmp_path):
+def test_a_hashed_transaction_folder_gets_its_record_back_and_ties_keep_the_filing_order(two_transactions):
     from archive.transaction import merged_record, refresh_all_transactions
 
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    archive, _, notice = two_transactions
     target, _ = file_document(archive, notice, "桂财采【2023】001号", "the code as the paper file gives it")
     assert "~" in target.parent.name
     (target.parent / "transaction.json").unlink()
@@ -265,13 +271,11 @@ def test_a_hashed_transaction_folder_gets_its_record_back_and_ties_keep_the_fili
     assert record["metadata"]["amount"] == 100.0 and [d["document"] for d in record["documents"]] == ["bbbb", "aaaa"]
 
 
-def test_verify_names_a_damaged_correction_instead_of_failing(ingested_archive, tmp_path):
+def test_verify_names_a_damaged_correction_instead_of_failing(two_transactions):
     from archive.review import correct_metadata
 
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    archive, _, notice = two_transactions
+    root = archive.root
     correction = correct_metadata(archive, notice, {"winner": "某公司"}, "per the contract")
     correction.write_text("{ torn")
     assert {(p.kind, p.path) for p in verify_archive(archive).problems} == {
@@ -279,7 +283,7 @@ def test_verify_names_a_damaged_correction_instead_of_failing(ingested_archive, 
     }
 
 
-def test_a_reindex_cut_short_after_a_move_is_made_up_by_the_next_command(ingested_archive, tmp_path, monkeypatch):
+def test_a_reindex_cut_short_after_a_move_is_made_up_by_the_next_command(two_transactions, monkeypatch):
     """The award notice leaves the transaction it shared with the notice, and the index write
     fails (a full disk): running the same command again reindexes the notice too (the journal)."""
     import errno
@@ -289,11 +293,8 @@ def test_a_reindex_cut_short_after_a_move_is_made_up_by_the_next_command(ingeste
     import index
     from flows.cli import cli
 
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
-    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    archive, award, notice = two_transactions
+    root = archive.root
     runner = CliRunner()
     joined = runner.invoke(cli, ["file", notice, "--code", "NNZC2023-G1-004567-KWZB", "--archive", str(root)])
     assert joined.exit_code == 0
@@ -318,15 +319,10 @@ def test_a_reindex_cut_short_after_a_move_is_made_up_by_the_next_command(ingeste
     assert not (root / ".index-stale").exists()
 
 
-def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides_a_filed_code(
-    ingested_archive, tmp_path
-):
+def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides_a_filed_code(two_transactions):
     from archive.filing import correct_document_metadata
 
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    archive, _, notice = two_transactions
     target, _ = file_document(archive, notice, check_project_code("ＮＮＺＣ2023-G1-004567-KWZB"), "typed full-width")
     assert target.parent == archive.transaction_dir("NNZC2023-G1-004567-KWZB")
     codes = {p["document"]: p["metadata"]["project_code"] for p in iter_pages(archive)}
@@ -338,16 +334,10 @@ def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides
     assert verify_archive(archive).ok
 
 
-def test_the_latest_correction_holds_for_the_whole_transaction_and_a_cleared_field_stays_cleared(
-    ingested_archive, tmp_path
-):
+def test_the_latest_correction_holds_for_the_whole_transaction_and_a_cleared_field_stays_cleared(two_transactions):
     from archive.filing import correct_document_metadata
 
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    award = next(archive.transaction_dir("NNZC2023-G1-004567-KWZB").glob("*/bagit.txt")).parent.name
-    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    archive, award, notice = two_transactions
     file_document(archive, notice, "NNZC2023-G1-004567-KWZB", "one transaction")
 
     def field(name):
