@@ -4,7 +4,7 @@ scheduled run takes the files whose size has settled, and moves each to
 ``failed/`` with the reason beside it. Nothing is deleted.
 
     INBOX/                 files arrive here; each folder is a delivery, ingested as a batch of its
-                           own with the manifest in it (loose files make one delivery together)
+                           own with the manifests in it (loose files make one delivery together)
     INBOX/processing/<batch>/
     INBOX/done/<batch>/
     INBOX/failed/<batch>/  plus <file>.reason.txt

@@ -136,9 +136,8 @@ def ingest_document(
     outcome.stages["package"] = round(max(0.0, outcome.seconds - sum(outcome.stages.values())), 3)
     # Inside the "pages" stage, in the worker processes (so they overlap each other in time)
     outcome.stages.update({f"worker_{k}": v for k, v in package["process"]["page_stage_seconds"].items()})
-    archive.log("ingestion", source=outcome.source, sha256=sha256, document=document_id, batch=batch,
-                pages=outcome.pages, path=str(target.relative_to(archive.root)), seconds=outcome.seconds,
-                tagmanifest_sha256=sha256_file(target / "tagmanifest-sha256.txt"))  # fmt: skip
+    _log_ingestion(archive, target, batch, source=outcome.source, sha256=sha256, pages=outcome.pages,
+                   seconds=outcome.seconds)  # fmt: skip
     try:  # after the event: the package is archived whatever happens to its transaction's record
         refresh_transaction(archive, package["metadata"]["project_code"])
     except (OSError, ArchiveError) as error:  # verify reports the record; reindex rewrites it
@@ -168,14 +167,19 @@ def record_stopped_filings(archive: Archive, outcomes: list[dict], batch: str) -
         except bagit.BagError:
             continue  # altered since: verify reports it; never vouch for it in the log
         archived = read_json(package / "data" / "document.json")
-        archive.log("ingestion", source=archived.get("source_path"), sha256=archived.get("source_sha256"),
-                    document=document, batch=batch, pages=archived.get("pages"), recovered=True,
-                    path=str(package.relative_to(archive.root)),
-                    tagmanifest_sha256=sha256_file(package / "tagmanifest-sha256.txt"))  # fmt: skip
+        _log_ingestion(archive, package, batch, source=archived.get("source_path"),
+                       sha256=archived.get("source_sha256"), pages=archived.get("pages"), recovered=True)  # fmt: skip
         if package.parent.parent.name == "transactions":
             refresh_folder(archive, package.parent)
         recorded.append(document)
     return recorded
+
+
+def _log_ingestion(archive: Archive, package: Path, batch: str, **detail: object) -> None:
+    """The event that files a package: where it is and its tag manifest's SHA-256, which
+    ``verify`` follows (and checks, so a package re-bagged since is caught)."""
+    archive.log("ingestion", document=package.name, batch=batch, path=str(package.relative_to(archive.root)),
+                tagmanifest_sha256=sha256_file(package / "tagmanifest-sha256.txt"), **detail)  # fmt: skip
 
 
 def _duplicate(

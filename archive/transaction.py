@@ -11,7 +11,7 @@ from a document that has left. ``verify`` compares it with a fresh merge and
 Which document's value wins a field: an archivist's correction, then the
 platform manifest, then text read from the document most likely to state the
 fact (the award notice over the contract over the bid opening); among equals,
-the document ingested first.
+the document filed first.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def refresh_folder(archive: Archive, folder: Path, project_code: str | None = No
             _remove_empty(folder)
             return []
         previous = _previous(folder)
-        record = merged_record(code, documents, [d["document"] for d in (previous or {}).get("documents", [])])
+        record = _merged_as_filed(code, documents, previous)
         if record == previous:
             return []
         changed = previous is None or record["metadata"] != previous.get("metadata")
@@ -125,7 +125,7 @@ def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:
         previous = _previous(folder)
         if previous is None:
             yield path, "missing or unreadable"
-        elif previous != merged_record(code, documents, [d["document"] for d in previous.get("documents", [])]):
+        elif previous != _merged_as_filed(code, documents, previous):
             yield path, "does not match its documents"
 
 
@@ -167,6 +167,11 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: 
     }
 
 
+def _merged_as_filed(project_code: str, documents: list[tuple[dict, dict]], previous: dict | None) -> dict:
+    """``merged_record``, in the filing order the record on disk (``previous``) keeps."""
+    return merged_record(project_code, documents, [d["document"] for d in (previous or {}).get("documents", [])])
+
+
 def _readings(
     document: dict, corrected: dict, project_code: str
 ) -> Iterator[tuple[str, object, str | None, tuple[int, float]]]:
@@ -204,27 +209,30 @@ def code_of_folder(archive: Archive, folder: Path) -> str | None:
     codes (corrected, then as read), its name, and the codes it was filed under by hand
     (the event log) that names this very folder (a folder name is the code made safe for
     a file name, with a hash where that changed it). None where none does."""
-    candidates: list[str] = []
-    if (record := _previous(folder)) is not None:
-        candidates.append(record.get("project_code") or "")
-    for bag in sorted(folder.glob("*/bagit.txt")):
-        with contextlib.suppress(ArchiveError, KeyError, TypeError):
-            document = read_archived(bag.parent / "data" / "document.json")
-            corrected = latest_metadata(archive, document["document"])
-            candidates += [corrected.get("project_code") or "", document["metadata"].get("project_code") or ""]
-    candidates.append(folder.name)
-    if code := next((code for code in candidates if code and _names(archive, code, folder)), None):
+
+    def first_naming_it(codes: Iterable[str | None]) -> str | None:
+        return next((code for code in codes if code and archive.transaction_dir(code) == folder), None)
+
+    if code := first_naming_it(_candidate_codes(archive, folder)):
         return code
     # Filed by hand under a code no document states, and the record is gone: the log says.
     here = {bag.parent.name for bag in folder.glob("*/bagit.txt")}
     filed = [event.get("project_code") for event in read_events(archive.events_path)
              if event.get("type") == "filing" and event.get("document") in here]  # fmt: skip
-    return next((code for code in reversed(filed) if code and _names(archive, code, folder)), None)
+    return first_naming_it(reversed(filed))
 
 
-def _names(archive: Archive, code: str, folder: Path) -> bool:
-    """Whether ``code``'s folder is ``folder``."""
-    return archive.transaction_dir(code) == folder
+def _candidate_codes(archive: Archive, folder: Path) -> Iterator[str]:
+    """The codes ``code_of_folder`` tries, in its order, read only as far as they are needed
+    (the record settles it nearly always, without reading every document)."""
+    if (record := _previous(folder)) is not None:
+        yield record.get("project_code") or ""
+    for bag in sorted(folder.glob("*/bagit.txt")):
+        with contextlib.suppress(ArchiveError, KeyError, TypeError):
+            document = read_archived(bag.parent / "data" / "document.json")
+            yield latest_metadata(archive, document["document"]).get("project_code") or ""
+            yield document["metadata"].get("project_code") or ""
+    yield folder.name
 
 
 def _previous(folder: Path) -> dict | None:

@@ -112,23 +112,26 @@ def update(archive: Archive) -> int:
     (So a crash between filing and indexing heals on the next run.)"""
     module = backend_module(backend_name(archive))
     have = module.indexed_document_ids(archive)
-    stale = stale_index(archive)
-    wanted = [p for p in archive.documents() if p.name not in have or p.name in stale]
-    pages = module.add_pages(archive, iter_pages(archive, iter(wanted)), sorted(stale & have)) if wanted else 0
-    clear_stale_index(archive, stale)
-    return pages
+    return _index_documents(archive, module, lambda document: document not in have, replace=set())
 
 
 def refresh(archive: Archive, documents: list[str]) -> int:
     """Re-index the pages of these documents (their metadata changed, e.g. filing), and
     of those the stale-index journal names."""
-    stale = stale_index(archive)
-    wanted = set(documents) | stale
-    if not wanted:
+    wanted = set(documents)
+    if not wanted and not stale_index(archive):
         return 0
-    packages = [p for p in archive.documents() if p.name in wanted]
     module = backend_module(backend_name(archive))
-    pages = module.add_pages(archive, iter_pages(archive, iter(packages)), sorted(wanted))
+    return _index_documents(archive, module, wanted.__contains__, replace=wanted)
+
+
+def _index_documents(archive: Archive, module: ModuleType, chosen: Callable[[str], bool], replace: set[str]) -> int:
+    """Index the pages of the documents ``chosen`` picks and of those the stale-index
+    journal names, then clear the journal of them; ``replace``: documents whose old
+    entries go (the journal's too). Return the pages written."""
+    stale = stale_index(archive)
+    packages = [p for p in archive.documents() if chosen(p.name) or p.name in stale]
+    pages = module.add_pages(archive, iter_pages(archive, iter(packages)), sorted(replace | stale)) if packages else 0
     clear_stale_index(archive, stale)
     return pages
 
