@@ -12,10 +12,10 @@ import time
 
 import click
 
-from archive.audit import record_use, user_levels
 from archive.errors import QueryError, TradeArchiveError
-from archive.metadata import DOC_TYPES
-from archive.store import ENV_HOME, Archive, resolve_root
+from archive.records.metadata import DOC_TYPES
+from archive.storage.audit import record_use, user_levels
+from archive.storage.store import ENV_HOME, Archive, resolve_root
 from index import Filters, backend_name, search_page
 from index.query import check_date, check_doc_type, highlight_terms, is_mark
 

@@ -3,7 +3,7 @@
 Ingests the set through the real CLI into a fresh archive, reads
 ``trade-archive export`` and compares it with the truth files. Prints CER
 (Levenshtein / truth length after NFKC and removing white space, summed over
-non-blank pages, pages as scanned, as DESIGN.md §4), CER per document kind,
+non-blank pages, pages as scanned, as design notes §4), CER per document kind,
 orientation and blank-page accuracy, pages missing, and seconds per page.
 
     python bench/ocr_quality.py [--set DIR] [--engine rapidocr|tesseract|both] [--workers N] [--archive DIR]

@@ -45,9 +45,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import index  # noqa: E402
-from archive.metadata import DOC_TYPE_NAMES  # noqa: E402
-from archive.ocr import HAN  # noqa: E402
-from archive.store import Archive  # noqa: E402
+from archive.han import HAN  # noqa: E402
+from archive.records.metadata import DOC_TYPE_NAMES  # noqa: E402
+from archive.storage.store import Archive  # noqa: E402
 from index.analysis import normalise  # noqa: E402
 from index.query import check_doc_type  # noqa: E402
 

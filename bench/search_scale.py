@@ -37,7 +37,7 @@ import click
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import index  # noqa: E402
-from archive.store import Archive  # noqa: E402
+from archive.storage.store import Archive  # noqa: E402
 from index import Filters  # noqa: E402
 
 SEED = 20240601

@@ -32,7 +32,7 @@ from pypdf import PdfReader, PdfWriter
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SET = ROOT.parent / "shared" / "data" / "scans-dev" / "scans"
 BENCH_OCRMYPDF = ROOT / ".bench-venv" / "bin" / "ocrmypdf"  # where `make bench-throughput` installs it
-OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # DESIGN.md §4: 42 dev pages in 304 s on 2 cores
+OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # design notes §4: 42 dev pages in 304 s on 2 cores
 
 
 PEAKS: dict[int, int] = {}  # pid -> its peak RSS
@@ -229,7 +229,7 @@ def main() -> int:
         print(f"OCRmyPDF (same machine, same files, same run): {baseline:.1f} pages/min")
     else:
         baseline = OCRMYPDF_DESIGN_PAGES_PER_MIN
-        print(f"OCRmyPDF baseline: {baseline} pages/min (DESIGN.md §4, 2-core machine; pass --vs-ocrmypdf to "
+        print(f"OCRmyPDF baseline: {baseline} pages/min (design notes §4, 2-core machine; pass --vs-ocrmypdf to "
               "re-measure)")  # fmt: skip
     print(f"speed-up over OCRmyPDF: {rate / baseline:.1f}x (target 4x)")
     shutil.rmtree(work, ignore_errors=True)

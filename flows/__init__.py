@@ -1,1 +1,8 @@
-"""Prefect orchestration: thin flows and tasks over ``archive`` and ``index``."""
+"""Prefect orchestration: thin flows and tasks over ``archive`` and ``index``, the
+deployments and the server, and the command line that starts them (``flows.cli``)."""
+
+import os
+
+# The library logs with the standard logging module; inside a flow run, Prefect sends
+# those records to the run's log (the UI) as well as to the console.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "archive")

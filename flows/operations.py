@@ -14,7 +14,7 @@ from prefect.schedules import Cron
 
 import index
 from archive.config import Config
-from archive.inbox import (
+from archive.ingest.inbox import (
     batch_lock,
     claim,
     claimed_batches,
@@ -23,9 +23,9 @@ from archive.inbox import (
     settle,
     settled_deliveries,
 )
-from archive.manifest import read_manifest
-from archive.store import Archive
-from archive.verify import verify_archive
+from archive.preservation.verify import check_fixity
+from archive.records.manifest import read_manifest
+from archive.storage.store import Archive
 from flows.ingest import ingest_batch
 
 
@@ -94,9 +94,7 @@ def _run_claimed(inbox: Path, batch: str, archive_root: str, engine: str, worker
 def verify_flow(archive_root: str) -> dict:
     """Re-hash the whole archive; the run fails (and can alert) on any problem."""
     archive = Archive.open(Path(archive_root))
-    report = verify_archive(archive)
-    archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
-                files=report.files, problems=len(report.problems))  # fmt: skip
+    report = check_fixity(archive)
     lines = [f"# Verify {archive.root}", "", f"{report.documents} documents, {report.files} files: "
              + ("OK" if report.ok else f"**{len(report.problems)} problem(s)**"), ""]  # fmt: skip
     lines += [f"- {p.kind}: `{p.path}` ({p.transaction or ''} {p.document or ''}) {p.detail}" for p in report.problems]

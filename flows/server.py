@@ -26,6 +26,10 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from archive.ingest.progress import LiveBar
 
 STARTUP_SECONDS = 120.0
 PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent dies
@@ -119,3 +123,28 @@ def _free_port() -> int:
     with contextlib.closing(socket.socket(socket.AF_INET, socket.SOCK_STREAM)) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@contextlib.contextmanager
+def console_above(bar: LiveBar) -> Iterator[None]:
+    """Prefect's console log while a progress bar is live: its INFO lines (one per
+    document, and the engine's own) would scroll the bar away, and the bar says the
+    same; warnings and errors (quarantines, failures) still show, above the bar."""
+    import logging
+
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    from archive.ingest.progress import LogAboveBar
+
+    loggers = [logging.getLogger()] + [
+        logger for logger in logging.Logger.manager.loggerDict.values() if isinstance(logger, logging.Logger)
+    ]
+    handlers = {id(h): h for lg in loggers for h in lg.handlers if isinstance(h, PrefectConsoleHandler)}
+    filters = [(handler, LogAboveBar(bar, handler)) for handler in handlers.values()]
+    for handler, log_filter in filters:
+        handler.addFilter(log_filter)
+    try:
+        yield
+    finally:
+        for handler, log_filter in filters:
+            handler.removeFilter(log_filter)

@@ -1,6 +1,6 @@
 """The full-text index: derived from the archive, always rebuildable from it.
 
-Two backends behind one seam (DESIGN.md §5): ``whoosh`` (pure Python, the
+Two backends behind one seam (docs/contracts.md, domain notes): ``whoosh`` (pure Python, the
 default) and ``tantivy`` (Rust; for archives past a few thousand pages).
 The archive decides which one it uses: the name is stored in
 ``ARCHIVE/index/backend`` when its index is built. A new index takes
@@ -25,9 +25,9 @@ from pathlib import Path
 from types import ModuleType
 
 from archive.errors import ArchiveError, QueryError
-from archive.export import iter_pages
-from archive.store import Archive
-from archive.transaction import clear_stale_index, stale_index
+from archive.records.export import iter_pages
+from archive.records.transaction import clear_stale_index, refresh_all_transactions, stale_index
+from archive.storage.store import Archive
 from index.query import Filters
 
 __all__ = [
@@ -156,6 +156,17 @@ def rebuild(archive: Archive, backend: str | None = None, on_page: Callable[[dic
     stale = stale_index(archive)
     pages = backend_module(name).rebuild(archive, on_page)
     clear_stale_index(archive, stale)  # every page was read afresh
+    return pages
+
+
+def reindex(archive: Archive, backend: str | None = None, on_page: Callable[[dict], None] | None = None) -> int:
+    """``reindex``: every transaction's record refreshed from its documents (the records
+    feed the index; they are derived too), then the index rebuilt, under the writer
+    lock, and logged. Returns pages indexed."""
+    with archive.writer_lock():
+        refresh_all_transactions(archive)
+        pages = rebuild(archive, backend, on_page)
+    archive.log("reindex", pages=pages, backend=backend_name(archive))
     return pages
 
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from whoosh.analysis import Token, Tokenizer
 
-from archive.ocr import HAN, join_han
+from archive.han import HAN, join_han
 
 if TYPE_CHECKING:  # numpy is imported where it is used, by the tantivy backend only
     import numpy

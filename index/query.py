@@ -18,7 +18,7 @@ from datetime import date
 from whoosh import query as q
 
 from archive.errors import QueryError
-from archive.metadata import DOC_TYPE_ALIASES, DOC_TYPES
+from archive.records.metadata import DOC_TYPE_ALIASES, DOC_TYPES
 from index.analysis import code_terms, flatten, fold, is_han, normalise, terms
 
 # The page text, the parties' names and what staff call the document type (the tantivy
@@ -304,7 +304,7 @@ def page_hit(
     marks: list[str],
     is_flat: bool = False,
 ) -> dict:
-    """One search hit in the contract's shape (DESIGN.md §2), whichever backend found it;
+    """One search hit in the contract's shape (docs/contracts.md), whichever backend found it;
     ``is_flat``: ``text`` is already ``flat_text`` (stored so by the backend)."""
     return {
         "document": document,

@@ -27,9 +27,9 @@ from pathlib import Path
 import tantivy
 
 from archive.errors import ArchiveError, QueryError
-from archive.export import iter_pages, tapped
-from archive.metadata import DOC_TYPE_NAMES
-from archive.store import Archive
+from archive.records.export import iter_pages, tapped
+from archive.records.metadata import DOC_TYPE_NAMES
+from archive.storage.store import Archive
 from index import check_marker, write_marker
 from index.analysis import (
     HAN_RANGES,
@@ -230,7 +230,7 @@ def indexed_document_ids(archive: Archive) -> set[str]:
 
 
 def add_pages(archive: Archive, pages: Iterable[dict], replace: Iterable[str] = ()) -> int:
-    """Index page dicts in the export shape (archive.export.iter_pages); the documents
+    """Index page dicts in the export shape (archive.records.export.iter_pages); the documents
     in ``replace`` lose their old entries in the same commit."""
     return _write(_open_or_create(archive.index_dir), archive.index_dir, pages, replace=replace)
 

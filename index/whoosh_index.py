@@ -17,9 +17,9 @@ from whoosh import index as whoosh_index
 from whoosh import query as q
 from whoosh.fields import ID, KEYWORD, NUMERIC, STORED, TEXT, Schema
 
-from archive.export import iter_pages, tapped
-from archive.metadata import DOC_TYPE_NAMES
-from archive.store import Archive
+from archive.records.export import iter_pages, tapped
+from archive.records.metadata import DOC_TYPE_NAMES
+from archive.storage.store import Archive
 from index import check_marker, write_marker
 from index.analysis import cjk_analyzer, code_terms, parties_text
 from index.query import (
@@ -169,7 +169,7 @@ def optimise(archive: Archive) -> None:
 
 
 def add_pages(archive: Archive, pages: Iterable[dict], replace: Iterable[str] = ()) -> int:
-    """Index page dicts in the export shape (archive.export.iter_pages). Page ids are
+    """Index page dicts in the export shape (archive.records.export.iter_pages). Page ids are
     unique, so a re-indexed page (``replace``: its document) takes its old entry's place."""
     return _write(_open_or_create(archive.index_dir), pages)
 

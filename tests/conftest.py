@@ -32,9 +32,9 @@ def prefect_harness():
 def ingested_archive(tmp_path_factory):
     """The fixture scans ingested once with real OCR, without Prefect (plain functions)."""
     import index
-    from archive.manifest import read_manifest
-    from archive.pipeline import ingest_document
-    from archive.store import Archive
+    from archive.ingest.document import ingest_document
+    from archive.records.manifest import read_manifest
+    from archive.storage.store import Archive
 
     root = tmp_path_factory.mktemp("archive")
     archive = Archive.open(root, create=True)

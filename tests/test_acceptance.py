@@ -78,7 +78,7 @@ def test_accept_fails_on_exactly_the_planted_problems_then_passes_after_review(t
 
 
 def test_preservation_format_flags_an_access_copy_that_is_not_pdfa():
-    from archive.acceptance import _preservation_format
+    from archive.acceptance.checks import _preservation_format
 
     documents = [
         {"document": "a1", "source": "a.pdf", "access_pdf": {"pdfa": "2b", "problems": []}},
@@ -97,7 +97,7 @@ def test_review_commands_refuse_what_the_archive_cannot_take(ingested_archive, t
     flags are named, not saved; a busy archive is refused; nothing is written on a refusal."""
     import shutil
 
-    from archive.store import Archive
+    from archive.storage.store import Archive
 
     root = tmp_path / "archive"
     shutil.copytree(ingested_archive.root, root)
@@ -141,7 +141,7 @@ def test_review_commands_refuse_what_the_archive_cannot_take(ingested_archive, t
 
 def test_near_identical_pages_are_flagged_once_each_not_pairwise(tmp_path, monkeypatch):
     """Twelve scans of one sheet: the eleven later ones are flagged, once each (not 66 pairs)."""
-    from archive import acceptance
+    from archive.acceptance import checks as acceptance
 
     monkeypatch.setattr(acceptance, "_difference_hash", lambda image: 0b1010 if "sheet" in image.name else 2**64 - 1)
     documents = [{"document": f"d{n:02d}", "source": f"{n}.pdf", "_package": tmp_path} for n in range(13)]

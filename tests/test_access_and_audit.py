@@ -9,9 +9,9 @@ from click.testing import CliRunner
 
 import index
 import search_cli
-from archive.access import access_level, os_user
-from archive.review import correct_metadata, correct_page_text, latest_page_text, latest_page_texts
-from archive.store import Archive
+from archive.records.corrections import correct_metadata, correct_page_text, latest_page_text, latest_page_texts
+from archive.storage.access import access_level, os_user
+from archive.storage.store import Archive
 from flows.cli import cli
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from archive.store import Archive
-from archive.verify import verify_archive
+from archive.preservation.verify import verify_archive
+from archive.storage.store import Archive
 from flows.cli import cli
 
 BIN = Path(sys.executable).parent

@@ -121,7 +121,7 @@ def test_a_document_joining_a_transaction_reindexes_the_ones_already_there(batch
     from PIL import Image
 
     import index
-    from archive.store import Archive
+    from archive.storage.store import Archive
 
     root = tmp_path / "archive"
     shutil.copytree(batch["archive"], root)
@@ -140,7 +140,7 @@ def test_a_document_joining_a_transaction_reindexes_the_ones_already_there(batch
 def test_ingest_says_what_is_wrong_before_it_starts(tmp_path, resources, prefect_harness):
     """No PDF, an unreadable manifest, a malformed --column, a busy archive: said at
     once (exit 2, or 7 for busy), before the flow and its OCR workers start."""
-    from archive.store import Archive
+    from archive.storage.store import Archive
 
     runner = CliRunner()
     archive = tmp_path / "archive"

@@ -4,8 +4,8 @@ import os
 
 import pytest
 
-from archive.events import append_event, check_chain, read_events
-from archive.fixity import atomic_write_bytes, copies_of_earlier, sha256_file
+from archive.storage.events import append_event, check_chain, read_events
+from archive.storage.fixity import atomic_write_bytes, copies_of_earlier, sha256_file
 
 
 def test_sha256_file_matches_hashlib(tmp_path):
@@ -61,7 +61,7 @@ def test_a_full_disk_during_an_append_leaves_the_log_as_it_was(tmp_path, monkeyp
     """A write cut short (ENOSPC after half the line) is cut off again: later appends chain on."""
     import errno
 
-    from archive import events
+    from archive.storage import events
 
     log = tmp_path / "events.jsonl"
     append_event(log, "ingestion", document="a")

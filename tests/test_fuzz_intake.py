@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
+from archive.capture.intake import open_source_pdf
+from archive.capture.pages import extract_pages
 from archive.errors import InputRejected
-from archive.intake import open_source_pdf
-from archive.pages import extract_pages
 
 SEED_PDF = Path(__file__).parent / "resources" / "notice-upside-down.pdf"
 SEED = SEED_PDF.read_bytes()

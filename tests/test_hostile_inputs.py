@@ -60,13 +60,13 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
-from archive import pageproc
+from archive.capture import pageproc
+from archive.capture.imaging import ink_fraction
+from archive.capture.intake import open_source_pdf
+from archive.capture.pageproc import PageJob, PageRejected, load_page_image, page_seconds, process_page
+from archive.capture.pages import extract_pages
 from archive.errors import InputRejected
-from archive.imaging import ink_fraction
-from archive.intake import open_source_pdf
-from archive.pageproc import PageJob, PageRejected, load_page_image, page_seconds, process_page
-from archive.pages import extract_pages
-from archive.store import Archive, readable_path, safe_name
+from archive.storage.store import Archive, readable_path, safe_name
 
 RESOURCES = Path(__file__).parent / "resources"
 AWARD_CODE = "NNZC2023-G1-004567-KWZB"
@@ -504,7 +504,7 @@ def test_a_thousand_pages_stream_and_blank_pages_skip_ocr(tmp_path, monkeypatch)
 
 @pytest.mark.slow
 def test_a_thousand_page_document_is_archived_without_ocr(tmp_path, monkeypatch):
-    from archive.pipeline import ingest_document
+    from archive.ingest.document import ingest_document
 
     path = tmp_path / "1000-pages.pdf"
     path.write_bytes(many_pages_pdf())
@@ -538,7 +538,7 @@ def test_born_digital_page_uses_its_own_text_layer(corpus, tmp_path, monkeypatch
 
 @pytest.mark.parametrize("force_ocr", [False, True])
 def test_force_ocr_reaches_the_page_jobs(corpus, tmp_path, force_ocr):
-    from archive.pipeline import ingest_document
+    from archive.ingest.document import ingest_document
 
     jobs: list[PageJob] = []
 
@@ -613,8 +613,8 @@ def test_a_worker_killed_on_a_page_quarantines_its_document_and_the_batch_goes_o
     whose page killed it is quarantined as worker_crashed, and the next ones are read."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from archive.parallel import PagePool
-    from archive.pipeline import ingest_document
+    from archive.capture.parallel import PagePool
+    from archive.ingest.document import ingest_document
 
     two_pages = tmp_path / "award-notice.pdf"  # its page 2 kills the worker
     shutil.copy(RESOURCES / "award-notice.pdf", two_pages)
@@ -652,7 +652,7 @@ class _ReapedElsewhere:
 
 
 def test_a_dead_workers_exit_code_is_read_after_the_executor_reaped_it():
-    from archive.parallel import _exit_code
+    from archive.capture.parallel import _exit_code
 
     assert _exit_code(_ReapedElsewhere(-signal.SIGKILL, reads_before=5), time.monotonic() + 5) == -signal.SIGKILL
     assert _exit_code(_ReapedElsewhere(0, reads_before=10**9), time.monotonic() + 0.05) is None  # gives up
@@ -689,7 +689,7 @@ def test_readable_path_turns_any_name_into_utf8_text():
 
 
 def test_manifest_project_code_cannot_escape_the_archive(tmp_path, monkeypatch):
-    from archive.pipeline import ingest_document
+    from archive.ingest.document import ingest_document
 
     monkeypatch.setattr(pageproc, "get_engine", _no_ocr)  # a born-digital document: no OCR needed
     source = tmp_path / "in" / "typed.pdf"
@@ -722,8 +722,8 @@ def test_batch_of_hostile_inputs(corpus, tmp_path, resources, monkeypatch):
     """All bad inputs plus the two good scans (same file name, different folders):
     every good scan archived, each bad one quarantined with its reason, the odd
     but valid ones archived, and nothing written outside the archive root."""
-    from archive.pipeline import ingest_document
-    from archive.verify import verify_archive
+    from archive.ingest.document import ingest_document
+    from archive.preservation.verify import verify_archive
 
     scratch = tmp_path / "system-tmp"
     scratch.mkdir()

@@ -4,7 +4,7 @@ import unicodedata
 import pytest
 
 from archive.errors import QueryError
-from archive.ocr import join_han
+from archive.han import join_han
 from index.analysis import (
     RUN_GAP,
     CjkTokenizer,

@@ -1,8 +1,8 @@
 import pytest
 from pypdf import PdfReader, PdfWriter
 
+from archive.capture.intake import open_source_pdf
 from archive.errors import InputRejected
-from archive.intake import open_source_pdf
 
 
 def _reason(path):

@@ -15,10 +15,10 @@ import pytest
 
 import index
 from archive.errors import ArchiveBusy, InvalidValue
-from archive.pipeline import ingest_document
-from archive.store import Archive
-from archive.transfer import transfer
-from archive.verify import verify_archive
+from archive.ingest.document import ingest_document
+from archive.preservation.transfer import transfer
+from archive.preservation.verify import verify_archive
+from archive.storage.store import Archive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -78,7 +78,7 @@ def test_crash_before_filing_leaves_nothing_and_rerun_finishes(tmp_path, resourc
     def crash(*_args):
         raise KeyboardInterrupt("power cut")
 
-    monkeypatch.setattr("archive.package.os.rename", crash)
+    monkeypatch.setattr("archive.storage.package.os.rename", crash)
     with pytest.raises(KeyboardInterrupt):
         ingest_document(source, archive, "b1")
     monkeypatch.undo()
@@ -230,7 +230,7 @@ def test_a_package_filed_by_a_run_killed_before_it_logged_is_logged_when_the_bat
     same file met again as a duplicate gets its event, and verify is clean."""
     from PIL import Image
 
-    from archive.pipeline import ingest_document, record_stopped_filings
+    from archive.ingest.document import ingest_document, record_stopped_filings
 
     archive = Archive.open(tmp_path / "archive", create=True)
     scan = tmp_path / "blank.pdf"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from prefect.settings import get_current_settings
 
-from archive.store import Archive
-from archive.verify import verify_archive
+from archive.preservation.verify import verify_archive
+from archive.storage.store import Archive
 
 COPIES = 5
 

@@ -4,13 +4,13 @@ import shutil
 import pytest
 from openpyxl import Workbook
 
-from archive.amounts import parse_capitals, parse_figures
-from archive.export import iter_pages
-from archive.filing import file_document, file_unfiled_by_project_name
-from archive.manifest import read_manifest
-from archive.metadata import merge, transaction_type_from
-from archive.store import Archive, check_project_code
-from archive.verify import verify_archive
+from archive.preservation.verify import verify_archive
+from archive.records.amounts import parse_capitals, parse_figures
+from archive.records.export import iter_pages
+from archive.records.filing import file_document, file_unfiled_by_project_name
+from archive.records.manifest import read_manifest
+from archive.records.metadata import merge, transaction_type_from
+from archive.storage.store import Archive, check_project_code
 
 
 def test_chinese_headers_in_gbk_with_row_numbered_problems(tmp_path):
@@ -105,7 +105,7 @@ def test_unfiled_document_is_filed_by_project_name_and_verify_follows(ingested_a
 
 
 def test_manifest_amounts_and_dates_in_the_forms_platforms_export():
-    from archive.manifest import parse_amount, parse_date
+    from archive.records.manifest import parse_amount, parse_date
 
     amounts = {"¥1,234,567.89": 1234567.89, "123.45万元": 1234500.0, "人民币壹佰万元整": 1_000_000.0,
                "壹佰贰拾叁万肆仟伍佰陆拾柒元捌角玖分": 1234567.89,
@@ -128,7 +128,7 @@ def two_transactions(ingested_archive, tmp_path):
     return archive, award, notice
 
 
-# --- a transaction's record is merged from the documents in it (archive/transaction.py) ------------------------
+# --- a transaction's record is merged from the documents in it (archive/records/transaction.py) ---
 
 
 def _document(document, doc_type, time, metadata, provenance):
@@ -140,7 +140,7 @@ def _document(document, doc_type, time, metadata, provenance):
 
 
 def test_a_transactions_record_takes_corrections_then_the_manifest_then_the_likeliest_document():
-    from archive.transaction import merged_record
+    from archive.records.transaction import merged_record
 
     bid = _document("b1", "bid_opening", "2023-01-02", {"amount": 900.0, "winner": "甲", "agency": "代理"}, "text")
     award = _document("a1", "award_notice", "2023-01-03", {"amount": 1000.0, "winner": "乙"}, "text")
@@ -232,7 +232,7 @@ def test_two_codes_that_make_the_same_safe_name_get_folders_of_their_own(tmp_pat
 
 
 def test_a_manifest_row_with_a_spelling_variant_of_the_code_still_counts_as_the_manifest():
-    from archive.transaction import merged_record
+    from archive.records.transaction import merged_record
 
     award = _document("a1", "award_notice", "2023-01-02", {"project_code": "GXCQ2022-519", "amount": 900.0}, "text")
     contract = _document("c1", "contract", "2023-01-03", {"project_code": "GXCQ2022 -519", "amount": 1000.0},
@@ -241,7 +241,7 @@ def test_a_manifest_row_with_a_spelling_variant_of_the_code_still_counts_as_the_
 
 
 def test_a_corrected_manifest_row_for_an_archived_file_is_reported_not_applied(ingested_archive, tmp_path, resources):
-    from archive.pipeline import ingest_document
+    from archive.ingest.document import ingest_document
 
     root = tmp_path / "archive"
     shutil.copytree(ingested_archive.root, root)
@@ -254,7 +254,7 @@ def test_a_corrected_manifest_row_for_an_archived_file_is_reported_not_applied(i
 
 
 def test_a_hashed_transaction_folder_gets_its_record_back_and_ties_keep_the_filing_order(two_transactions):
-    from archive.transaction import merged_record, refresh_all_transactions
+    from archive.records.transaction import merged_record, refresh_all_transactions
 
     archive, _, notice = two_transactions
     target, _ = file_document(archive, notice, "桂财采【2023】001号", "the code as the paper file gives it")
@@ -272,7 +272,7 @@ def test_a_hashed_transaction_folder_gets_its_record_back_and_ties_keep_the_fili
 
 
 def test_verify_names_a_damaged_correction_instead_of_failing(two_transactions):
-    from archive.review import correct_metadata
+    from archive.records.corrections import correct_metadata
 
     archive, _, notice = two_transactions
     root = archive.root
@@ -320,7 +320,7 @@ def test_a_reindex_cut_short_after_a_move_is_made_up_by_the_next_command(two_tra
 
 
 def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides_a_filed_code(two_transactions):
-    from archive.filing import correct_document_metadata
+    from archive.records.filing import correct_document_metadata
 
     archive, _, notice = two_transactions
     target, _ = file_document(archive, notice, check_project_code("ＮＮＺＣ2023-G1-004567-KWZB"), "typed full-width")
@@ -335,7 +335,7 @@ def test_a_typed_code_variant_keeps_the_transactions_code_and_the_folder_decides
 
 
 def test_the_latest_correction_holds_for_the_whole_transaction_and_a_cleared_field_stays_cleared(two_transactions):
-    from archive.filing import correct_document_metadata
+    from archive.records.filing import correct_document_metadata
 
     archive, award, notice = two_transactions
     file_document(archive, notice, "NNZC2023-G1-004567-KWZB", "one transaction")
@@ -364,7 +364,7 @@ def test_manifest_rows_are_found_by_path_so_two_files_of_one_name_get_their_own(
 
 
 def test_a_delivery_of_boxes_each_with_its_manifest_reads_as_one(tmp_path):
-    from archive.manifest import read_manifests
+    from archive.records.manifest import read_manifests
 
     for box, code in (("box-1", "GX-1"), ("box-2", "GX-2")):
         (tmp_path / box).mkdir()

@@ -1,5 +1,5 @@
-from archive.manifest import read_manifest
-from archive.metadata import doc_type_from_text, extract_fields, merge
+from archive.records.manifest import read_manifest
+from archive.records.metadata import doc_type_from_text, extract_fields, merge
 
 AWARD_TEXT = """中标（成交）通知书
 南宁新宇建设工程有限公司：

@@ -4,7 +4,8 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from archive.ocr import OcrBox, TesseractEngine, join_han, reading_order
+from archive.capture.ocr import OcrBox, TesseractEngine, reading_order
+from archive.han import join_han
 
 
 def test_join_han_removes_spaces_between_chinese_only():
@@ -41,8 +42,8 @@ def test_tesseract_engine_reads_chinese(resources):
 
 @pytest.mark.skipif(not shutil.which("tesseract"), reason="tesseract not installed (make test installs it)")
 def test_a_page_read_by_tesseract_is_stood_upright_first(resources, tmp_path):
-    from archive.pageproc import PageJob, process_page
-    from archive.pages import extract_pages
+    from archive.capture.pageproc import PageJob, process_page
+    from archive.capture.pages import extract_pages
 
     pdf = resources / "notice-upside-down.pdf"
     [page] = extract_pages(PdfReader(pdf), pdf, tmp_path)

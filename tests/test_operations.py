@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from archive.config import load_config
-from archive.inbox import settled_files
-from archive.store import Archive
+from archive.ingest.inbox import settled_files
+from archive.storage.store import Archive
 from flows.cli import cli
 
 
@@ -134,7 +134,7 @@ def test_deployments_carry_the_configured_schedules(tmp_path):
 
 
 def test_an_archive_inside_src_is_not_ingested_again(tmp_path):
-    from flows.ingest import find_sources
+    from archive.ingest.batch import find_sources
 
     (tmp_path / "scans").mkdir()
     (tmp_path / "scans" / "a.pdf").write_bytes(b"%PDF-1.4")
@@ -190,7 +190,7 @@ def test_a_config_file_value_of_the_wrong_kind_is_refused(tmp_path, text):
 
 
 def test_a_delivery_still_arriving_waits_whole(tmp_path):
-    from archive.inbox import settled_deliveries
+    from archive.ingest.inbox import settled_deliveries
 
     old = time.time() - 3600
     for name in ("box-1/0001.pdf", "box-1/manifest.csv", "box-2/0001.pdf", "box-2/0002.pdf"):

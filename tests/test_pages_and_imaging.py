@@ -3,11 +3,11 @@ from PIL import Image, ImageDraw
 from pypdf import PdfReader
 from reportlab.pdfgen import canvas
 
-from archive.imaging import is_blank, turn_upright
-from archive.ocr import rotate_points
-from archive.pageproc import read_seals
-from archive.pages import extract_pages
-from archive.seals import find_seals, red_mask, without_seals
+from archive.capture.imaging import is_blank, turn_upright
+from archive.capture.ocr import rotate_points
+from archive.capture.pageproc import read_seals
+from archive.capture.pages import extract_pages
+from archive.capture.seals import find_seals, red_mask, without_seals
 
 
 def test_scanned_jpeg_pages_are_extracted_byte_for_byte(tmp_path, resources):

@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
-from archive.progress import BatchProgress, LiveBar, LogAboveBar, PassProgress, ProgressSnapshot, count_pages
+from archive.ingest.progress import BatchProgress, LiveBar, LogAboveBar, PassProgress, ProgressSnapshot, count_pages
 from flows.cli import cli
 from flows.ingest import report_progress
 

@@ -17,7 +17,7 @@ from click.testing import CliRunner
 import index
 import search_cli
 from archive.errors import ArchiveError, QueryError
-from archive.store import Archive
+from archive.storage.store import Archive
 from index import Filters, backend_module
 from index.analysis import RUN_GAP, terms, token_string
 from index.query import flat_text
@@ -529,7 +529,7 @@ def test_unknown_backend_names_are_refused(tmp_path, monkeypatch):
 
 
 def _file_document(archive, pages):
-    """Lay ``pages`` (one document) out as archive.export.iter_pages reads them back."""
+    """Lay ``pages`` (one document) out as archive.records.export.iter_pages reads them back."""
     first = pages[0]
     code = first["metadata"]["project_code"]
     package = archive.root / ("transactions/" + code if code else "unfiled") / first["document"]

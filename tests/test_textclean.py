@@ -1,4 +1,4 @@
-from archive.textclean import clean_page_lines
+from archive.capture.textclean import clean_page_lines
 
 
 def test_traditional_forms_on_a_simplified_page_become_simplified():

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from archive.textpdf import AccessPage, join_pages, write_access_pdf, write_page_pdf
+from archive.capture.textpdf import AccessPage, join_pages, write_access_pdf, write_page_pdf
 
 LINES = [
     {"text": "中标（成交）通知书", "box": (300, 100, 900, 160), "confidence": 0.99},
@@ -47,7 +47,7 @@ def test_a_turned_skewed_scan_is_drawn_upright_without_resampling_the_image(tmp_
     import numpy as np
     import pypdfium2
 
-    from archive.imaging import turn_upright, upright_size
+    from archive.capture.imaging import turn_upright, upright_size
 
     scan = Image.new("L", (400, 600), 255)
     scan.paste(0, (40, 50, 200, 90))  # a dark block near one corner: shows any wrong turn

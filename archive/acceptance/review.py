@@ -1,0 +1,110 @@
+"""The archivist's review of a batch: its verdict (accept, with the certificate and
+the acceptance event), and the flags one by one (list, look, resolve). The command
+line and the review page call these same functions."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from archive.acceptance.certificate import page_png, page_text, write_certificate
+from archive.acceptance.checks import Acceptance, Flag, check_batch, find_flag, flag_known
+from archive.errors import NotFound
+from archive.records.corrections import correct_page_text, resolve_flag
+from archive.records.export import ExportedDocument, visible_document
+from archive.records.filing import Reindex, correct_document_metadata
+from archive.storage.audit import record_use
+from archive.storage.store import Archive
+
+
+@dataclass
+class Verdict:
+    acceptance: Acceptance
+    override: str | None  # the reason given for accepting with open flags (None where none was needed)
+    certificate: dict[str, Path]  # json, md, html
+
+    @property
+    def accepted(self) -> bool:
+        return self.acceptance.passed or bool(self.override)
+
+    @property
+    def open_flags(self) -> list[Flag]:
+        return [f for c in self.acceptance.checks for f in c.open_flags]
+
+    @property
+    def word(self) -> str:
+        if self.acceptance.passed:
+            return "ACCEPTED"
+        return "ACCEPTED BY OVERRIDE" if self.override else "NOT ACCEPTED"
+
+
+def accept_batch(archive: Archive, batch: str | None = None, override: str | None = None) -> Verdict:
+    """Check a batch (the latest when none is named), write its certificate and log
+    the acceptance: accepted when every check passed, or by ``override`` (a reason)."""
+    acceptance = check_batch(archive, batch)
+    override = None if acceptance.passed else override
+    verdict = Verdict(acceptance, override, write_certificate(archive, acceptance, override))
+    archive.log("acceptance", "success" if verdict.accepted else "failure", batch=acceptance.batch,
+                open_flags=len(verdict.open_flags), override=override)  # fmt: skip
+    return verdict
+
+
+def open_flags(archive: Archive, batch: str | None = None) -> tuple[str, list[Flag]]:
+    """(batch, its open flags)."""
+    acceptance = check_batch(archive, batch)
+    return acceptance.batch, [f for c in acceptance.checks for f in c.open_flags]
+
+
+@dataclass
+class FlagView:
+    flag: Flag
+    document: ExportedDocument | None  # None for a flag on no document (a batch-level one)
+    text: str | None  # the page's text, corrections applied (None for a flag on no page)
+
+    def png(self, archive: Archive, width: int | None = None) -> bytes:
+        """The flagged page as PNG (the master image, upright); empty for a flag on no page."""
+        if not (self.flag.document and self.flag.page):
+            return b""
+        return page_png(archive, self.flag.document, self.flag.page, width=width) or b""
+
+
+def show_flag(archive: Archive, flag_id: str, batch: str | None = None) -> FlagView:
+    """A flag with its page and document, as this OS user may see them (logged as use).
+    A flag on a document the user may not see answers as a flag that does not exist."""
+    missing = NotFound(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
+    flag = find_flag(archive, flag_id, batch)
+    if flag is None:
+        raise missing
+    document = None
+    if flag.document:
+        document = visible_document(archive, flag.document)
+        if document is None:
+            raise missing
+        record_use(archive, "show", 1, document=flag.document, page=flag.page, flag=flag.id)
+    text = page_text(archive, flag.document, flag.page) if flag.document and flag.page else None
+    return FlagView(flag, document, text)
+
+
+def resolve(archive: Archive, flag_id: str, note: str, batch: str | None = None) -> None:
+    """Close a flag with a note (kept in the archive and the event log)."""
+    if not flag_known(archive, flag_id, batch):
+        raise NotFound(f"no flag {flag_id} in this archive; `trade-archive review list` shows them")
+    with archive.writer_lock():
+        resolve_flag(archive, flag_id, note)
+
+
+def fix_text(archive: Archive, document: str, page: int, text: str, note: str, reindex: Reindex) -> Path:
+    """A page's corrected text as a new version (the OCR stays), then search refreshed."""
+    with archive.writer_lock():  # not while an ingest or reindex writes the index
+        path = correct_page_text(archive, document, page, text.strip(), note)
+        reindex(archive, [document])
+    return path
+
+
+def fix_metadata(archive: Archive, document: str, fields: dict[str, str], note: str, reindex: Reindex) -> list[str]:
+    """Metadata corrections as a new version; returns the documents reindexed (a
+    transaction's record is merged from all its documents, so they all change)."""
+    with archive.writer_lock():
+        changed = correct_document_metadata(archive, document, fields, note)
+        reindex(archive, changed)
+    return changed

@@ -1,0 +1,311 @@
+"""OCR engines behind one small interface, and the reading-order pass that turns
+an engine's text boxes into lines.
+
+Two real engines: RapidOCR (PP-OCR models bundled in the wheel, offline; the
+default, far better on Chinese) and tesseract through pytesseract. Both run
+single-threaded: pages are parallelised across processes instead, which was
+measured 5-7x faster than oversubscribed threads on 2 cores.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from functools import cache
+from typing import Protocol
+
+import numpy as np
+from PIL import Image
+
+from archive.capture.imaging import small_copy
+from archive.capture.orientation import skew_degrees, stand_upright
+from archive.han import join_han
+
+os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # tesseract's OpenMP
+
+
+@dataclass
+class OcrBox:
+    """One detected text region as the engine read it."""
+
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in page-image pixels
+    confidence: float  # 0-1
+
+
+@dataclass
+class OcrLine:
+    text: str
+    box: tuple[float, float, float, float]
+    confidence: float
+    parts: list[OcrBox] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+class OcrEngine(Protocol):
+    name: str
+
+    @property
+    def version(self) -> str: ...
+
+    def read(self, image: Image.Image) -> list[OcrBox]: ...
+
+
+def timed(method):  # noqa: ANN001, ANN201 - a decorator for engine methods
+    """Add the method's run time to the engine's ``model_seconds_by[method name]``: the
+    throughput bench separates time in the OCR models from the pipeline's own overhead
+    (``archive.capture.timing.model_seconds`` reads it)."""
+
+    def wrapper(self, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        started = time.monotonic()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if not hasattr(self, "model_seconds_by"):
+                self.model_seconds_by = {}
+            spent = self.model_seconds_by.get(method.__name__, 0.0)
+            self.model_seconds_by[method.__name__] = spent + time.monotonic() - started
+
+    return wrapper
+
+
+def _quad_to_box(quad: np.ndarray) -> tuple[float, float, float, float]:
+    xs, ys = quad[:, 0], quad[:, 1]
+    return (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))
+
+
+class RapidOcrEngine:
+    """RapidOCR with its bundled PP-OCR models on onnxruntime, one thread.
+
+    ``read_page`` detects text once on a small copy of the page and takes the
+    layout evidence (orientation, skew) from those same boxes, then recognises
+    each box from a larger copy: one detection per page instead of one for
+    layout and one for OCR.
+    """
+
+    name = "rapidocr"
+    DETECT_SIDE = 1024  # detector input: plenty for 200-300 dpi text, 2x cheaper than 2000
+    READ_SIDE = 2000  # recogniser crops come from this copy (RapidOCR's own default)
+    # A copy at least this long will do: a 300 dpi A4 page decoded at half size (1754 px)
+    # instead of resampled from full size (dev set CER: see bench/ocr_quality.py)
+    MIN_READ_SIDE = 1700
+    LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
+
+    def __init__(self) -> None:
+        import cv2
+        from rapidocr import RapidOCR
+
+        cv2.setNumThreads(1)
+        self._ocr = RapidOCR(
+            params={
+                "Global.log_level": "error",
+                # One line per run: batches pad every line to the widest, measured 30% slower on one thread.
+                "Rec.rec_batch_num": 1,
+                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+
+    @property
+    def version(self) -> str:
+        return engine_version(self.name)
+
+    def read(self, image: Image.Image) -> list[OcrBox]:
+        return self.read_page(image).boxes
+
+    def read_page(self, image: Image.Image, page_size: tuple[int, int] | None = None) -> PageReading:
+        """``page_size``: the master's size, when ``image`` is a smaller copy of it; the
+        boxes come back in the master's (upright, straightened) pixels either way."""
+        page_size = page_size or image.size
+        # Only read from here on: an RGB image already at most READ_SIDE (the page worker's
+        # work copy) is used as it is, not copied twice more.
+        small_rgb = image.mode == "RGB" and max(image.size) <= self.READ_SIDE
+        work = image if small_rgb else small_copy(image.convert("RGB"), self.READ_SIDE)
+        upright = stand_upright(work, self._detect_scaled, _crop, self.upside_down_share)
+        turn, work, quads, crops = upright.turn, upright.work, upright.quads, upright.crops
+        if len(quads) == 0:
+            return PageReading(turn, 0.0, [])
+        skew = skew_degrees(quads)
+        texts, scores = self.recognise_lines(crops)
+        # Map boxes from the work copy into the upright, straightened page image.
+        scale = max(page_size) / max(work.size)
+        upright_quads = rotate_points(quads, skew, work.size) * scale
+        boxes = [
+            OcrBox(text=text, box=_quad_to_box(quad), confidence=float(score))
+            for quad, text, score in zip(upright_quads, texts, scores)
+            if text.strip() and score >= 0.5
+        ]
+        return PageReading(turn, skew, boxes)
+
+    def orientation_and_skew(self, image: Image.Image) -> tuple[int, float]:
+        """(turn, skew) of a page another engine will read (tesseract has no detector of
+        its own that tells): counter-clockwise degrees (0/90/180/270) that stand the page
+        upright, then the counter-clockwise degrees that straighten it."""
+        small = small_copy(image.convert("RGB"), self.LAYOUT_SIDE)
+        upright = stand_upright(small, lambda work: self.detect(np.asarray(work)), _crop, self.upside_down_share)
+        return upright.turn, skew_degrees(upright.quads) if len(upright.quads) else 0.0
+
+    def _detect_scaled(self, work: Image.Image) -> np.ndarray:
+        small = small_copy(work, self.DETECT_SIDE)
+        quads = self.detect(np.asarray(small))
+        return quads * (work.width / small.width) if len(quads) else quads
+
+    @timed
+    def recognise_lines(self, crops: list[np.ndarray | Image.Image]) -> tuple[list[str], list[float]]:
+        """Recognition only, one text line per image (no detection)."""
+        from rapidocr.ch_ppocr_rec.typings import TextRecInput
+
+        arrays = [np.asarray(c) if isinstance(c, Image.Image) else c for c in crops]
+        result = self._ocr._load_rec_model()(TextRecInput(img=arrays))
+        return list(result.txts or []), [float(s) for s in (result.scores or [])]
+
+    @timed
+    def detect(self, rgb: np.ndarray) -> np.ndarray:
+        """Text-region quadrilaterals only (no recognition)."""
+        result = self._ocr(rgb, use_det=True, use_cls=False, use_rec=False)
+        boxes = getattr(result, "boxes", None)
+        return np.zeros((0, 4, 2)) if boxes is None else np.asarray(boxes, dtype=np.float32)
+
+    @timed
+    def upside_down_share(self, crops: list[np.ndarray]) -> float:
+        """Share of text-line crops the PP-OCR direction classifier calls 180°."""
+        if not crops:
+            return 0.0
+        classifier = self._ocr._load_cls_model()  # the public call rotates crops but hides the labels
+        labels = classifier(list(crops)).cls_res or []
+        flipped = sum(1 for label, score in labels if str(label) == "180" and score > 0.6)
+        return flipped / len(crops)
+
+
+@dataclass
+class PageReading:
+    turn: int  # counter-clockwise degrees that stand the page upright
+    skew: float  # further counter-clockwise degrees that straighten it
+    boxes: list[OcrBox]  # in the upright, straightened page's pixels
+
+
+def _crop(arr: np.ndarray, quad: np.ndarray) -> np.ndarray:
+    from rapidocr.utils.process_img import get_rotate_crop_image
+
+    return get_rotate_crop_image(arr, quad.astype(np.float32).copy())
+
+
+def rotate_points(points: np.ndarray, angle: float, size: tuple[int, int]) -> np.ndarray:
+    """Where points of an image of ``size`` land after PIL's
+    ``rotate(angle, expand=True)`` (counter-clockwise degrees)."""
+    if abs(angle) < 0.05:
+        return points
+    width, height = size
+    theta = np.radians(angle)
+    cos, sin = np.cos(theta), np.sin(theta)
+    new_w = abs(width * cos) + abs(height * sin)
+    new_h = abs(width * sin) + abs(height * cos)
+    dx = points[..., 0] - width / 2
+    dy = points[..., 1] - height / 2
+    out = np.empty_like(points)
+    out[..., 0] = cos * dx + sin * dy + new_w / 2
+    out[..., 1] = -sin * dx + cos * dy + new_h / 2
+    return out
+
+
+class TesseractEngine:
+    """tesseract (chi_sim+eng) through pytesseract, OMP_THREAD_LIMIT=1."""
+
+    name = "tesseract"
+
+    def __init__(self, lang: str = "chi_sim+eng") -> None:
+        self.lang = lang
+
+    @property
+    def version(self) -> str:
+        return engine_version(self.name)
+
+    @timed
+    def read(self, image: Image.Image) -> list[OcrBox]:
+        import pytesseract
+
+        data = pytesseract.image_to_data(
+            image.convert("RGB"), lang=self.lang, config="--psm 3", output_type=pytesseract.Output.DICT
+        )
+        lines: dict[tuple[int, int, int], list[int]] = {}
+        for i, word in enumerate(data["text"]):
+            if word.strip() and float(data["conf"][i]) >= 0:
+                key = (data["block_num"][i], data["par_num"][i], data["line_num"][i])
+                lines.setdefault(key, []).append(i)
+        boxes = []
+        for indexes in lines.values():
+            x0 = min(data["left"][i] for i in indexes)
+            y0 = min(data["top"][i] for i in indexes)
+            x1 = max(data["left"][i] + data["width"][i] for i in indexes)
+            y1 = max(data["top"][i] + data["height"][i] for i in indexes)
+            text = join_han(" ".join(data["text"][i] for i in indexes))
+            conf = sum(float(data["conf"][i]) for i in indexes) / len(indexes) / 100
+            boxes.append(OcrBox(text=text, box=(x0, y0, x1, y1), confidence=conf))
+        return boxes
+
+
+ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
+
+
+@cache
+def engine_version(name: str) -> str:
+    """Engine and model versions for the process metadata, without loading models."""
+    from importlib.metadata import version
+
+    if name == "rapidocr":
+        return f"rapidocr {version('rapidocr')} PP-OCR (onnxruntime {version('onnxruntime')})"
+    import pytesseract
+
+    return f"tesseract {pytesseract.get_tesseract_version()} chi_sim+eng (pytesseract {version('pytesseract')})"
+
+
+@cache
+def get_engine(name: str) -> OcrEngine:
+    """One engine per process: models load once, not per page."""
+    try:
+        return ENGINES[name]()
+    except KeyError:
+        raise ValueError(f"unknown OCR engine {name!r}; choose one of {', '.join(ENGINES)}") from None
+
+
+def reading_order(boxes: list[OcrBox]) -> list[OcrLine]:
+    """Group boxes into lines top-to-bottom, left-to-right (on a deskewed page).
+
+    A box joins a line when it overlaps the line vertically by more than half the
+    smaller height, so the cells of one table row read as one line. Boxes within a
+    line are joined directly, or with one space across a wide gap (table cells).
+    """
+    rows: list[list[OcrBox]] = []
+    for box in sorted(boxes, key=lambda b: (b.box[1] + b.box[3]) / 2):
+        y0, y1 = box.box[1], box.box[3]
+        for row in rows:
+            ry0 = sum(b.box[1] for b in row) / len(row)
+            ry1 = sum(b.box[3] for b in row) / len(row)
+            overlap = min(y1, ry1) - max(y0, ry0)
+            if overlap > 0.5 * min(y1 - y0, ry1 - ry0):
+                row.append(box)
+                break
+        else:
+            rows.append([box])
+    lines = []
+    for row in rows:
+        row.sort(key=lambda b: b.box[0])
+        text = join_han(row[0].text)
+        for left, right in zip(row, row[1:]):
+            height = max(1.0, min(left.box[3] - left.box[1], right.box[3] - right.box[1]))
+            gap = right.box[0] - left.box[2]
+            text += (" " if gap > 0.8 * height else "") + join_han(right.text)
+        box = (
+            min(b.box[0] for b in row),
+            min(b.box[1] for b in row),
+            max(b.box[2] for b in row),
+            max(b.box[3] for b in row),
+        )
+        weight = sum(max(1, len(b.text)) for b in row)
+        confidence = sum(b.confidence * max(1, len(b.text)) for b in row) / weight
+        lines.append(OcrLine(text=text, box=box, confidence=round(confidence, 4), parts=row))
+    lines.sort(key=lambda line: (line.box[1] + line.box[3]) / 2)
+    return lines

@@ -1,0 +1,122 @@
+"""Red seals (印章): find them, keep their ink out of the body text, and read
+the name around the ring separately (who stamped a document is worth keeping).
+
+Only red that forms a seal-sized, roughly round blob is treated as a seal, so
+red-printed headings (红头) and red handwriting stay in the body text.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from archive.capture.imaging import paper_colour, small_copy
+
+SEAL_MIN_INCHES, SEAL_MAX_INCHES = 0.8, 2.8  # official seals are 38-45 mm across; allow for the odd one
+RING_SIDE = 640  # seals are resampled to this size before their glyphs are taken out
+REDNESS = 22  # red above both green and blue, in grey levels, for seal ink and its pink halo
+
+
+@dataclass(frozen=True)
+class Seal:
+    box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the page image
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        x0, y0, x1, y1 = self.box
+        return ((x0 + x1) / 2, (y0 + y1) / 2)
+
+    @property
+    def radius(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return max(x1 - x0, y1 - y0) / 2
+
+    def scaled(self, factor: float) -> Seal:
+        """The same seal in an image ``factor`` times larger."""
+        return Seal(tuple(round(v * factor) for v in self.box))  # type: ignore[arg-type]
+
+
+def redness(rgb: np.ndarray) -> np.ndarray:
+    """How much redder than green and blue each pixel is (0 where it is not)."""
+    arr = rgb.astype(np.int16)
+    return np.clip(arr[..., 0] - np.maximum(arr[..., 1], arr[..., 2]), 0, 255).astype(np.uint8)
+
+
+def red_mask(rgb: np.ndarray) -> np.ndarray:
+    return (redness(rgb) > REDNESS) & (rgb[..., 0] > 110)
+
+
+def find_seals(image: Image.Image, dpi: int) -> list[Seal]:
+    """Seal-sized, roughly square clusters of red ink."""
+    shrunk = small_copy(image, 800).convert("RGB")
+    scale = shrunk.width / image.width
+    small = np.asarray(shrunk)
+    mask = red_mask(small).astype(np.uint8)
+    if mask.mean() < 0.0005:
+        return []
+    # Close the gaps between a seal's ring, characters and star so it is one blob.
+    size = max(3, round(0.12 * dpi * scale) | 1)
+    blobs = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (size, size)))
+    count, _labels, stats, _centroids = cv2.connectedComponentsWithStats(blobs, connectivity=8)
+    seals = []
+    for x, y, w, h, _area in stats[1:count]:
+        inches = max(w, h) / scale / dpi
+        if SEAL_MIN_INCHES <= inches <= SEAL_MAX_INCHES and 0.7 <= w / h <= 1.45:
+            x0, y0, x1, y1 = (round(v / scale) for v in (x, y, x + w, y + h))
+            seals.append(Seal((x0, y0, x1, y1)))
+    return seals
+
+
+def without_seals(image: Image.Image, seals: list[Seal], paper: tuple[int, int, int] | None = None) -> Image.Image:
+    """The page with the seals' red ink (and halo) painted in the paper colour (``paper``,
+    when the caller knows it already); black text under a seal stays, because it is not red."""
+    if not seals:
+        return image
+    arr = np.array(image.convert("RGB"))
+    paper = paper or paper_colour(image)
+    pad = 6
+    for seal in seals:
+        x0, y0, x1, y1 = seal.box
+        x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
+        region = arr[y0 : y1 + pad, x0 : x1 + pad]
+        mask = cv2.dilate(red_mask(region).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        region[mask & (region[..., 0] > 110)] = paper
+    return Image.fromarray(arr)
+
+
+def ring_glyphs(image: Image.Image, seal: Seal, radial: bool) -> Image.Image | None:
+    """The seal's ring characters side by side on one line (black on white), in
+    reading order: clockwise from the lower left. ``radial`` turns each glyph
+    by its place on the ring (characters set along the ring, as most real seals
+    are); without it glyphs are taken as they stand (characters set upright)."""
+    x0, y0, x1, y1 = seal.box
+    ink = redness(np.asarray(image.convert("RGB").crop((x0, y0, x1, y1))))
+    ink = cv2.resize(ink, (RING_SIDE, RING_SIDE), interpolation=cv2.INTER_CUBIC)
+    mask = (ink > REDNESS).astype(np.uint8)
+    merged = cv2.morphologyEx(mask, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (13, 13)))
+    count, _labels, stats, centroids = cv2.connectedComponentsWithStats(merged, connectivity=8)
+    centre = RING_SIDE / 2
+    glyphs = []
+    for (gx, gy, gw, gh, _area), (cx, cy) in zip(stats[1:count], centroids[1:count]):
+        distance = np.hypot(cx - centre, cy - centre) / centre
+        if not (0.04 * RING_SIDE < max(gw, gh) < 0.3 * RING_SIDE and 0.4 < distance < 0.95):
+            continue  # the ring itself, the star in the middle, specks
+        angle = np.degrees(np.arctan2(cy - centre, cx - centre)) % 360  # image coordinates: clockwise
+        glyph = 255 - np.clip(ink[gy : gy + gh, gx : gx + gw].astype(np.int16) * 3, 0, 255).astype(np.uint8)
+        if radial:  # the glyph's top points away from the centre
+            glyph = np.asarray(Image.fromarray(glyph).rotate(angle - 270, expand=True, fillcolor=255))
+        glyphs.append(((angle - 90) % 360, glyph))  # reading starts at the bottom, going clockwise
+    if len(glyphs) < 2:
+        return None
+    glyphs.sort(key=lambda item: item[0])
+    height = 64
+    parts = []
+    for _key, glyph in glyphs:
+        scale = height / glyph.shape[0]
+        resized = cv2.resize(glyph, (max(1, round(glyph.shape[1] * scale)), height))
+        parts += [resized, np.full((height, height // 4), 255, np.uint8)]
+    line = np.hstack(parts)
+    return Image.fromarray(np.pad(line, 16, constant_values=255)).convert("RGB")

@@ -1,0 +1,99 @@
+"""Filing documents under their transaction after ingest: an unfiled document
+whose project name matches a known transaction, or one an archivist assigns
+by hand. The package moves whole (one rename); its bag is not touched, and
+the move is an event, so verify follows it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from archive.errors import InvalidValue, NotFound
+from archive.records.corrections import correct_metadata
+from archive.records.metadata import same_name
+from archive.records.transaction import code_of_folder, note_stale_index, refresh_folder, refresh_transaction
+from archive.storage.fixity import fsync_dir
+from archive.storage.store import Archive, check_project_code, read_json
+
+Reindex = Callable[[Archive, list[str]], object]
+"""What refreshes search for documents whose metadata changed (``index.refresh``):
+injected, since search is built on the archive, not the other way round."""
+
+
+def file_by_hand(archive: Archive, document_id: str, project_code: str, reindex: Reindex) -> Path:
+    """``trade-archive file``: a document filed under a transaction by an archivist,
+    under the writer lock, and search refreshed for what changed. Returns its new place."""
+    with archive.writer_lock():
+        target, changed = file_document(archive, document_id, check_project_code(project_code), "filed by hand")
+        reindex(archive, changed)
+    return target
+
+
+def file_document(archive: Archive, document_id: str, project_code: str, reason: str) -> tuple[Path, list[str]]:
+    """Move a document's package into ``project_code``'s transaction folder. Returns its
+    new place and the documents whose index entries are stale: it, and those of the
+    transactions it left and joined whose merged metadata changed."""
+    package = archive.find_document(document_id)
+    if package is None:
+        raise NotFound(f"no document {document_id} in {archive.root}; `trade-archive export` lists them")
+    target_parent = archive.transaction_dir(project_code)
+    if package.parent == target_parent:  # filed there already; a run cut short may not have written the record
+        return package, _with(document_id, refresh_transaction(archive, project_code))
+    left = package.parent if package.parent.parent.name == "transactions" else None
+    left_code = code_of_folder(archive, left) if left is not None else None  # read now: the folder may go
+    target_parent.mkdir(parents=True, exist_ok=True)
+    target = target_parent / document_id
+    os.rename(package, target)
+    moved = {"from": str(package.relative_to(archive.root)), "to": str(target.relative_to(archive.root))}
+    try:
+        fsync_dir(target_parent)
+        fsync_dir(package.parent)
+        archive.log("filing", document=document_id, project_code=project_code, reason=reason, **moved)
+    except OSError:  # not recorded (a full disk): undone, or it would look like a lost package
+        os.rename(target, package)
+        with contextlib.suppress(OSError):
+            target_parent.rmdir()  # made for this move, and empty again
+        raise
+    note_stale_index(archive, [document_id])  # its merged metadata is now its new transaction's
+    changed = refresh_folder(archive, left, left_code) if left is not None else []
+    return target, _with(document_id, changed + refresh_transaction(archive, project_code))
+
+
+def correct_document_metadata(archive: Archive, document_id: str, fields: dict[str, str], note: str) -> list[str]:
+    """An archivist's metadata correction (``review.correct_metadata``), carried to the
+    document's transaction record; a corrected project code files the document under
+    it. Returns the documents whose index entries are now stale (it, at least)."""
+    path = correct_metadata(archive, document_id, fields, note)
+    note_stale_index(archive, [document_id])
+    if code := read_json(path)["fields"].get("project_code"):
+        _, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
+        return changed
+    package = archive.find_document(document_id)
+    if package is None:  # checked by correct_metadata; moved by hand since?
+        raise InvalidValue(f"document {document_id} left the archive while it was corrected")
+    in_transaction = package.parent.parent.name == "transactions"
+    return _with(document_id, refresh_folder(archive, package.parent) if in_transaction else [])
+
+
+def _with(document_id: str, documents: list[str]) -> list[str]:
+    return [document_id, *(d for d in dict.fromkeys(documents) if d != document_id)]
+
+
+def file_unfiled_by_project_name(archive: Archive) -> list[tuple[str, str]]:
+    """File each unfiled document whose project name (read from its title, e.g.
+    关于<项目>有关事项的通知) is exactly one known transaction's project name."""
+    transactions = [read_json(p) for p in (archive.root / "transactions").glob("*/transaction.json")]
+    filed = []
+    for package in sorted((archive.root / "unfiled").glob("*/bagit.txt")):
+        document = read_json(package.parent / "data" / "document.json")
+        name = document["metadata"].get("project_name")
+        if not name:
+            continue
+        matches = [t["project_code"] for t in transactions if t["metadata"].get("project_name")
+                   and same_name(t["metadata"]["project_name"], name)]  # fmt: skip
+        if len(matches) == 1:
+            file_document(archive, document["document"], matches[0], f"project name {name} matches")
+            filed.append((document["document"], matches[0]))
+    return filed

@@ -1,0 +1,44 @@
+"""The audit trail of use (全过程可查可溯): every search, ``show`` and export is
+an event in the archive's hash-chained log: who, when, what, how many results.
+Use is logged before results are shown; if it cannot be logged, nothing is shown."""
+
+from __future__ import annotations
+
+import errno
+from collections.abc import Iterator
+
+from archive.config import load_config
+from archive.errors import ArchiveError
+from archive.storage.access import os_user, visible_levels
+from archive.storage.events import read_events
+from archive.storage.store import Archive
+
+USE = "use"  # event type; ``action`` says search, show or export
+
+
+def user_levels(archive: Archive) -> tuple[str, tuple[str, ...]]:
+    """(OS user, the access levels that user may see)."""
+    return os_user(), visible_levels(load_config().roles, archive.root)
+
+
+def record_use(archive: Archive, action: str, results: int, **detail: object) -> None:
+    try:
+        archive.log(USE, action=action, user=os_user(), results=results, **detail)
+    except OSError as error:
+        fix = "free space on its disk" if error.errno in (errno.ENOSPC, errno.EDQUOT) else "write access to the log"
+        raise ArchiveError(
+            f"cannot record this {action} in the audit log {archive.events_path} ({error}); "
+            f"use is only allowed when it can be traced: ask an admin for {fix}"
+        ) from error
+
+
+def use_events(archive: Archive, user: str | None = None, action: str | None = None,
+               since: str | None = None) -> Iterator[dict]:  # fmt: skip
+    for event in read_events(archive.events_path):
+        if event.get("type") != USE:
+            continue
+        if (user and event.get("user") != user) or (action and event.get("action") != action):
+            continue
+        if since and event.get("time", "") < since:
+            continue
+        yield event
