@@ -6,3 +6,5 @@ import os
 # The library logs with the standard logging module; inside a flow run, Prefect sends
 # those records to the run's log (the UI) as well as to the console.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "archive")
+# Outside a flow run (a progress warning after the flow ended) they go to the console only.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")

@@ -95,11 +95,11 @@ def test_latest_corrected_text_of_each_page_of_a_document(tmp_path):
 def test_review_show_keeps_a_restricted_page_from_a_user_without_the_role(restricted_archive, tmp_path, monkeypatch):
     from types import SimpleNamespace
 
-    import flows.cli
+    from archive.acceptance import review as flag_review
 
     archive, notice = restricted_archive
     flag = SimpleNamespace(id="f00d", check="readability", message="short text", document=notice, page=1, source="n")
-    monkeypatch.setattr(flows.cli, "_find_flag", lambda *args: flag)
+    monkeypatch.setattr(flag_review, "find_flag", lambda *args: flag)
     runner = CliRunner()
     _use_config(tmp_path, monkeypatch, ["someone-else"])
     hidden = runner.invoke(cli, ["review", "show", "f00d", "--png", str(tmp_path / "p.png"), "--archive",
