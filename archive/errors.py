@@ -47,6 +47,15 @@ class InvalidValue(TradeArchiveError):
     exit_code = ExitCode.bad_arguments
 
 
+class BadArgument(InvalidValue):
+    """A command's argument that names something unusable (a folder without PDFs, a
+    manifest that cannot be read); ``argument`` says which, as the command line names it."""
+
+    def __init__(self, argument: str, message: str) -> None:
+        super().__init__(f"{argument}: {message}")
+        self.argument = argument
+
+
 class DamagedBag(TradeArchiveError):
     """A package that fails its BagIt validation where a command needs it whole (transfer)."""
 

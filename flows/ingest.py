@@ -21,16 +21,18 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
-from prefect.task_runners import ThreadPoolTaskRunner
+from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
 from archive.acceptance.report import render_markdown
 from archive.capture.parallel import default_workers
-from archive.errors import ExitCode
-from archive.ingest.batch import HOST, BatchSummary, DocumentJob, run_batch, run_document
-from archive.ingest.progress import BatchProgress
-from archive.storage.store import Archive
+from archive.config import load_config
+from archive.errors import BatchInterrupted, ExitCode
+from archive.ingest.batch import HOST, BatchSummary, DocumentJob, check_request, run_batch, run_document
+from archive.ingest.progress import BatchProgress, LiveBar
+from archive.storage.store import Archive, resolve_root
+from flows.server import TemporaryServer, console_above
 
 # Re-exported for the command line and older callers.
 pages_ready, report_progress, stop_batches = HOST.pages_ready, HOST.report_progress, HOST.stop
@@ -172,3 +174,52 @@ def _publish_artifacts(report: dict) -> None:
     key = f"batch-{report['batch'].lower()}"
     create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {report['batch']}")
     create_markdown_artifact(render_markdown(report), key=f"{key}-report", description="Batch report")
+
+
+def ingest_now(
+    src: str,
+    archive_dir: str | None,
+    manifest: str | None = None,
+    columns: dict[str, str] | None = None,
+    engine: str | None = None,
+    workers: int | None = None,
+    dask: str | None = None,
+    wait: bool = False,
+    show_progress: bool = False,
+    server: TemporaryServer | None = None,
+) -> dict:
+    """``trade-archive ingest``: the batch checked before Prefect is waited for, then
+    run as the flow with its task runner (threads, or the Dask cluster at ``dask``),
+    OCR workers started early, a progress bar on stderr where wanted, and a clean stop
+    on Ctrl-C or SIGTERM (what is archived stays, is indexed and reported; the rest is
+    left for the next run). Returns the batch summary."""
+    root = resolve_root(archive_dir)
+    check_request(Path(src), manifest, columns or {}, root, wait)  # said now, not after Prefect's start
+    settings = load_config()
+    engine, workers = engine or settings.engine, workers or settings.workers or default_workers()
+    bar = _live_progress() if show_progress else contextlib.nullcontext()
+    pool = contextlib.nullcontext() if dask else HOST.pages_ready(workers, engine)
+    with stoppable(signal.SIGINT, signal.SIGTERM), bar, pool:
+        if server is not None:
+            server.wait_ready()
+        if HOST.stopping.is_set():  # Ctrl-C while starting: nothing was done, no batch to report
+            raise BatchInterrupted("interrupted before the batch started; nothing was done")
+        return ingest_batch.with_options(task_runner=_task_runner(dask, workers))(
+            src=str(Path(src).resolve()), archive_root=str(root), manifest=manifest and str(Path(manifest).resolve()),
+            engine=engine, workers=workers, wait=wait, columns=columns, distributed=bool(dask),
+        )  # fmt: skip
+
+
+def _task_runner(dask: str | None, workers: int) -> TaskRunner:
+    if dask:
+        from prefect_dask import DaskTaskRunner
+
+        return DaskTaskRunner(address=dask)  # documents run on the cluster's workers
+    return ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
+
+
+@contextlib.contextmanager
+def _live_progress() -> Iterator[None]:
+    """A progress bar on stderr fed by the batches, for the length of the block."""
+    with LiveBar() as bar, console_above(bar), HOST.report_progress(bar):
+        yield

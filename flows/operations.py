@@ -4,6 +4,7 @@ a persistent Prefect server."""
 
 from __future__ import annotations
 
+import os
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from prefect.schedules import Cron
 
 import index
 from archive.config import Config
+from archive.errors import InvalidValue
 from archive.ingest.inbox import (
     batch_lock,
     claim,
@@ -25,7 +27,7 @@ from archive.ingest.inbox import (
 )
 from archive.preservation.verify import check_fixity
 from archive.records.manifest import read_manifest
-from archive.storage.store import Archive
+from archive.storage.store import Archive, resolve_root
 from flows.ingest import ingest_batch
 
 
@@ -136,4 +138,21 @@ def build_deployments(config: Config) -> list:
 
 
 def serve_all(config: Config) -> None:
+    """``trade-archive serve``: the deployments on their schedules, until stopped."""
+    if not os.environ.get("PREFECT_API_URL"):
+        raise InvalidValue("schedules need a persistent Prefect server: run `prefect server start` and "
+                           "export PREFECT_API_URL=http://127.0.0.1:4200/api")  # fmt: skip
     serve(*build_deployments(config))
+
+
+def inbox_once(config: Config) -> dict:
+    """``trade-archive serve --once``: the inbox taken up now, on the configured Prefect
+    server, else on a temporary one (as ingest)."""
+    from flows.server import prefect_api
+
+    with prefect_api() as server:
+        if server is not None:
+            server.wait_ready()
+        return inbox_batch(inbox=str(Path(config.inbox).resolve()), archive_root=str(resolve_root(config.home)),
+                           stable_seconds=config.stable_seconds, engine=config.engine,
+                           workers=config.workers or None)  # fmt: skip

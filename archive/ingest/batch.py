@@ -25,7 +25,7 @@ from typing import Protocol
 from archive.acceptance.report import save_report
 from archive.capture.parallel import PagePool
 from archive.capture.timing import add_up
-from archive.errors import BatchInterrupted, InvalidValue, NotFound
+from archive.errors import BadArgument, BatchInterrupted
 from archive.ingest.document import ingest_document, record_stopped_filings
 from archive.ingest.inbox import COMPANIONS
 from archive.ingest.progress import BatchProgress, ProgressListener, count_pages
@@ -229,12 +229,12 @@ def check_request(src: Path, manifest: str | None, columns: dict[str, str], arch
     takes the lock for real later)."""
     pdfs, ignored = find_sources(src, archive_root)
     if not pdfs:
-        raise NotFound(f"no PDF under {src} ({len(ignored)} other file(s) ignored)")
+        raise BadArgument("SRC", f"no PDF under {src} ({len(ignored)} other file(s) ignored)")
     if manifest:
         try:
             read_manifest(Path(manifest), columns)
         except Exception as error:  # noqa: BLE001 - whatever keeps it from being read (a damaged .xlsx too)
-            raise InvalidValue(str(error) or type(error).__name__) from None
+            raise BadArgument("--manifest", str(error) or type(error).__name__) from None
     if not wait and archive_root.is_dir():
         with Archive(archive_root).writer_lock():
             pass

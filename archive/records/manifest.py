@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from archive.errors import InvalidValue
+from archive.errors import BadArgument
 from archive.records.amounts import parse_capitals
 from archive.records.metadata import DOC_TYPES, normalise_doc_type
 
@@ -123,9 +123,9 @@ def column_map(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
     for pair in pairs:
         name, sep, header = pair.partition("=")
         if not sep or not name or not header:
-            raise InvalidValue(f"{pair!r}: write FIELD=HEADER, e.g. amount=合同价")
+            raise BadArgument("--column", f"{pair!r}: write FIELD=HEADER, e.g. amount=合同价")
         if name.strip() not in HEADERS:
-            raise InvalidValue(f"{name.strip()!r} is not a manifest field; one of: {', '.join(HEADERS)}")
+            raise BadArgument("--column", f"{name.strip()!r} is not a manifest field; one of: {', '.join(HEADERS)}")
         mapping[name.strip()] = header.strip()
     return mapping
 

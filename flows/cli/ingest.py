@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
 import sys
-from collections.abc import Iterator
-from pathlib import Path
 
 import click
 
-from archive.errors import ExitCode, InvalidValue, NotFound
-from archive.storage.store import resolve_root
+from archive.errors import ExitCode
 from flows.cli import archive_option, cli
 
 
 def _columns(_ctx: object, _param: object, pairs: tuple[str, ...]) -> dict[str, str]:
     from archive.records.manifest import column_map
 
-    try:
-        return column_map(pairs)
-    except InvalidValue as error:
-        raise click.BadParameter(str(error)) from None
+    return column_map(pairs)
 
 
 @cli.command()
@@ -58,35 +49,14 @@ def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir:
       trade-archive ingest scans/2023-05 --json --progress > summary.json   # bar on stderr, JSON on stdout
     """
     from archive.acceptance.report import render_text
-    from archive.config import load_config
-    from archive.ingest.batch import check_request
     from flows.server import prefect_api
 
+    if show_progress is None:
+        show_progress = sys.stderr.isatty() and not as_json
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
-        from flows.ingest import ingest_batch, pages_ready, stoppable
+        from flows.ingest import ingest_now
 
-        try:  # what is wrong with the arguments is said now, not after Prefect's start
-            check_request(Path(src), manifest, columns, resolve_root(archive_dir), wait)
-        except (NotFound, InvalidValue) as error:
-            hint = "SRC" if isinstance(error, NotFound) else "--manifest"
-            raise click.BadParameter(str(error), param_hint=hint) from None
-        settings = load_config()
-        engine, workers = engine or settings.engine, workers or settings.workers or _default_workers()
-        if show_progress is None:
-            show_progress = sys.stderr.isatty() and not as_json
-        # Ctrl-C or SIGTERM stops the batch cleanly within seconds: what is archived
-        # stays, is indexed and reported; the rest is left for the next run.
-        bar = _live_progress() if show_progress else contextlib.nullcontext()
-        pool = contextlib.nullcontext() if dask else pages_ready(workers, engine)
-        with stoppable(signal.SIGINT, signal.SIGTERM), bar, pool:
-            if server is not None:
-                server.wait_ready()
-            _refuse_if_stopped()
-            summary = ingest_batch.with_options(task_runner=_task_runner(dask, workers))(
-                src=str(Path(src).resolve()), archive_root=str(resolve_root(archive_dir)),
-                manifest=manifest and str(Path(manifest).resolve()), engine=engine, workers=workers, wait=wait,
-                columns=columns, distributed=bool(dask),
-            )  # fmt: skip
+        summary = ingest_now(src, archive_dir, manifest, columns, engine, workers, dask, wait, show_progress, server)
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else render_text(summary))
     if summary["interrupted"]:
         click.echo(f"interrupted: {len(summary['interrupted'])} file(s) not done; run the same command again "
@@ -94,43 +64,6 @@ def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir:
         sys.exit(int(ExitCode.interrupted))
     if summary["failed"]:
         sys.exit(int(ExitCode.other_error))
-
-
-def _default_workers() -> int:
-    from archive.capture.parallel import default_workers
-
-    return default_workers()
-
-
-def _task_runner(dask: str | None, workers: int):  # noqa: ANN202 - a Prefect task runner
-    if dask:
-        from prefect_dask import DaskTaskRunner
-
-        return DaskTaskRunner(address=dask)  # documents run on the cluster's workers
-    from prefect.task_runners import ThreadPoolTaskRunner
-
-    return ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
-
-
-def _refuse_if_stopped() -> None:
-    from archive.ingest.batch import stop_requested
-
-    if stop_requested():  # Ctrl-C while starting: nothing was done, no batch to report
-        click.echo("interrupted before the batch started; nothing was done", err=True)
-        sys.exit(int(ExitCode.interrupted))
-
-
-@contextlib.contextmanager
-def _live_progress() -> Iterator[None]:
-    """A progress bar on stderr fed by the ingest flow, for the length of the block;
-    Prefect's console INFO lines would scroll it away (the bar says the same), so only
-    its warnings and errors show, above the bar."""
-    from archive.ingest.progress import LiveBar
-    from flows.ingest import report_progress
-    from flows.server import console_above
-
-    with LiveBar() as bar, console_above(bar), report_progress(bar):
-        yield
 
 
 @cli.command()
@@ -147,22 +80,11 @@ def serve(config_file: str | None, once: bool) -> None:
       trade-archive serve --config /etc/trade-archive.toml
     """
     from archive.config import export_to_environment, load_config
-    from flows.operations import inbox_batch, serve_all
-    from flows.server import prefect_api
+    from flows.operations import inbox_once, serve_all
 
     settings = load_config(config_file)
     export_to_environment(settings)  # the OCR workers read low_confidence, page_seconds, ... from it
     if once:
-        with prefect_api() as server:  # as ingest: the configured server, else a temporary one
-            if server is not None:
-                server.wait_ready()
-            result = inbox_batch(inbox=str(Path(settings.inbox).resolve()),
-                                 archive_root=str(resolve_root(settings.home)), stable_seconds=settings.stable_seconds,
-                                 engine=settings.engine, workers=settings.workers or None)  # fmt: skip
-        click.echo(json.dumps(result, ensure_ascii=False, indent=2))
-        return
-    if not os.environ.get("PREFECT_API_URL"):
-        click.echo("error: schedules need a persistent Prefect server: run `prefect server start` and "
-                   "export PREFECT_API_URL=http://127.0.0.1:4200/api", err=True)  # fmt: skip
-        sys.exit(int(ExitCode.bad_arguments))
-    serve_all(settings)
+        click.echo(json.dumps(inbox_once(settings), ensure_ascii=False, indent=2))
+    else:
+        serve_all(settings)
