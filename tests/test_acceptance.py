@@ -79,12 +79,13 @@ def test_accept_fails_on_exactly_the_planted_problems_then_passes_after_review(t
 
 def test_preservation_format_flags_an_access_copy_that_is_not_pdfa():
     from archive.acceptance.checks import _preservation_format
+    from archive.records.document import DocumentRecord
 
-    documents = [
+    documents = [DocumentRecord.from_json(d) for d in [
         {"document": "a1", "source": "a.pdf", "access_pdf": {"pdfa": "2b", "problems": []}},
         {"document": "b2", "source": "b.pdf", "access_pdf": {"pdfa": None, "problems": ["[violation] 6.5.2-2 /AA"]}},
         {"document": "c3", "source": "c.pdf"},  # made before PDF/A access copies
-    ]
+    ]]  # fmt: skip
     check = _preservation_format(documents)
     flagged = [(f.document, f.message) for f in check.flags]
     assert flagged == [("b2", "access.pdf is not PDF/A: [violation] 6.5.2-2 /AA")]

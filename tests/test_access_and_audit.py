@@ -84,7 +84,7 @@ def test_latest_corrected_text_of_each_page_of_a_document(tmp_path):
     package = tmp_path / "unfiled" / document  # corrections are only taken for a document that is there
     (package / "data").mkdir(parents=True)
     (package / "bagit.txt").write_text("BagIt-Version: 0.97\n")
-    (package / "data" / "document.json").write_text('{"pages": 12}')
+    (package / "data" / "document.json").write_text('{"document": "a1a1a1a1a1a1a1a1", "pages": 12}')
     for page, text in ((3, "第一次更正"), (12, "第十二页"), (3, "第二次更正"), (3, "第三次更正")):
         correct_page_text(archive, document, page, text, "checked")
     assert latest_page_texts(archive, document) == {3: "第三次更正", 12: "第十二页"}

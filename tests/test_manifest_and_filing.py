@@ -134,9 +134,11 @@ def two_transactions(ingested_archive, tmp_path):
 def _document(document, doc_type, time, metadata, provenance):
     fields = ("project_code", "project_name", "transaction_type", "purchaser", "agency", "winner", "amount",
               "award_date")  # fmt: skip
-    return {"document": document, "source": f"{document}.pdf", "doc_type": doc_type, "process": {"time": time},
-            "metadata": {name: metadata.get(name) for name in fields},
-            "provenance": {name: provenance if name in metadata else None for name in fields}}  # fmt: skip
+    from archive.records.document import DocumentRecord
+
+    return DocumentRecord(document, f"{document}.pdf", doc_type=doc_type, process={"time": time},
+                          metadata={name: metadata.get(name) for name in fields},
+                          provenance={name: provenance if name in metadata else None for name in fields})  # fmt: skip
 
 
 def test_a_transactions_record_takes_corrections_then_the_manifest_then_the_likeliest_document():

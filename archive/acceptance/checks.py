@@ -20,6 +20,7 @@ from archive.acceptance.report import load_report
 from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
 from archive.records.corrections import latest_page_text, resolved_flags
+from archive.records.document import DocumentRecord
 from archive.records.export import document_record
 from archive.records.manifest import TRANSACTION_TYPES
 from archive.records.metadata import DOC_TYPES
@@ -85,10 +86,11 @@ def flag_id(*parts: object) -> str:
     return hashlib.sha1("|".join(map(str, parts)).encode()).hexdigest()[:10]
 
 
-def _flag(check: Check, message: str, document: dict | None = None, page: int | None = None, key: str = "") -> None:
-    ident = flag_id(check.name, document and document["document"], page, key or message)
-    check.flags.append(Flag(ident, check.name, message, document and document["document"],
-                            document and document["source"], page))  # fmt: skip
+def _flag(check: Check, message: str, document: DocumentRecord | None = None, page: int | None = None,
+          key: str = "") -> None:  # fmt: skip
+    ident = flag_id(check.name, document and document.document, page, key or message)
+    check.flags.append(Flag(ident, check.name, message, document and document.document,
+                            document and document.source, page))  # fmt: skip
 
 
 def check_batch(archive: Archive, batch: str | None = None, integrity: bool = True) -> Acceptance:
@@ -101,8 +103,8 @@ def check_batch(archive: Archive, batch: str | None = None, integrity: bool = Tr
             p := archive.find_document(outcome.get("document") or "")
         ):
             packages[p.name] = p
-    documents = [document_record(p) | {"_package": p} for p in packages.values()]
-    pages = {d["document"]: [_page(archive, d, n) for n in range(1, d["pages"] + 1)] for d in documents}
+    documents = [document_record(p) for p in packages.values()]
+    pages = {d.document: [_page(archive, d, n) for n in range(1, d.pages + 1)] for d in documents}
     checks = [
         _completeness(summary, documents),
         _duplicates(summary, documents, pages),
@@ -142,24 +144,24 @@ def flag_known(archive: Archive, flag_id: str, batch: str | None = None) -> bool
         return False
 
 
-def _page(archive: Archive, document: dict, number: int) -> dict:
-    page = read_json(document["_package"] / "data" / "ocr" / f"{number:04d}.json")
-    corrected = latest_page_text(archive, document["document"], number)
+def _page(archive: Archive, document: DocumentRecord, number: int) -> dict:
+    page = read_json(document.package / "data" / "ocr" / f"{number:04d}.json")
+    corrected = latest_page_text(archive, document.document, number)
     return page | {"text": corrected} if corrected is not None else page
 
 
-def _completeness(summary: dict, documents: list[dict]) -> Check:
+def _completeness(summary: dict, documents: list[DocumentRecord]) -> Check:
     """Pages scanned vs pages declared, for every file of the batch (a file that
     duplicates an archived one is compared with that document)."""
     check = Check("completeness")
-    by_id = {d["document"]: d for d in documents}
+    by_id = {d.document: d for d in documents}
     declared = 0
     for outcome in summary["outcomes"]:
         document = by_id.get(outcome.get("document") or "")
         if document is None or not str(outcome.get("manifest_pages") or "").isdigit():
             continue
         declared += 1
-        want, got = int(outcome["manifest_pages"]), document["pages"]
+        want, got = int(outcome["manifest_pages"]), document.pages
         if want != got:
             kind = "missed pages (漏扫)" if got < want else "extra pages (多扫)"
             name = Path(outcome["source"]).name
@@ -173,8 +175,8 @@ def _completeness(summary: dict, documents: list[dict]) -> Check:
     for source in summary.get("interrupted", []):
         _flag(check, f"{Path(source).name} was not done: the batch was stopped; run it again", key=source)
     new = {o["document"] for o in summary["outcomes"] if o.get("status") == "archived"}
-    pages = sum(d["pages"] for d in documents if d["document"] in new)
-    earlier = len({d["document"] for d in documents} - new)
+    pages = sum(d.pages for d in documents if d.document in new)
+    earlier = len({d.document for d in documents} - new)
     check.evidence.append(f"{len(new)} documents, {pages} pages archived by this batch"
                           + (f" ({earlier} more already in the archive)" if earlier else "")
                           + f"; {declared} files with a declared page count")  # fmt: skip
@@ -190,16 +192,16 @@ def _difference_hash(image_path: Path) -> int:
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
 
-def _duplicates(summary: dict, documents: list[dict], pages: dict[str, list[dict]]) -> Check:
+def _duplicates(summary: dict, documents: list[DocumentRecord], pages: dict[str, list[dict]]) -> Check:
     check = Check("duplicates")
     copies = [item for item in summary.get("duplicate_files", []) if not item.get("rerun")]
     for item in copies:  # a re-run of the same file (after an interruption) is no duplicate
         _flag(check, f"{Path(item['source']).name} is the same file as {item['archived_as']}", key=item["source"])
     hashes = []
     for document in documents:
-        for page in pages[document["document"]]:
+        for page in pages[document.document]:
             if not page["blank"]:
-                image = document["_package"] / "data" / page["master_image"]
+                image = document.package / "data" / page["master_image"]
                 hashes.append((_difference_hash(image), document, page["page"]))
     # Pages within NEAR_DUPLICATE_BITS of each other, directly or through others, are one
     # sheet: each page after the sheet's first gets one flag (12 copies: 11 flags, not 66 pairs).
@@ -224,19 +226,19 @@ def _duplicates(summary: dict, documents: list[dict], pages: dict[str, list[dict
         for i in members[1:]:
             _, doc_b, page_b = hashes[i]
             others = f"; {len(members)} pages look alike" if len(members) > 2 else ""
-            _flag(check, f"looks like the same sheet as {doc_a['source']} p.{page_a} (scanned twice?{others})",
-                  doc_b, page_b, key=f"{doc_a['document']}:{page_a}")  # fmt: skip
+            _flag(check, f"looks like the same sheet as {doc_a.source} p.{page_a} (scanned twice?{others})",
+                  doc_b, page_b, key=f"{doc_a.document}:{page_a}")  # fmt: skip
     reruns = len(summary.get("duplicate_files", [])) - len(copies)
     check.evidence.append(f"{len(copies)} identical files; {reruns} files archived already from the same path "
                           f"(the batch run again); {len(hashes)} pages compared")  # fmt: skip
     return check
 
 
-def _readability(documents: list[dict], pages: dict[str, list[dict]]) -> Check:
+def _readability(documents: list[DocumentRecord], pages: dict[str, list[dict]]) -> Check:
     check = Check("readability")
     confidences = []
     for document in documents:
-        for page in pages[document["document"]]:
+        for page in pages[document.document]:
             if page["blank"]:
                 continue
             confidences.append(page["confidence"])
@@ -250,12 +252,12 @@ def _readability(documents: list[dict], pages: dict[str, list[dict]]) -> Check:
     return check
 
 
-def _image_quality(documents: list[dict], pages: dict[str, list[dict]]) -> Check:
+def _image_quality(documents: list[DocumentRecord], pages: dict[str, list[dict]]) -> Check:
     check = Check("image quality")
     dpis, skews = [], []
     for document in documents:
-        by_page = {img["page"]: img for img in document.get("page_images", [])}
-        for page in pages[document["document"]]:
+        by_page = {img["page"]: img for img in document.page_images}
+        for page in pages[document.document]:
             image = by_page.get(page["page"], {})
             dpi = image.get("dpi") or page.get("dpi") or 0
             dpis.append(dpi)
@@ -264,7 +266,7 @@ def _image_quality(documents: list[dict], pages: dict[str, list[dict]]) -> Check
                 _flag(check, f"{dpi} dpi is under the {MIN_DPI} dpi minimum (DA/T 31)", document, page["page"])
             if abs(page.get("skew") or 0) > 10:
                 _flag(check, f"skew {page['skew']}° is beyond what was straightened", document, page["page"])
-            if document["doc_type"] in SEAL_BEARING and image.get("colour_mode") in ("1", "L") and not page["blank"]:
+            if document.doc_type in SEAL_BEARING and image.get("colour_mode") in ("1", "L") and not page["blank"]:
                 _flag(check, "scanned in black and white, but this kind of document bears a red seal: rescan in colour",
                       document, page["page"])  # fmt: skip
     if dpis:
@@ -273,29 +275,29 @@ def _image_quality(documents: list[dict], pages: dict[str, list[dict]]) -> Check
     return check
 
 
-def _metadata(documents: list[dict]) -> Check:
+def _metadata(documents: list[DocumentRecord]) -> Check:
     check = Check("metadata")
     for document in documents:
-        meta = document["metadata"]
-        required = REQUIRED + (REQUIRED_FOR_AWARD if document["doc_type"] == "award_notice" else ())
+        meta = document.metadata
+        required = REQUIRED + (REQUIRED_FOR_AWARD if document.doc_type == "award_notice" else ())
         for name in required:
             if meta.get(name) in (None, ""):
                 _flag(check, f"required field {name} is missing", document, key=name)
         if meta.get("transaction_type") and meta["transaction_type"] not in TRANSACTION_TYPES:
             _flag(check, f"transaction type {meta['transaction_type']!r} is not in the catalogue", document)
-        if document["doc_type"] not in DOC_TYPES:
-            _flag(check, f"document type {document['doc_type']!r} is unknown", document)
+        if document.doc_type not in DOC_TYPES:
+            _flag(check, f"document type {document.doc_type!r} is unknown", document)
         if meta.get("amount") is not None and float(meta["amount"]) <= 0:
             _flag(check, f"amount {meta['amount']} is not positive", document)
         if meta.get("award_date") and not re.fullmatch(r"(19|20)\d\d-\d\d-\d\d", str(meta["award_date"])):
             _flag(check, f"award date {meta['award_date']!r} is not a date", document)
-        for qc in document.get("qc_flags", []):
+        for qc in document.qc_flags:
             if qc.startswith("manifest_disagrees:"):
                 name = qc.split(":", 1)[1]
-                seen = document.get("extracted", {}).get(name)
+                seen = document.extracted.get(name)
                 _flag(check, f"manifest {name} {meta.get(name)!r} disagrees with the page ({seen!r})", document, key=qc)
             elif qc == "amount_figures_vs_capitals":
-                capitals = document.get("extracted", {}).get("amount_capitals")
+                capitals = document.extracted.get("amount_capitals")
                 _flag(check, f"amount in figures and in capitals ({capitals}) disagree", document, key=qc)
     check.evidence.append(f"{len(documents)} documents checked for required fields, domains and agreement")
     return check
@@ -312,24 +314,24 @@ def _integrity(archive: Archive) -> Check:
     return check
 
 
-def _filing(documents: list[dict]) -> Check:
+def _filing(documents: list[DocumentRecord]) -> Check:
     check = Check("filing")
     for document in documents:
-        if document["_package"].parent.name == "unfiled":
+        if document.package.parent.name == "unfiled":
             _flag(check, "not filed under a transaction (no project code)", document)
-    check.evidence.append(f"{sum(d['_package'].parent.name != 'unfiled' for d in documents)}/{len(documents)} "
+    check.evidence.append(f"{sum(d.package.parent.name != 'unfiled' for d in documents)}/{len(documents)} "
                           "documents filed under a transaction")  # fmt: skip
     return check
 
 
-def _preservation_format(documents: list[dict]) -> Check:
+def _preservation_format(documents: list[DocumentRecord]) -> Check:
     """Each access copy is PDF/A (DA/T 70's usability: a format fit for long-term
     keeping), as validated when it was written (``document.json`` ``access_pdf``)."""
     check = Check("preservation format")
-    flavours = [(d.get("access_pdf") or {}).get("pdfa", "unrecorded") for d in documents]
+    flavours = [d.access_pdf.get("pdfa", "unrecorded") for d in documents]
     for document, flavour in zip(documents, flavours):
         if flavour is None:
-            problems = document["access_pdf"].get("problems") or ["no reason recorded"]
+            problems = document.access_pdf.get("problems") or ["no reason recorded"]
             _flag(check, f"access.pdf is not PDF/A: {problems[0]}", document, key="access_pdf_not_pdfa")
     check.evidence.append(f"{sum(f not in (None, 'unrecorded') for f in flavours)}/{len(documents)} access copies "
                           "validated as PDF/A-2b when written")  # fmt: skip

@@ -28,6 +28,7 @@ from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
 from archive.errors import ArchiveError, BatchInterrupted, InputRejected
+from archive.records.document import DocumentRecord
 from archive.records.metadata import merge
 from archive.records.transaction import refresh_folder, refresh_transaction
 from archive.storage.events import read_events
@@ -101,7 +102,7 @@ def ingest_document(
             with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
                 package = _build_package(source_pdf, sha256, document_id, reader, staging, Path(scratch),
                                          manifest_row, engine, run_pages, batch, force_ocr)  # fmt: skip
-            target = file_package(archive, staging, document_id, package["metadata"]["project_code"])
+            target = file_package(archive, staging, document_id, package.metadata["project_code"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -129,17 +130,17 @@ def ingest_document(
         return outcome
 
     outcome.pages, outcome.path = source_pdf.page_count, str(target)
-    outcome.qc_flags = package["qc_flags"]
-    outcome.stages = package["process"]["stage_seconds"]
-    outcome.engine_seconds = package["process"]["engine_seconds"]
+    outcome.qc_flags = package.qc_flags
+    outcome.stages = package.process["stage_seconds"]
+    outcome.engine_seconds = package.process["engine_seconds"]
     outcome.seconds = round(time.monotonic() - started, 2)
     outcome.stages["package"] = round(max(0.0, outcome.seconds - sum(outcome.stages.values())), 3)
     # Inside the "pages" stage, in the worker processes (so they overlap each other in time)
-    outcome.stages.update({f"worker_{k}": v for k, v in package["process"]["page_stage_seconds"].items()})
+    outcome.stages.update({f"worker_{k}": v for k, v in package.process["page_stage_seconds"].items()})
     _log_ingestion(archive, target, batch, source=outcome.source, sha256=sha256, pages=outcome.pages,
                    seconds=outcome.seconds)  # fmt: skip
     try:  # after the event: the package is archived whatever happens to its transaction's record
-        refresh_transaction(archive, package["metadata"]["project_code"])
+        refresh_transaction(archive, package.metadata["project_code"])
     except (OSError, ArchiveError) as error:  # verify reports the record; reindex rewrites it
         logger.warning("%s: its transaction's record was not updated (%s); `trade-archive reindex` rewrites it",
                        outcome.source, error)  # fmt: skip
@@ -166,9 +167,9 @@ def record_stopped_filings(archive: Archive, outcomes: list[dict], batch: str) -
             bagit.Bag(str(package)).validate(processes=1)
         except bagit.BagError:
             continue  # altered since: verify reports it; never vouch for it in the log
-        archived = read_json(package / "data" / "document.json")
-        _log_ingestion(archive, package, batch, source=archived.get("source_path"),
-                       sha256=archived.get("source_sha256"), pages=archived.get("pages"), recovered=True)  # fmt: skip
+        archived = DocumentRecord.load(package)
+        _log_ingestion(archive, package, batch, source=archived.source_path, sha256=archived.source_sha256,
+                       pages=archived.pages, recovered=True)  # fmt: skip
         if package.parent.parent.name == "transactions":
             refresh_folder(archive, package.parent)
         recorded.append(document)
@@ -198,9 +199,9 @@ def _duplicate(
         outcome.status, outcome.reason = "quarantined", kept.get("reason")
         outcome.message = f"already in quarantine: {kept.get('message')}"
     elif (existing / "data" / "document.json").exists():
-        archived = read_json(existing / "data" / "document.json")
-        outcome.rerun = archived.get("source_path") == outcome.source
-        outcome.manifest_changes = _row_changes(archived.get("manifest_row"), manifest_row)
+        archived = DocumentRecord.load(existing)
+        outcome.rerun = archived.source_path == outcome.source
+        outcome.manifest_changes = _row_changes(archived.manifest_row, manifest_row)
     return outcome
 
 
@@ -224,8 +225,8 @@ def _build_package(
     run_pages: PageRunner,
     batch: str,
     force_ocr: bool = False,
-) -> dict:
-    """Write every file of the package into ``staging`` and bag it; return document.json."""
+) -> DocumentRecord:
+    """Write every file of the package into ``staging`` and bag it; return its record."""
     source = source_pdf.path
     name = readable_path(source.name)
     original = staging / "original.pdf"
@@ -256,25 +257,25 @@ def _build_package(
     clock.lap("pdf")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
-    document = {
-        "document": document_id,
-        "source": name,
-        "source_path": readable_path(source),
-        "source_sha256": sha256,
-        "pages": len(images),
-        "doc_type": meta.doc_type,
-        "metadata": meta.values,
-        "provenance": meta.provenance,
-        "extracted": meta.extracted,
-        "conflicts": meta.conflicts,
-        "qc_flags": meta.qc_flags
+    document = DocumentRecord(
+        document=document_id,
+        source=name,
+        source_path=readable_path(source),
+        source_sha256=sha256,
+        pages=len(images),
+        doc_type=meta.doc_type,
+        metadata=meta.values,
+        provenance=meta.provenance,
+        extracted=meta.extracted,
+        conflicts=meta.conflicts,
+        qc_flags=meta.qc_flags
         + source_pdf.qc_flags  # pdf_has_javascript, ...: active content the original keeps and access.pdf not
         + [f"low_confidence_page:{r['page']}" for r in records if r.get("low_confidence")]
         + ([] if conformance.pdfa else ["access_pdf_not_pdfa"]),
-        "manifest_row": manifest_row,
+        manifest_row=manifest_row,
         # PDF/A flavour access.pdf was validated against as it was written, or why it is a plain PDF
-        "access_pdf": {"pdfa": conformance.pdfa, "problems": list(conformance.problems)},
-        "process": {
+        access_pdf={"pdfa": conformance.pdfa, "problems": list(conformance.problems)},
+        process={
             "pipeline_version": PIPELINE_VERSION,
             "engine": engine_version(engine),
             "batch": batch,
@@ -283,7 +284,7 @@ def _build_package(
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "pdf_version": reader.pdf_header.lstrip("%"),
         },
-        "page_images": [
+        page_images=[
             {
                 "page": img.number,
                 "file": f"pages/{img.path.name}",
@@ -297,12 +298,12 @@ def _build_package(
             }
             for img, record in zip(images, records)
         ],  # fmt: skip
-    }
+    )
     clock.lap("metadata")
-    document["process"]["stage_seconds"] = clock.laps  # packaging is timed by the caller's total
-    document["process"]["page_stage_seconds"] = add_up(r.get("stages", {}) for r in records)  # summed over pages
-    document["process"]["engine_seconds"] = round(sum(r.get("engine_seconds", 0.0) for r in records), 3)
-    atomic_write_json(staging / "document.json", document)
+    document.process["stage_seconds"] = clock.laps  # packaging is timed by the caller's total
+    document.process["page_stage_seconds"] = add_up(r.get("stages", {}) for r in records)  # summed over pages
+    document.process["engine_seconds"] = round(sum(r.get("engine_seconds", 0.0) for r in records), 3)
+    document.save(staging)
     make_bag(
         staging,
         {

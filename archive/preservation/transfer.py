@@ -43,8 +43,8 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
         document = next(iter_documents(archive, iter([package]), in_source_order=False))  # as corrected
         entries.append({
             "bag": str(target.relative_to(destination)),
-            "document": document.record["document"],
-            "source": document.record["source"],
+            "document": document.record.document,
+            "source": document.record.source,
             "project_code": document.metadata["project_code"],
             "doc_type": document.doc_type,
             "payload_oxum": copied.info.get("Payload-Oxum"),

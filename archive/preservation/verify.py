@@ -16,6 +16,8 @@ from pathlib import Path
 
 import bagit
 
+from archive.errors import ArchiveError
+from archive.records.document import DocumentRecord
 from archive.records.transaction import stale_records
 from archive.storage.events import check_chain, read_events
 from archive.storage.fixity import sha256_file
@@ -85,8 +87,8 @@ def declared_pages(package: Path) -> int:
     """A document's pages as its document.json says, or 0 where that cannot be read
     (for progress only: ``verify_archive`` reports the damage)."""
     try:
-        return int(read_json(package / "data" / "document.json")["pages"])
-    except (OSError, ValueError, KeyError, TypeError):
+        return DocumentRecord.load(package).pages
+    except (ArchiveError, TypeError):
         return 0
 
 

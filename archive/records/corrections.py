@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from archive.errors import InvalidValue, NotFound
+from archive.records.document import DocumentRecord
 from archive.records.manifest import (
     TRANSACTION_TYPES,
     normalise_access,
@@ -79,7 +80,7 @@ def _pages_of(archive: Archive, document: str) -> int:
     package = archive.find_document(document) if DOCUMENT_ID.fullmatch(document) else None
     if package is None:
         raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
-    return int(read_json(package / "data" / "document.json")["pages"])
+    return DocumentRecord.load(package).pages
 
 
 def _field_value(name: str, raw: str) -> object:

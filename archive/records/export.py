@@ -9,18 +9,19 @@ from pathlib import Path
 
 from archive.errors import NotFound
 from archive.records.corrections import latest_metadata, latest_page_texts
+from archive.records.document import DocumentRecord
 from archive.records.metadata import FIELDS
 from archive.storage.access import access_level
 from archive.storage.audit import record_use, user_levels
 from archive.storage.store import Archive, read_archived
 
 
-def document_record(package: Path, records: dict[Path, dict | None] | None = None) -> dict:
-    """document.json, with its transaction's merged metadata where the document
+def document_record(package: Path, records: dict[Path, dict | None] | None = None) -> DocumentRecord:
+    """The document's record, with its transaction's merged metadata where the document
     is filed (the award notice's date and amount belong to the contract too).
     ``records``: transaction records already read, by folder (a pass over many documents
     reads each once)."""
-    document = read_archived(package / "data" / "document.json")
+    document = DocumentRecord.load(package)
     records = {} if records is None else records
     if package.parent not in records:
         if len(records) >= 4096:  # bounded: an archive of 100,000 transactions streams in constant memory
@@ -28,8 +29,8 @@ def document_record(package: Path, records: dict[Path, dict | None] | None = Non
         transaction = package.parent / "transaction.json"
         records[package.parent] = read_archived(transaction) if transaction.exists() else None
     if (record := records[package.parent]) is not None:
-        merged, own, source = record["metadata"], document["metadata"], record.get("provenance", {})
-        document["metadata"] = {  # a field an archivist cleared stays cleared for the whole transaction
+        merged, own, source = record["metadata"], document.metadata, record.get("provenance", {})
+        document.metadata = {  # a field an archivist cleared stays cleared for the whole transaction
             name: merged.get(name) if merged.get(name) is not None or str(source.get(name)).startswith("correction:")
             else own.get(name) for name in FIELDS
         }  # fmt: skip
@@ -41,7 +42,7 @@ class ExportedDocument:
     """A document as export and the index see it: archivists' corrections applied."""
 
     package: Path
-    record: dict  # document.json, with its transaction's metadata (``document_record``)
+    record: DocumentRecord  # with its transaction's metadata (``document_record``)
     metadata: dict
     doc_type: str
     access: str
@@ -59,15 +60,15 @@ def iter_documents(
     records: dict[Path, dict | None] = {}
     for package in sorted(packages, key=_source_order) if in_source_order else packages:
         document = document_record(package, records)
-        corrected = latest_metadata(archive, document["document"])  # an archivist's fixes win
+        corrected = latest_metadata(archive, document.document)  # an archivist's fixes win
         if records.get(package.parent) is not None:
             # Filed: the transaction's record holds the corrections of all its documents, the latest
             # winning, and its code is the folder's (not an older correction of this document's).
-            metadata = {name: document["metadata"].get(name) for name in FIELDS}
+            metadata = {name: document.metadata.get(name) for name in FIELDS}
         else:
-            metadata = {name: corrected.get(name, document["metadata"].get(name)) for name in FIELDS}
-        doc_type = corrected.get("doc_type", document["doc_type"])
-        level = access_level(doc_type, document.get("manifest_row"), corrected)
+            metadata = {name: corrected.get(name, document.metadata.get(name)) for name in FIELDS}
+        doc_type = corrected.get("doc_type", document.doc_type)
+        level = access_level(doc_type, document.manifest_row, corrected)
         if visible is None or level in visible:
             yield ExportedDocument(package, document, metadata, doc_type, level)
 
@@ -78,15 +79,15 @@ def iter_pages(
     """Every page in export shape; ``visible``: only documents of these access levels."""
     for exported in iter_documents(archive, documents, visible):
         document = exported.record
-        corrected_texts = latest_page_texts(archive, document["document"])
+        corrected_texts = latest_page_texts(archive, document.document)
         ocr = f"{exported.package}/data/ocr"  # a string: joining Paths three times a page was a fifth of reading it
-        for number in range(1, document["pages"] + 1):
+        for number in range(1, document.pages + 1):
             page = read_archived(f"{ocr}/{number:04d}.json")
             text = corrected_texts.get(number)
             yield {
-                "document": document["document"],
-                "source": document["source"],
-                "source_sha256": document["source_sha256"],
+                "document": document.document,
+                "source": document.source,
+                "source_sha256": document.source_sha256,
                 "page": number,
                 "text": page["text"] if text is None else text,
                 "orientation": page["orientation"],
@@ -131,7 +132,7 @@ def export_pages(archive: Archive, fmt: str = "jsonl") -> tuple[tuple[int, int],
 
 def page_totals(archive: Archive, visible: tuple[str, ...] | None = None) -> tuple[int, int]:
     """(pages, documents) that ``iter_pages(archive, visible=visible)`` yields, without reading a page."""
-    pages = [exported.record["pages"] for exported in iter_documents(archive, visible=visible, in_source_order=False)]
+    pages = [exported.record.pages for exported in iter_documents(archive, visible=visible, in_source_order=False)]
     return sum(pages), len(pages)
 
 
@@ -148,4 +149,4 @@ def _tap(page: dict, on_page: Callable[[dict], None]) -> dict:
 
 
 def _source_order(package: Path) -> tuple[str, str]:
-    return (read_archived(package / "data" / "document.json")["source"], package.name)
+    return (DocumentRecord.load(package).source, package.name)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from archive.errors import InvalidValue, NotFound
 from archive.records.corrections import correct_metadata
+from archive.records.document import DocumentRecord
 from archive.records.metadata import same_name
 from archive.records.transaction import code_of_folder, note_stale_index, refresh_folder, refresh_transaction
 from archive.storage.fixity import fsync_dir
@@ -87,13 +88,13 @@ def file_unfiled_by_project_name(archive: Archive) -> list[tuple[str, str]]:
     transactions = [read_json(p) for p in (archive.root / "transactions").glob("*/transaction.json")]
     filed = []
     for package in sorted((archive.root / "unfiled").glob("*/bagit.txt")):
-        document = read_json(package.parent / "data" / "document.json")
-        name = document["metadata"].get("project_name")
+        document = DocumentRecord.load(package.parent)
+        name = document.metadata.get("project_name")
         if not name:
             continue
         matches = [t["project_code"] for t in transactions if t["metadata"].get("project_name")
                    and same_name(t["metadata"]["project_name"], name)]  # fmt: skip
         if len(matches) == 1:
-            file_document(archive, document["document"], matches[0], f"project name {name} matches")
-            filed.append((document["document"], matches[0]))
+            file_document(archive, document.document, matches[0], f"project name {name} matches")
+            filed.append((document.document, matches[0]))
     return filed

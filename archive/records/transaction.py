@@ -24,10 +24,11 @@ from pathlib import Path
 
 from archive.errors import ArchiveError
 from archive.records.corrections import latest_metadata
+from archive.records.document import DocumentRecord
 from archive.records.metadata import FIELDS, TEXT_PRIORITY
 from archive.storage.events import read_events
 from archive.storage.fixity import atomic_write_bytes, atomic_write_json, fsync_dir
-from archive.storage.store import Archive, code_key, read_archived, read_json
+from archive.storage.store import Archive, code_key, read_json
 
 RECORD = "transaction.json"
 STALE_INDEX = ".index-stale"  # journal: documents to reindex (note_stale_index)
@@ -61,7 +62,7 @@ def refresh_folder(archive: Archive, folder: Path, project_code: str | None = No
         if record == previous:
             return []
         changed = previous is None or record["metadata"] != previous.get("metadata")
-        stale = [document["document"] for document, _ in documents] if changed else []
+        stale = [document.document for document, _ in documents] if changed else []
         note_stale_index(archive, stale)  # before the record: a stop between them loses no reindex
         atomic_write_json(folder / RECORD, record)
     return stale
@@ -129,18 +130,18 @@ def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:
             yield path, "does not match its documents"
 
 
-def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: Sequence[str] = ()) -> dict:
+def merged_record(project_code: str, documents: list[tuple[DocumentRecord, dict]], filed: Sequence[str] = ()) -> dict:
     """The record of a transaction from its documents: (document.json, its corrections).
     ``filed``: the documents in the order they were filed, as the record had them (a batch
     files several in one second, so ingestion times tie); others follow, by time."""
     position = {document: number for number, document in enumerate(filed)}
 
-    def order(pair: tuple[dict, dict]) -> tuple[int, str, str]:
+    def order(pair: tuple[DocumentRecord, dict]) -> tuple[int, str, str]:
         document = pair[0]
         return (
-            position.get(document["document"], len(position)),
-            document.get("process", {}).get("time") or "",
-            document["document"],
+            position.get(document.document, len(position)),
+            document.process.get("time") or "",
+            document.document,
         )
 
     ordered = sorted(documents, key=order)
@@ -153,7 +154,7 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: 
                 continue  # the folder decides the code; only a document stating that code is its source
             if name not in best or rank < best[name]:  # strictly better: among equals the first filed stays
                 best[name] = rank
-                metadata[name], provenance[name] = value, f"{source}:{document['document']}"
+                metadata[name], provenance[name] = value, f"{source}:{document.document}"
     metadata["project_code"] = project_code
     provenance["project_code"] = provenance["project_code"] or "filing"  # filed by hand or by project name
     return {
@@ -161,34 +162,34 @@ def merged_record(project_code: str, documents: list[tuple[dict, dict]], filed: 
         "metadata": metadata,
         "provenance": provenance,
         "documents": [
-            {"document": d["document"], "source": d["source"], "doc_type": c.get("doc_type") or d["doc_type"]}
+            {"document": d.document, "source": d.source, "doc_type": c.get("doc_type") or d.doc_type}
             for d, c in ordered
         ],
     }
 
 
-def _merged_as_filed(project_code: str, documents: list[tuple[dict, dict]], previous: dict | None) -> dict:
+def _merged_as_filed(project_code: str, documents: list[tuple[DocumentRecord, dict]], previous: dict | None) -> dict:
     """``merged_record``, in the filing order the record on disk (``previous``) keeps."""
     return merged_record(project_code, documents, [d["document"] for d in (previous or {}).get("documents", [])])
 
 
 def _readings(
-    document: dict, corrected: dict, project_code: str
+    document: DocumentRecord, corrected: dict, project_code: str
 ) -> Iterator[tuple[str, object, str | None, tuple[int, float]]]:
     """(field, value, source, rank) for each field a document gives a value; a lower rank
     wins. An archivist's correction outranks everything, the latest across the transaction
     first, and one that clears a field clears it for the transaction. A manifest row that
     names another transaction (the document was filed here by hand) describes that one:
     its values count as no more than text read from the document."""
-    doc_type = corrected.get("doc_type") or document["doc_type"]
-    own_code = document["metadata"].get("project_code")
+    doc_type = corrected.get("doc_type") or document.doc_type
+    own_code = document.metadata.get("project_code")
     row_is_about_here = own_code is None or code_key(own_code) == code_key(project_code)
     times = getattr(corrected, "times", {})
     for name in FIELDS:
         if name in corrected:
             yield name, corrected[name], "correction", (0, -times.get(name, 0.0))
             continue
-        value, source = document["metadata"].get(name), document.get("provenance", {}).get(name)
+        value, source = document.metadata.get(name), document.provenance.get(name)
         if value is None:
             continue
         if source == "manifest" and row_is_about_here:
@@ -198,10 +199,10 @@ def _readings(
         yield name, value, source, rank
 
 
-def _documents_in(archive: Archive, folder: Path) -> list[tuple[dict, dict]]:
+def _documents_in(archive: Archive, folder: Path) -> list[tuple[DocumentRecord, dict]]:
     packages = sorted(bag.parent for bag in folder.glob("*/bagit.txt"))
-    documents = [read_archived(package / "data" / "document.json") for package in packages]
-    return [(document, latest_metadata(archive, document["document"])) for document in documents]
+    documents = [DocumentRecord.load(package) for package in packages]
+    return [(document, latest_metadata(archive, document.document)) for document in documents]
 
 
 def code_of_folder(archive: Archive, folder: Path) -> str | None:
@@ -229,9 +230,9 @@ def _candidate_codes(archive: Archive, folder: Path) -> Iterator[str]:
         yield record.get("project_code") or ""
     for bag in sorted(folder.glob("*/bagit.txt")):
         with contextlib.suppress(ArchiveError, KeyError, TypeError):
-            document = read_archived(bag.parent / "data" / "document.json")
-            yield latest_metadata(archive, document["document"]).get("project_code") or ""
-            yield document["metadata"].get("project_code") or ""
+            document = DocumentRecord.load(bag.parent)
+            yield latest_metadata(archive, document.document).get("project_code") or ""
+            yield document.metadata.get("project_code") or ""
     yield folder.name
 
 
