@@ -8,7 +8,7 @@ import sys
 import click
 
 from archive.errors import ExitCode
-from flows.cli import archive_option, cli
+from flows.cli.base import archive_option, cli
 
 
 def _columns(_ctx: object, _param: object, pairs: tuple[str, ...]) -> dict[str, str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from archive.errors import ExitCode
-from flows.cli import archive_option, cli, open_archive, progress_option
+from flows.cli.base import archive_option, cli, open_archive, progress_option
 
 
 @cli.command()

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 
 import click
 
-from flows.cli import archive_option, cli, open_archive, progress_option
+from flows.cli.base import archive_option, cli, open_archive, progress_option
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from archive.errors import ExitCode
-from flows.cli import archive_option, cli, open_archive
+from flows.cli.base import archive_option, cli, open_archive
 
 batch_option = click.option("--batch", help="Batch (default: the latest).")
 note_option = click.option("--note", required=True, help="Why (kept in the event log).")
