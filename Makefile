@@ -41,6 +41,7 @@ demo: system-deps venv  ## ingest the bundled sample scans (plus one broken file
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 test: system-deps venv lint  ## the fast default suite (real OCR end to end included)
 	$(BIN)/python -m pytest -q -m "not slow"

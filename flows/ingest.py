@@ -29,8 +29,10 @@ from archive.acceptance.report import render_markdown
 from archive.capture.parallel import default_workers
 from archive.config import load_config
 from archive.errors import BatchInterrupted, ExitCode
-from archive.ingest.batch import HOST, BatchSummary, DocumentJob, check_request, run_batch, run_document
+from archive.ingest.batch import HOST, DocumentJob, check_request, run_batch, run_document
 from archive.ingest.progress import BatchProgress, LiveBar
+from archive.records.batch import BatchSummary, DocumentOutcome
+from archive.records.manifest import column_map
 from archive.storage.store import Archive, resolve_root
 from flows.server import TemporaryServer, console_above
 
@@ -108,19 +110,19 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry
 def ingest_document_task(source: str, archive_root: str, batch: str, manifest_row: dict | None, engine: str) -> dict:
     outcome = run_document(DocumentJob(source, archive_root, batch, manifest_row, engine))
     # A quarantine needs the archivist: a warning, so it shows even under the CLI's progress bar.
-    level = logging.WARNING if outcome["status"] == "quarantined" else logging.INFO
-    get_run_logger().log(level, "%s: %s (%d pages, %.1f s)%s", Path(source).name, outcome["status"],
-                         outcome["pages"], outcome.get("seconds", 0.0),
-                         f": {outcome['message']}" if outcome.get("message") else "")  # fmt: skip
-    return outcome
+    level = logging.WARNING if outcome.status == "quarantined" else logging.INFO
+    get_run_logger().log(level, "%s: %s (%d pages, %.1f s)%s", Path(source).name, outcome.status, outcome.pages,
+                         outcome.seconds, f": {outcome.message}" if outcome.message else "")  # fmt: skip
+    return outcome.to_json()  # plain JSON: what a task returns is kept as its result
 
 
 class _TaskPending:
     def __init__(self, future: PrefectFuture) -> None:
         self._future = future
 
-    def outcome(self) -> dict | BaseException:
-        return self._future.result(raise_on_failure=False)
+    def outcome(self) -> DocumentOutcome | BaseException:
+        result = self._future.result(raise_on_failure=False)
+        return DocumentOutcome.from_json(result) if isinstance(result, dict) else result
 
 
 def _submit(job: DocumentJob) -> _TaskPending:
@@ -159,42 +161,41 @@ def ingest_batch(
     with archive.writer_lock(wait=wait):
         summary = run_batch(archive, Path(src), _submit, index.update, manifest, engine,
                             workers or default_workers(), columns, distributed, on_document)  # fmt: skip
-    report = summary.to_json()
-    _publish_artifacts(report)
-    return report
+    _publish_artifacts(summary)
+    return summary.to_json()  # the flow run's result: plain JSON (``BatchSummary.from_json`` reads it back)
 
 
-def _publish_artifacts(report: dict) -> None:
+def _publish_artifacts(summary: BatchSummary) -> None:
     """The batch report in the Prefect UI: a table of documents and the markdown summary."""
     rows = [
-        {"file": Path(o["source"]).name, "status": o["status"], "pages": o.get("pages", 0),
-         "reason": o.get("reason") or "", "qc": ", ".join(o.get("qc_flags") or []), "seconds": o.get("seconds", 0)}
-        for o in report["outcomes"]
+        {"file": Path(o.source).name, "status": o.status, "pages": o.pages, "reason": o.reason or "",
+         "qc": ", ".join(o.qc_flags), "seconds": o.seconds}
+        for o in summary.outcomes
     ]  # fmt: skip
-    key = f"batch-{report['batch'].lower()}"
-    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {report['batch']}")
-    create_markdown_artifact(render_markdown(report), key=f"{key}-report", description="Batch report")
+    key = f"batch-{summary.batch.lower()}"
+    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {summary.batch}")
+    create_markdown_artifact(render_markdown(summary), key=f"{key}-report", description="Batch report")
 
 
 def ingest_now(
     src: str,
     archive_dir: str | None,
     manifest: str | None = None,
-    columns: dict[str, str] | None = None,
+    columns: tuple[str, ...] = (),
     engine: str | None = None,
     workers: int | None = None,
     dask: str | None = None,
     wait: bool = False,
     show_progress: bool = False,
     server: TemporaryServer | None = None,
-) -> dict:
+) -> BatchSummary:
     """``trade-archive ingest``: the batch checked before Prefect is waited for, then
     run as the flow with its task runner (threads, or the Dask cluster at ``dask``),
     OCR workers started early, a progress bar on stderr where wanted, and a clean stop
     on Ctrl-C or SIGTERM (what is archived stays, is indexed and reported; the rest is
     left for the next run). Returns the batch summary."""
-    root = resolve_root(archive_dir)
-    check_request(Path(src), manifest, columns or {}, root, wait)  # said now, not after Prefect's start
+    root, columns_by_field = resolve_root(archive_dir), column_map(columns)  # FIELD=HEADER, e.g. amount=合同价
+    check_request(Path(src), manifest, columns_by_field, root, wait)  # said now, not after Prefect's start
     settings = load_config()
     engine, workers = engine or settings.engine, workers or settings.workers or default_workers()
     bar = _live_progress() if show_progress else contextlib.nullcontext()
@@ -204,10 +205,10 @@ def ingest_now(
             server.wait_ready()
         if HOST.stopping.is_set():  # Ctrl-C while starting: nothing was done, no batch to report
             raise BatchInterrupted("interrupted before the batch started; nothing was done")
-        return ingest_batch.with_options(task_runner=_task_runner(dask, workers))(
+        return BatchSummary.from_json(ingest_batch.with_options(task_runner=_task_runner(dask, workers))(
             src=str(Path(src).resolve()), archive_root=str(root), manifest=manifest and str(Path(manifest).resolve()),
-            engine=engine, workers=workers, wait=wait, columns=columns, distributed=bool(dask),
-        )  # fmt: skip
+            engine=engine, workers=workers, wait=wait, columns=columns_by_field, distributed=bool(dask),
+        ))  # fmt: skip
 
 
 def _task_runner(dask: str | None, workers: int) -> TaskRunner:

@@ -26,6 +26,7 @@ from archive.ingest.inbox import (
     settled_deliveries,
 )
 from archive.preservation.verify import check_fixity
+from archive.records.batch import BatchSummary
 from archive.records.manifest import read_manifest
 from archive.storage.store import Archive, resolve_root
 from flows.ingest import ingest_batch
@@ -74,22 +75,23 @@ def _run_claimed(inbox: Path, batch: str, archive_root: str, engine: str, worker
                                "fix or remove it and drop the files in the inbox again")  # fmt: skip
             logger.error("inbox %s: manifest %s cannot be read: %s", batch, manifest.name, error)
             return {"inbox_batch": batch, **moved}
-    summary = ingest_batch(src=str(folder), archive_root=archive_root, manifest=[str(m) for m in manifests] or None,
-                           engine=engine, workers=workers, wait=True)  # fmt: skip
+    summary = BatchSummary.from_json(ingest_batch(src=str(folder), archive_root=archive_root, engine=engine,
+                                                  manifest=[str(m) for m in manifests] or None, workers=workers,
+                                                  wait=True))  # fmt: skip
     archive = Archive(Path(archive_root))
     verified = set()
-    for outcome in summary["outcomes"]:
-        package = archive.find_document(outcome.get("document") or "")
+    for outcome in summary.outcomes:
+        package = archive.find_document(outcome.document or "")
         if package is not None:
             try:
                 bagit.Bag(str(package)).validate(processes=1)
-                verified.add(outcome["document"])
+                verified.add(package.name)
             except bagit.BagError as error:
                 logger.error("package %s does not validate: %s", package, error)
-    moved = settle(inbox, batch, summary["outcomes"], verified)
-    logger.info("inbox %s (batch %s): %d done, %d failed", batch, summary["batch"], len(moved["done"]),
+    moved = settle(inbox, batch, summary.outcomes, verified)
+    logger.info("inbox %s (batch %s): %d done, %d failed", batch, summary.batch, len(moved["done"]),
                 len(moved["failed"]))  # fmt: skip
-    return {"inbox_batch": batch, "batch": summary["batch"], **moved}
+    return {"inbox_batch": batch, "batch": summary.batch, **moved}
 
 
 @flow(name="verify-archive")

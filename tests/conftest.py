@@ -30,19 +30,17 @@ def prefect_harness():
 
 @pytest.fixture(scope="session")
 def ingested_archive(tmp_path_factory):
-    """The fixture scans ingested once with real OCR, without Prefect (plain functions)."""
+    """The fixture scans ingested once with real OCR, without Prefect: the batch use case
+    the flow runs, its documents run here in turn (``submit_here``)."""
     import index
-    from archive.ingest.document import ingest_document
-    from archive.records.manifest import read_manifest
+    from archive.ingest.batch import run_batch, submit_here
     from archive.storage.store import Archive
 
     root = tmp_path_factory.mktemp("archive")
     archive = Archive.open(root, create=True)
-    rows = read_manifest(RESOURCES / "manifest.csv")
-    for pdf in sorted(RESOURCES.glob("*.pdf")):
-        outcome = ingest_document(pdf, archive, "test-batch", rows.get(pdf.name))
-        assert outcome.status == "archived", outcome
-    index.update(archive)
+    with archive.writer_lock():
+        summary = run_batch(archive, RESOURCES, submit_here, index.update, str(RESOURCES / "manifest.csv"), workers=1)
+    assert summary.archived == len(list(RESOURCES.glob("*.pdf"))), summary.outcomes
     return archive
 
 

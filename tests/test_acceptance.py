@@ -143,11 +143,13 @@ def test_review_commands_refuse_what_the_archive_cannot_take(ingested_archive, t
 def test_near_identical_pages_are_flagged_once_each_not_pairwise(tmp_path, monkeypatch):
     """Twelve scans of one sheet: the eleven later ones are flagged, once each (not 66 pairs)."""
     from archive.acceptance import checks as acceptance
+    from archive.records.batch import BatchSummary
+    from archive.records.document import DocumentRecord
 
     monkeypatch.setattr(acceptance, "_difference_hash", lambda image: 0b1010 if "sheet" in image.name else 2**64 - 1)
-    documents = [{"document": f"d{n:02d}", "source": f"{n}.pdf", "_package": tmp_path} for n in range(13)]
-    pages = {d["document"]: [{"page": 1, "blank": False, "master_image": "sheet.jpg" if n < 12 else "other.jpg"}]
+    documents = [DocumentRecord(f"d{n:02d}", f"{n}.pdf", package=tmp_path) for n in range(13)]
+    pages = {d.document: [{"page": 1, "blank": False, "master_image": "sheet.jpg" if n < 12 else "other.jpg"}]
              for n, d in enumerate(documents)}  # fmt: skip
-    check = acceptance._duplicates({}, documents, pages)
+    check = acceptance._duplicates(BatchSummary("b", "a"), documents, pages)
     assert [f.document for f in check.flags] == [f"d{n:02d}" for n in range(1, 12)]
     assert all("same sheet as 0.pdf p.1" in f.message and "12 pages look alike" in f.message for f in check.flags)

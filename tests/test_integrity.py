@@ -250,6 +250,6 @@ def test_a_package_filed_by_a_run_killed_before_it_logged_is_logged_when_the_bat
     assert [p.kind for p in verify_archive(archive).problems] == ["unlogged"]
     again = ingest_document(scan, archive, "b2")
     assert again.status == "duplicate"
-    assert record_stopped_filings(archive, [again.to_json()], "b2") == [again.document]
+    assert record_stopped_filings(archive, [again], "b2") == [again.document]
     assert verify_archive(archive).ok
-    assert record_stopped_filings(archive, [again.to_json()], "b3") == []  # once
+    assert record_stopped_filings(archive, [again], "b3") == []  # once

@@ -19,6 +19,7 @@ from PIL import Image
 from archive.acceptance.report import load_report
 from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
+from archive.records.batch import BatchSummary
 from archive.records.corrections import latest_page_text, resolved_flags
 from archive.records.document import DocumentRecord
 from archive.records.export import document_record
@@ -98,10 +99,8 @@ def check_batch(archive: Archive, batch: str | None = None, integrity: bool = Tr
     leaves out the whole-archive ``verify`` (to look a flag up, not to accept)."""
     summary = load_report(archive, batch)
     packages = {}
-    for outcome in summary["outcomes"]:
-        if outcome["status"] in ("archived", "duplicate") and (
-            p := archive.find_document(outcome.get("document") or "")
-        ):
+    for outcome in summary.outcomes:
+        if outcome.status in ("archived", "duplicate") and (p := archive.find_document(outcome.document or "")):
             packages[p.name] = p
     documents = [document_record(p) for p in packages.values()]
     pages = {d.document: [_page(archive, d, n) for n in range(1, d.pages + 1)] for d in documents}
@@ -119,7 +118,7 @@ def check_batch(archive: Archive, batch: str | None = None, integrity: bool = Tr
     for check in checks:
         for item in check.flags:
             item.resolved = resolved.get(item.id)
-    return Acceptance(summary["batch"], checks)
+    return Acceptance(summary.batch, checks)
 
 
 def find_flag(archive: Archive, flag_id: str, batch: str | None = None, integrity: bool = True) -> Flag | None:
@@ -150,31 +149,31 @@ def _page(archive: Archive, document: DocumentRecord, number: int) -> dict:
     return page | {"text": corrected} if corrected is not None else page
 
 
-def _completeness(summary: dict, documents: list[DocumentRecord]) -> Check:
+def _completeness(summary: BatchSummary, documents: list[DocumentRecord]) -> Check:
     """Pages scanned vs pages declared, for every file of the batch (a file that
     duplicates an archived one is compared with that document)."""
     check = Check("completeness")
     by_id = {d.document: d for d in documents}
     declared = 0
-    for outcome in summary["outcomes"]:
-        document = by_id.get(outcome.get("document") or "")
-        if document is None or not str(outcome.get("manifest_pages") or "").isdigit():
+    for outcome in summary.outcomes:
+        document = by_id.get(outcome.document or "")
+        if document is None or not str(outcome.manifest_pages or "").isdigit():
             continue
         declared += 1
-        want, got = int(outcome["manifest_pages"]), document.pages
+        want, got = int(str(outcome.manifest_pages)), document.pages
         if want != got:
             kind = "missed pages (漏扫)" if got < want else "extra pages (多扫)"
-            name = Path(outcome["source"]).name
+            name = Path(outcome.source).name
             _flag(check, f"{kind}: manifest declares {want} pages for {name}, the scan has {got}", document, key=name)
-    for name in summary.get("manifest_rows_without_file", []):
+    for name in summary.manifest_rows_without_file:
         _flag(check, f"the manifest lists {name}, which is not in the batch", key=name)
-    for name in summary.get("files_without_manifest_row", []):
+    for name in summary.files_without_manifest_row:
         _flag(check, f"{name} has no manifest row", key=name)
-    for item in summary.get("quarantined", []) + summary.get("failed", []):
+    for item in summary.quarantined + summary.failed:
         _flag(check, f"{Path(item['source']).name} was not archived: {item.get('message')}", key=item["source"])
-    for source in summary.get("interrupted", []):
+    for source in summary.interrupted:
         _flag(check, f"{Path(source).name} was not done: the batch was stopped; run it again", key=source)
-    new = {o["document"] for o in summary["outcomes"] if o.get("status") == "archived"}
+    new = {o.document for o in summary.outcomes if o.status == "archived"}
     pages = sum(d.pages for d in documents if d.document in new)
     earlier = len({d.document for d in documents} - new)
     check.evidence.append(f"{len(new)} documents, {pages} pages archived by this batch"
@@ -192,9 +191,9 @@ def _difference_hash(image_path: Path) -> int:
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
 
-def _duplicates(summary: dict, documents: list[DocumentRecord], pages: dict[str, list[dict]]) -> Check:
+def _duplicates(summary: BatchSummary, documents: list[DocumentRecord], pages: dict[str, list[dict]]) -> Check:
     check = Check("duplicates")
-    copies = [item for item in summary.get("duplicate_files", []) if not item.get("rerun")]
+    copies = [item for item in summary.duplicate_files if not item.get("rerun")]
     for item in copies:  # a re-run of the same file (after an interruption) is no duplicate
         _flag(check, f"{Path(item['source']).name} is the same file as {item['archived_as']}", key=item["source"])
     hashes = []
@@ -228,7 +227,7 @@ def _duplicates(summary: dict, documents: list[DocumentRecord], pages: dict[str,
             others = f"; {len(members)} pages look alike" if len(members) > 2 else ""
             _flag(check, f"looks like the same sheet as {doc_a.source} p.{page_a} (scanned twice?{others})",
                   doc_b, page_b, key=f"{doc_a.document}:{page_a}")  # fmt: skip
-    reruns = len(summary.get("duplicate_files", [])) - len(copies)
+    reruns = len(summary.duplicate_files) - len(copies)
     check.evidence.append(f"{len(copies)} identical files; {reruns} files archived already from the same path "
                           f"(the batch run again); {len(hashes)} pages compared")  # fmt: skip
     return check

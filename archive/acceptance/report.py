@@ -6,36 +6,37 @@ from __future__ import annotations
 from pathlib import Path
 
 from archive.errors import NotFound
+from archive.records.batch import BatchSummary
 from archive.storage.fixity import atomic_write_bytes, atomic_write_json
 from archive.storage.store import Archive, read_json
 
 
-def render_markdown(summary: dict) -> str:
+def render_markdown(summary: BatchSummary) -> str:
     lines = [
-        f"# Batch {summary['batch']}",
+        f"# Batch {summary.batch}",
         "",
         "| documents | archived | pages | already archived | quarantined | failed | pages/min | seconds |",
         "|---|---|---|---|---|---|---|---|",
-        f"| {summary['documents']} | {summary['archived']} | {summary['pages']} | {summary['duplicates']} "
-        f"| {len(summary['quarantined'])} | {len(summary['failed'])} | {summary['pages_per_minute']} "
-        f"| {summary['seconds']} |",
+        f"| {summary.documents} | {summary.archived} | {summary.pages} | {summary.duplicates} "
+        f"| {len(summary.quarantined)} | {len(summary.failed)} | {summary.pages_per_minute} "
+        f"| {summary.seconds} |",
     ]
-    quarantined = summary["quarantined"]
+    quarantined = summary.quarantined
     sections = [
         ("Quarantined", [f"`{Path(q['source']).name}` — {q['reason']}: {q['message']}" for q in quarantined]),
-        ("Failed (retry the batch)", [f"`{Path(f['source']).name}`: {f['message']}" for f in summary["failed"]]),
-        ("Not done: batch stopped (run it again)", [f"`{Path(n).name}`" for n in summary.get("interrupted", [])]),
-        ("QC flags", [f"`{source}`: {', '.join(flags)}" for source, flags in summary.get("qc_flags", {}).items()]),
-        ("Duplicates", [f"`{Path(d['source']).name}` = {d['archived_as']}" for d in summary["duplicate_files"]]),
+        ("Failed (retry the batch)", [f"`{Path(f['source']).name}`: {f['message']}" for f in summary.failed]),
+        ("Not done: batch stopped (run it again)", [f"`{Path(n).name}`" for n in summary.interrupted]),
+        ("QC flags", [f"`{source}`: {', '.join(flags)}" for source, flags in summary.qc_flags.items()]),
+        ("Duplicates", [f"`{Path(d['source']).name}` = {d['archived_as']}" for d in summary.duplicate_files]),
         ("Manifest rows changed since archiving (not applied; `review fix-metadata` applies them)", [
             f"`{Path(m['source']).name}` ({m['document']}): "
             + ", ".join(f"{name} {then!r} → {now!r}" for name, (then, now) in m["changes"].items())
-            for m in summary.get("manifest_changes", [])
+            for m in summary.manifest_changes
         ]),
-        ("Manifest", summary.get("manifest_problems", [])
-         + [f"row for `{n}` but no such file" for n in summary.get("manifest_rows_without_file", [])]
-         + [f"`{n}` has no row" for n in summary.get("files_without_manifest_row", [])]),
-        ("Filed by project name", [f"{f['document']} → {f['project_code']}" for f in summary.get("filed_by_name", [])]),
+        ("Manifest", summary.manifest_problems
+         + [f"row for `{n}` but no such file" for n in summary.manifest_rows_without_file]
+         + [f"`{n}` has no row" for n in summary.files_without_manifest_row]),
+        ("Filed by project name", [f"{f['document']} → {f['project_code']}" for f in summary.filed_by_name]),
     ]  # fmt: skip
     for title, items in sections:
         if items:
@@ -43,45 +44,45 @@ def render_markdown(summary: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_text(summary: dict) -> str:
+def render_text(summary: BatchSummary) -> str:
     """The batch summary as ``ingest`` prints it: one line of counts, then a line for
     each file that needs a look (quarantined, failed, not done, manifest trouble, QC)."""
     lines = [
-        f"\nbatch {summary['batch']}: {summary['documents']} documents, {summary['archived']} archived "
-        f"({summary['pages']} pages), {summary['duplicates']} already in the archive, "
-        f"{len(summary['quarantined'])} quarantined, {len(summary['failed'])} failed, "
-        f"{len(summary.get('interrupted', []))} not done; "
-        f"{summary['indexed_pages']} pages indexed; {summary['seconds']} s ({summary['pages_per_minute']} pages/min)"
+        f"\nbatch {summary.batch}: {summary.documents} documents, {summary.archived} archived "
+        f"({summary.pages} pages), {summary.duplicates} already in the archive, "
+        f"{len(summary.quarantined)} quarantined, {len(summary.failed)} failed, "
+        f"{len(summary.interrupted)} not done; "
+        f"{summary.indexed_pages} pages indexed; {summary.seconds} s ({summary.pages_per_minute} pages/min)"
     ]
-    lines += [f"  quarantined {item['source']}: {item['message']}" for item in summary["quarantined"]]
-    lines += [f"  FAILED {item['source']}: {item['message']}" for item in summary["failed"]]
-    lines += [f"  NOT DONE {source}: the batch was stopped" for source in summary.get("interrupted", [])]
-    lines += [f"  duplicate {d['source']}: same bytes as {d['archived_as']}" for d in summary["duplicate_files"]]
-    for item in summary.get("manifest_changes", []):
+    lines += [f"  quarantined {item['source']}: {item['message']}" for item in summary.quarantined]
+    lines += [f"  FAILED {item['source']}: {item['message']}" for item in summary.failed]
+    lines += [f"  NOT DONE {source}: the batch was stopped" for source in summary.interrupted]
+    lines += [f"  duplicate {d['source']}: same bytes as {d['archived_as']}" for d in summary.duplicate_files]
+    for item in summary.manifest_changes:
         changed = ", ".join(f"{name} {then!r} -> {now!r}" for name, (then, now) in item["changes"].items())
         fix = f"trade-archive review fix-metadata {item['document']} FIELD=VALUE --note ..."
         lines.append(f"  manifest row changed for {item['source']} (archived as {item['document']}): {changed}; "
                      f"not applied: `{fix}`")  # fmt: skip
-    lines += [f"  manifest {problem}" for problem in summary["manifest_problems"]]
-    lines += [f"  manifest lists {name}, which is not in the batch" for name in summary["manifest_rows_without_file"]]
-    lines += [f"  {name} has no manifest row" for name in summary["files_without_manifest_row"]]
+    lines += [f"  manifest {problem}" for problem in summary.manifest_problems]
+    lines += [f"  manifest lists {name}, which is not in the batch" for name in summary.manifest_rows_without_file]
+    lines += [f"  {name} has no manifest row" for name in summary.files_without_manifest_row]
     lines += [f"  filed {f['document']} under {f['project_code']} (project name matches)"
-              for f in summary["filed_by_name"]]  # fmt: skip
-    lines += [f"  QC {source}: {', '.join(flags)}" for source, flags in summary["qc_flags"].items()]
-    lines += [f"  ignored (not a PDF, hidden, or a link to nothing): {name}" for name in summary["ignored"]]
-    lines.append(f"report: {summary['archive']}/reports/{summary['batch']}.json")
+              for f in summary.filed_by_name]  # fmt: skip
+    lines += [f"  QC {source}: {', '.join(flags)}" for source, flags in summary.qc_flags.items()]
+    lines += [f"  ignored (not a PDF, hidden, or a link to nothing): {name}" for name in summary.ignored]
+    lines.append(f"report: {summary.archive}/reports/{summary.batch}.json")
     return "\n".join(lines)
 
 
-def save_report(archive: Archive, summary: dict) -> Path:
+def save_report(archive: Archive, summary: BatchSummary) -> Path:
     folder = archive.root / "reports"
-    atomic_write_json(folder / f"{summary['batch']}.json", summary)
-    markdown = folder / f"{summary['batch']}.md"
+    atomic_write_json(folder / f"{summary.batch}.json", summary.to_json())
+    markdown = folder / f"{summary.batch}.md"
     atomic_write_bytes(markdown, render_markdown(summary).encode("utf-8"))
     return markdown
 
 
-def load_report(archive: Archive, batch: str | None = None) -> dict:
+def load_report(archive: Archive, batch: str | None = None) -> BatchSummary:
     """A batch's report; the latest batch when none is named."""
     reports = sorted((archive.root / "reports").glob("*.json"))
     reports = [r for r in reports if not r.name.endswith("-acceptance.json")]
@@ -89,4 +90,4 @@ def load_report(archive: Archive, batch: str | None = None) -> dict:
         reports = [r for r in reports if r.stem == batch]
     if not reports:
         raise NotFound(f"no batch report{f' for {batch}' if batch else ''} in {archive.root}/reports")
-    return read_json(reports[-1])
+    return BatchSummary.from_json(read_json(reports[-1]))

@@ -10,7 +10,7 @@ from pathlib import Path
 from archive.acceptance.certificate import page_png, page_text, write_certificate
 from archive.acceptance.checks import Acceptance, Flag, check_batch, find_flag, flag_known
 from archive.errors import NotFound
-from archive.records.corrections import correct_page_text, resolve_flag
+from archive.records.corrections import correct_page_text, field_values, resolve_flag
 from archive.records.export import ExportedDocument, visible_document
 from archive.records.filing import Reindex, correct_document_metadata
 from archive.storage.audit import record_use
@@ -101,10 +101,13 @@ def fix_text(archive: Archive, document: str, page: int, text: str, note: str, r
     return path
 
 
-def fix_metadata(archive: Archive, document: str, fields: dict[str, str], note: str, reindex: Reindex) -> list[str]:
+def fix_metadata(archive: Archive, document: str, fields: dict[str, str] | tuple[str, ...], note: str,
+                 reindex: Reindex) -> list[str]:  # fmt: skip
     """Metadata corrections as a new version; returns the documents reindexed (a
-    transaction's record is merged from all its documents, so they all change)."""
+    transaction's record is merged from all its documents, so they all change).
+    ``fields``: by name, or as typed, ``FIELD=VALUE`` (``winner=`` clears the winner)."""
+    values = fields if isinstance(fields, dict) else field_values(fields)
     with archive.writer_lock():
-        changed = correct_document_metadata(archive, document, fields, note)
+        changed = correct_document_metadata(archive, document, values, note)
         reindex(archive, changed)
     return changed

@@ -17,7 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Protocol
@@ -29,6 +29,7 @@ from archive.errors import BadArgument, BatchInterrupted
 from archive.ingest.document import ingest_document, record_stopped_filings
 from archive.ingest.inbox import COMPANIONS
 from archive.ingest.progress import BatchProgress, ProgressListener, count_pages
+from archive.records.batch import BatchSummary, DocumentOutcome
 from archive.records.filing import file_unfiled_by_project_name
 from archive.records.manifest import Manifest, read_manifest, read_manifests
 from archive.storage.fixity import copies_of_earlier
@@ -50,75 +51,12 @@ class DocumentJob:
 
 
 class Pending(Protocol):
-    def outcome(self) -> dict | BaseException:
+    def outcome(self) -> DocumentOutcome | BaseException:
         """Wait for the document; its outcome, or the exception that ended it."""
         ...
 
 
 Submit = Callable[[DocumentJob], Pending]
-
-
-@dataclass
-class BatchSummary:
-    """A batch's outcome: saved as reports/<batch>.json (``report``), returned by the
-    flow and printed by ``ingest``."""
-
-    batch: str
-    archive: str
-    documents: int = 0
-    archived: int = 0
-    duplicates: int = 0
-    duplicate_files: list[dict] = field(default_factory=list)  # same bytes as an archived (or quarantined) file
-    quarantined: list[dict] = field(default_factory=list)
-    failed: list[dict] = field(default_factory=list)  # could not be processed even after retries
-    interrupted: list[str] = field(default_factory=list)  # not done: the batch was stopped; the next run does them
-    ignored: list[str] = field(default_factory=list)
-    manifest_rows_without_file: list[str] = field(default_factory=list)
-    files_without_manifest_row: list[str] = field(default_factory=list)
-    manifest_problems: list[str] = field(default_factory=list)  # "row 7: amount '12,3a' is not a number of yuan"
-    filed_by_name: list[dict] = field(default_factory=list)  # unfiled documents matched to a transaction
-    recovered: list[str] = field(default_factory=list)  # filed by a stopped run that did not log it: logged now
-    # already archived, but their manifest row says otherwise now: {source, document, changes: {field: [then, now]}}
-    manifest_changes: list[dict] = field(default_factory=list)
-    qc_flags: dict[str, list[str]] = field(default_factory=dict)  # source file -> what QC should look at
-    stage_seconds: dict[str, float] = field(default_factory=dict)  # summed over documents (they overlap in time)
-    engine_seconds: float = 0.0  # time inside the OCR models, summed over pages (all workers)
-    pages: int = 0
-    indexed_pages: int = 0
-    seconds: float = 0.0
-    pages_per_minute: float = 0.0
-    outcomes: list[dict] = field(default_factory=list)
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    def add(self, outcome: dict) -> None:
-        """Count one document's outcome under its status."""
-        self.outcomes.append(outcome)
-        status = outcome["status"]
-        if status == "archived":
-            self.archived += 1
-            self.pages += outcome["pages"]
-        elif status == "duplicate":
-            self.duplicates += 1
-            self.duplicate_files.append({"source": outcome["source"], "archived_as": outcome["path"],
-                                         "rerun": outcome.get("rerun", False)})  # fmt: skip
-            if changes := outcome.get("manifest_changes"):
-                self.manifest_changes.append(
-                    {"source": outcome["source"], "document": outcome["document"], "changes": changes}
-                )
-                log.warning("%s is archived already; its manifest row changed since (%s): the archive keeps the "
-                            "values it was given; apply a correction with `trade-archive review fix-metadata %s "
-                            "FIELD=VALUE --note ...`", outcome["source"], ", ".join(changes),
-                            outcome["document"])  # fmt: skip
-        elif status == "failed":
-            self.failed.append({"source": outcome["source"], "message": outcome["message"]})
-        elif status == "interrupted":
-            self.interrupted.append(outcome["source"])
-        else:
-            self.quarantined.append(
-                {"source": outcome["source"], "reason": outcome["reason"], "message": outcome["message"]}
-            )
 
 
 class BatchHost:
@@ -170,7 +108,7 @@ def stop_requested() -> bool:
     return HOST.stopping.is_set()
 
 
-def run_document(job: DocumentJob) -> dict:
+def run_document(job: DocumentJob) -> DocumentOutcome:
     """One document of a batch, where it was submitted: its pages on the batch's pool
     when the batch runs in this process, else read here (a Dask worker)."""
     pool, progress = HOST.running.get(job.batch, (None, None))
@@ -184,20 +122,20 @@ def run_document(job: DocumentJob) -> dict:
         outcome = ingest_document(Path(job.source), Archive(Path(job.archive_root)), job.batch, job.manifest_row,
                                   job.engine, **kwargs)  # fmt: skip
     except BatchInterrupted as stopped:
-        return {"source": readable_path(Path(job.source)), "status": "interrupted", "message": str(stopped), "pages": 0}
+        return DocumentOutcome(readable_path(Path(job.source)), status="interrupted", message=str(stopped))
     if progress is not None:
         progress.document_done(job.source)  # now, not when the batch reaches this document's turn
-    return outcome.to_json()
+    return outcome
 
 
 class _Done:
     def __init__(self, job: DocumentJob) -> None:
         try:
-            self._outcome: dict | BaseException = run_document(job)
+            self._outcome: DocumentOutcome | BaseException = run_document(job)
         except Exception as error:  # noqa: BLE001 - reported as the document's failure, as a task's would be
             self._outcome = error
 
-    def outcome(self) -> dict | BaseException:
+    def outcome(self) -> DocumentOutcome | BaseException:
         return self._outcome
 
 
@@ -327,16 +265,16 @@ def _run_documents(summary: BatchSummary, pdfs: list[Path], src: Path, row_of: d
     for number, path in enumerate(pdfs, start=1):
         # a copy starts now: the file it copies is earlier, so its outcome is in
         outcome = (pending.pop(number - 1) if number - 1 in pending else start(path)).outcome()
-        if not isinstance(outcome, dict):  # failed even after retries (I/O): say so, go on
-            outcome = {"source": readable_path(path), "status": "failed", "message": str(outcome), "pages": 0}
-        outcome["manifest_pages"] = (row_of[path] or {}).get("pages")  # for acceptance (漏扫/多扫)
+        if not isinstance(outcome, DocumentOutcome):  # failed even after retries (I/O): say so, go on
+            outcome = DocumentOutcome(readable_path(path), status="failed", message=str(outcome))
+        outcome.manifest_pages = (row_of[path] or {}).get("pages")  # for acceptance (漏扫/多扫)
         summary.add(outcome)
         progress.document_done(str(path))  # failed, or run on Dask: its pages were not counted as they came
         elapsed = time.monotonic() - started
         done = progress.snapshot().fraction
         left = elapsed * (1 - done) / done if done else 0.0
         log.info("[%d/%d] %s: %s — %.1f pages/min, about %d s to go", number, len(pdfs), _under(path, src),
-                 outcome["status"], 60 * summary.pages / elapsed, left)  # fmt: skip
+                 outcome.status, 60 * summary.pages / elapsed, left)  # fmt: skip
         if on_document is not None:
             on_document(summary, progress)
 
@@ -352,16 +290,16 @@ def _finish(archive: Archive, summary: BatchSummary, update_index: Callable[[Arc
         log.info("filed %s under %s (project name matches)", document, code)
         summary.filed_by_name.append({"document": document, "project_code": code})
     outcomes = summary.outcomes
-    summary.engine_seconds = round(sum(o.get("engine_seconds") or 0.0 for o in outcomes), 2)
-    summary.stage_seconds = add_up((o.get("stages") or {} for o in outcomes), digits=2)
-    summary.qc_flags = {Path(o["source"]).name: o["qc_flags"] for o in outcomes if o.get("qc_flags")}
+    summary.engine_seconds = round(sum(o.engine_seconds for o in outcomes), 2)
+    summary.stage_seconds = add_up((o.stages for o in outcomes), digits=2)
+    summary.qc_flags = {Path(o.source).name: o.qc_flags for o in outcomes if o.qc_flags}
     index_started = time.monotonic()
     # New documents, and those of earlier batches whose transaction gained one (the journal)
     summary.indexed_pages = update_index(archive)
     summary.stage_seconds["index"] = round(time.monotonic() - index_started, 2)
     summary.seconds = round(time.monotonic() - started, 1)
     summary.pages_per_minute = round(60 * summary.pages / summary.seconds, 1) if summary.seconds else 0.0
-    save_report(archive, summary.to_json())
+    save_report(archive, summary)
     archive.log("batch", batch=summary.batch, documents=summary.documents, archived=summary.archived,
                 duplicates=summary.duplicates, quarantined=len(summary.quarantined), pages=summary.pages,
                 interrupted=len(summary.interrupted))  # fmt: skip

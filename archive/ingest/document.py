@@ -13,7 +13,6 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -28,6 +27,7 @@ from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
 from archive.errors import ArchiveError, BatchInterrupted, InputRejected
+from archive.records.batch import DocumentOutcome
 from archive.records.document import DocumentRecord
 from archive.records.metadata import merge
 from archive.records.transaction import refresh_folder, refresh_transaction
@@ -44,29 +44,6 @@ PageRunner = Callable[[Sequence[PageJob]], list[dict]]
 def run_pages_here(jobs: Sequence[PageJob]) -> list[dict]:
     """Pages one after another in this process (tests, one-off runs)."""
     return [process_page(job) for job in jobs]
-
-
-@dataclass
-class DocumentOutcome:
-    source: str
-    sha256: str
-    status: str  # archived | duplicate | quarantined
-    document: str | None = None
-    pages: int = 0
-    path: str | None = None
-    reason: str | None = None
-    message: str | None = None
-    seconds: float = 0.0
-    qc_flags: list[str] = field(default_factory=list)
-    # seconds per stage: extract, pages, pdf, metadata, package; worker_*: inside pages, summed over pages
-    stages: dict[str, float] = field(default_factory=dict)
-    engine_seconds: float = 0.0  # of which inside the OCR models (summed over pages)
-    rerun: bool = False  # a duplicate of the document archived from this very file (a batch run again)
-    # a duplicate whose manifest row now says otherwise than when it was archived: field -> [then, now]
-    manifest_changes: dict[str, list] = field(default_factory=dict)
-
-    def to_json(self) -> dict:
-        return asdict(self)
 
 
 def document_id_for(sha256: str) -> str:
@@ -147,20 +124,20 @@ def ingest_document(
     return outcome
 
 
-def record_stopped_filings(archive: Archive, outcomes: list[dict], batch: str) -> list[str]:
+def record_stopped_filings(archive: Archive, outcomes: list[DocumentOutcome], batch: str) -> list[str]:
     """Packages a stopped run filed without logging their ingestion (killed between the
     rename and the log line), met again as duplicates when the batch is run again: each
     valid one gets its ingestion event and its transaction record now, so ``verify`` no
     longer reports it ``unlogged``. One pass over the log for the whole batch."""
     # Only files met again from the same path (a batch run again): the log is read whole.
-    met = {o["document"]: o for o in outcomes if o.get("status") == "duplicate" and o.get("rerun") and o.get("path")}
+    met = {o.document: o for o in outcomes if o.status == "duplicate" and o.rerun and o.path}
     if not met:
         return []
     logged = {e.get("document") for e in read_events(archive.events_path)
               if e.get("type") == "ingestion" and e.get("outcome") == "success"}  # fmt: skip
     recorded = []
     for document, outcome in sorted(met.items()):
-        package = Path(outcome["path"])
+        package = Path(outcome.path)
         if document in logged or not (package / "bagit.txt").exists():
             continue
         try:

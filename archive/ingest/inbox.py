@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from archive.records.batch import DocumentOutcome
 from archive.storage.fixity import sha256_file
 from archive.storage.store import is_inside, readable_path
 
@@ -121,14 +122,14 @@ def claimed_batches(inbox: Path) -> list[Path]:
     return sorted(p for p in processing.iterdir() if p.is_dir()) if processing.is_dir() else []
 
 
-def settle(inbox: Path, batch: str, outcomes: list[dict], verified: set[str]) -> dict[str, list[str]]:
+def settle(inbox: Path, batch: str, outcomes: list[DocumentOutcome], verified: set[str]) -> dict[str, list[str]]:
     """Move each claimed file to done/ (archived or already archived, and its
     package verified) or failed/ (with a reason file). Returns both lists. A PDF
     is matched to its outcome by name, else by its SHA-256 (a name that is not
     text, e.g. GBK bytes or a newline, is recorded in a readable form)."""
     processing = inbox / "processing" / batch
-    by_source = {o["source"]: o for o in outcomes}
-    by_sha256 = {o["sha256"]: o for o in outcomes if o.get("sha256")}
+    by_source = {o.source: o for o in outcomes}
+    by_sha256 = {o.sha256: o for o in outcomes if o.sha256}
     moved: dict[str, list[str]] = {"done": [], "failed": []}
     for path in sorted(p for p in processing.rglob("*") if p.is_file()):
         if path.suffix.lower() in COMPANIONS:  # a manifest or notes go with their batch
@@ -141,11 +142,10 @@ def settle(inbox: Path, batch: str, outcomes: list[dict], verified: set[str]) ->
         outcome = by_source.get(readable_path(path)) or by_sha256.get(sha256_file(path))
         if outcome is None:
             _move(inbox, processing, batch, path, "not ingested: the batch stopped before it (or it is hidden)", moved)
-        elif outcome["status"] in ("archived", "duplicate") and outcome.get("document") in verified:
+        elif outcome.status in ("archived", "duplicate") and outcome.document in verified:
             _move(inbox, processing, batch, path, None, moved)
         else:
-            _move(inbox, processing, batch, path, outcome.get("message") or outcome.get("reason") or
-                  outcome["status"], moved)  # fmt: skip
+            _move(inbox, processing, batch, path, outcome.message or outcome.reason or outcome.status, moved)
     shutil.rmtree(processing, ignore_errors=True)
     return moved
 

@@ -17,7 +17,7 @@ import re
 from datetime import datetime, timezone
 from pathlib import Path
 
-from archive.errors import InvalidValue, NotFound
+from archive.errors import BadArgument, InvalidValue, NotFound
 from archive.records.document import DocumentRecord
 from archive.records.manifest import (
     TRANSACTION_TYPES,
@@ -66,6 +66,19 @@ def correct_page_text(archive: Archive, document: str, page: int, text: str, not
 
 # What an archivist may correct: the metadata fields, the document type and the access level.
 EDITABLE = (*FIELDS, "doc_type", "access")
+
+
+def field_values(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """``FIELD=VALUE`` pairs as typed on a command line, by field name."""
+    values: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise BadArgument(
+                "FIELD=VALUE", f"{pair!r}: write FIELD=VALUE, e.g. amount=1234567.89 (winner= clears the winner)"
+            )
+        values[name.strip()] = value
+    return values
 
 
 def correct_metadata(archive: Archive, document: str, fields: dict[str, str], note: str) -> Path:

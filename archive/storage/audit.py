@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import errno
 from collections.abc import Iterator
+from datetime import datetime, timezone
 
 from archive.config import load_config
-from archive.errors import ArchiveError
+from archive.errors import ArchiveError, BadArgument
 from archive.storage.access import os_user, visible_levels
 from archive.storage.events import read_events
 from archive.storage.store import Archive
@@ -34,6 +35,9 @@ def record_use(archive: Archive, action: str, results: int, **detail: object) ->
 
 def use_events(archive: Archive, user: str | None = None, action: str | None = None,
                since: str | None = None) -> Iterator[dict]:  # fmt: skip
+    """The use events, only ``user``'s, of ``action`` and from ``since`` (an ISO date or
+    time, local unless it says its zone) where given."""
+    since = _utc(since) if since else None
     for event in read_events(archive.events_path):
         if event.get("type") != USE:
             continue
@@ -42,3 +46,12 @@ def use_events(archive: Archive, user: str | None = None, action: str | None = N
         if since and event.get("time", "") < since:
             continue
         yield event
+
+
+def _utc(value: str) -> str:
+    """An ISO date or time as the event log writes it (UTC)."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise BadArgument("--since", f"{value!r} is not an ISO date or time, e.g. 2023-12-01") from None
+    return moment.astimezone(timezone.utc).isoformat(timespec="seconds")  # a time without a zone is local

@@ -11,17 +11,11 @@ from archive.errors import ExitCode
 from flows.cli.base import archive_option, cli
 
 
-def _columns(_ctx: object, _param: object, pairs: tuple[str, ...]) -> dict[str, str]:
-    from archive.records.manifest import column_map
-
-    return column_map(pairs)
-
-
 @cli.command()
 @click.argument("src", type=click.Path(exists=True))
 @click.option("--manifest", type=click.Path(exists=True, dir_okay=False),
               help="Trading platform export (CSV in UTF-8/GBK, or XLSX) to join by file name.")  # fmt: skip
-@click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER", callback=_columns,
+@click.option("--column", "columns", multiple=True, metavar="FIELD=HEADER",
               help="Map a manifest column the built-in names miss, e.g. --column amount=合同价.")  # fmt: skip
 @archive_option
 @click.option("--engine", type=click.Choice(["rapidocr", "tesseract"]), default=None,
@@ -34,7 +28,7 @@ def _columns(_ctx: object, _param: object, pairs: tuple[str, ...]) -> dict[str, 
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="Live progress bar on stderr: pages done, pages/min, time to go "
               "(default: on when stderr is a terminal and not --json).")  # fmt: skip
-def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir: str | None, engine: str | None,
+def ingest(src: str, manifest: str | None, columns: tuple[str, ...], archive_dir: str | None, engine: str | None,
            workers: int | None, dask: str | None, wait: bool, as_json: bool,
            show_progress: bool | None) -> None:  # fmt: skip
     """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
@@ -57,12 +51,12 @@ def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir:
         from flows.ingest import ingest_now
 
         summary = ingest_now(src, archive_dir, manifest, columns, engine, workers, dask, wait, show_progress, server)
-    click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else render_text(summary))
-    if summary["interrupted"]:
-        click.echo(f"interrupted: {len(summary['interrupted'])} file(s) not done; run the same command again "
+    click.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if as_json else render_text(summary))
+    if summary.interrupted:
+        click.echo(f"interrupted: {len(summary.interrupted)} file(s) not done; run the same command again "
                    "to finish the batch", err=True)  # fmt: skip
         sys.exit(int(ExitCode.interrupted))
-    if summary["failed"]:
+    if summary.failed:
         sys.exit(int(ExitCode.other_error))
 
 

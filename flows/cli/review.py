@@ -124,22 +124,12 @@ def review_fix_text(document: str, page: int, text_file, note: str, archive_dir:
     click.echo(f"saved {path}; the original OCR is unchanged")
 
 
-def _field_values(_ctx: object, _param: object, pairs: tuple[str, ...]) -> dict[str, str]:
-    values: dict[str, str] = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise click.BadParameter(f"{pair!r}: write FIELD=VALUE, e.g. amount=1234567.89 (winner= clears the winner)")
-        values[name.strip()] = value
-    return values
-
-
 @review.command("fix-metadata")
 @click.argument("document")
-@click.argument("fields", nargs=-1, required=True, metavar="FIELD=VALUE...", callback=_field_values)
+@click.argument("fields", nargs=-1, required=True, metavar="FIELD=VALUE...")
 @note_option
 @archive_option
-def review_fix_metadata(document: str, fields: dict[str, str], note: str, archive_dir: str | None) -> None:
+def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archive_dir: str | None) -> None:
     """Correct metadata fields of a document (a new version) and reindex it.
 
     Fields: project_code, project_name, transaction_type, purchaser, agency, winner,
