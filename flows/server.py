@@ -9,6 +9,13 @@ that same subprocess (Prefect's own command and environment, see
 starts while the CLI loads its libraries and the OCR workers their models: an
 ingest begins ~7 s sooner. A configured server (``PREFECT_API_URL``, e.g. the
 admins' server; the test harness) is used as it is.
+
+An archivist who runs several small ingests in a row would pay that start each time
+(~15 s before the first page). So by default the server is a ``LocalServer``: it
+outlives the command that started it, the next command on the machine (the same
+PREFECT_HOME) reuses it, and it stops itself once no command has used it for
+``TRADE_ARCHIVE_SERVER_IDLE`` seconds (default 600; 0: a temporary server per command,
+stopped when the command ends).
 """
 
 from __future__ import annotations
@@ -16,11 +23,14 @@ from __future__ import annotations
 import atexit
 import contextlib
 import ctypes
+import fcntl
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -32,6 +42,7 @@ if TYPE_CHECKING:
     from archive.ingest.progress import LiveBar
 
 STARTUP_SECONDS = 120.0
+IDLE_SECONDS = 600.0  # a LocalServer unused this long stops itself (TRADE_ARCHIVE_SERVER_IDLE)
 PR_SET_PDEATHSIG = 1  # prctl(2) option: the signal this process gets when its parent dies
 
 
@@ -40,21 +51,13 @@ class TemporaryServer:
 
     def __init__(self) -> None:
         import prefect
-        from prefect.settings import get_current_settings
 
         self.port = _free_port()
-        environment = {
-            **os.environ,
-            "PREFECT_UI_ENABLED": "0",
-            "PREFECT__SERVER_EPHEMERAL": "1",  # as Prefect's own temporary server: no background services
-            "PREFECT__SERVER_FINAL": "1",
-            **get_current_settings().to_environment_variables(exclude_unset=True),
-        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent),
              "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
-            env=environment,
+            env=_server_environment(),
             preexec_fn=_dies_with(os.getpid()) if sys.platform == "linux" else None,
             start_new_session=True,  # Ctrl-C on the terminal is the CLI's to handle: the server serves to the end
         )  # fmt: skip
@@ -67,16 +70,12 @@ class TemporaryServer:
         """Block until the server answers its health check."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"the local Prefect server exited with code {self.process.returncode}")
+            if _healthy(self.api_url):
+                return
             time.sleep(0.1)
-        raise RuntimeError(f"the temporary Prefect server did not answer within {timeout:.0f} s")
+        raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
         self.process.terminate()
@@ -87,14 +86,78 @@ class TemporaryServer:
             self.process.wait()
 
 
+class LocalServer(TemporaryServer):
+    """A Prefect API server on loopback shared by the commands run on this machine: found
+    through a small state file in PREFECT_HOME, started by the first command that finds
+    none alive, and stopped by itself after ``idle`` seconds without a command using it
+    (each command touches its heartbeat file while it runs)."""
+
+    def __init__(self, idle: float) -> None:  # noqa: D107 - use ``LocalServer.shared``
+        self.idle, self.process = idle, None
+        self.port = 0
+
+    @classmethod
+    def shared(cls, idle: float) -> LocalServer:
+        """The running one, else one started now (one command at a time decides: a lock)."""
+        server = cls(idle)
+        home = _prefect_home()
+        home.mkdir(parents=True, exist_ok=True)
+        with open(home / "trade-archive-server.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            state = home / "trade-archive-server.json"
+            server.heartbeat = home / "trade-archive-server.alive"
+            server.heartbeat.touch()  # before the check: a server about to stop sees this use
+            running = _read_state(state)
+            if running and _alive(running["pid"]) and _healthy(f"http://127.0.0.1:{running['port']}/api"):
+                server.port = running["port"]
+                return server
+            server.port = _free_port()
+            server.process = subprocess.Popen(
+                [sys.executable, "-m", "flows.server", str(server.port), str(idle), str(server.heartbeat)],
+                env=_server_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                stderr=open(home / "trade-archive-server.log", "ab"),  # noqa: SIM115 - the server's, for its life
+                start_new_session=True,  # not the terminal's Ctrl-C, nor the command's end: it stops when idle
+            )  # fmt: skip
+            state.write_text(json.dumps({"pid": server.process.pid, "port": server.port}))
+        return server
+
+    @contextlib.contextmanager
+    def in_use(self) -> Iterator[None]:
+        """Keep the server from stopping while the block runs (a long ingest)."""
+        done = threading.Event()
+
+        def beat() -> None:
+            while not done.wait(max(1.0, self.idle / 4)):
+                with contextlib.suppress(OSError):
+                    self.heartbeat.touch()
+
+        threading.Thread(target=beat, name="prefect-server-heartbeat", daemon=True).start()
+        try:
+            yield
+        finally:
+            done.set()
+            with contextlib.suppress(OSError):
+                self.heartbeat.touch()  # the idle time counts from the command's end
+
+    def stop(self) -> None:
+        """Left running for the next command: it stops itself when idle."""
+
+
 @contextlib.contextmanager
 def prefect_api() -> Iterator[TemporaryServer | None]:
-    """The Prefect API for the block: the configured one, else a temporary server started
-    now (the caller calls ``wait_ready`` before its flow; it stops when the process exits)."""
+    """The Prefect API for the block: the configured one, else the machine's local server
+    (reused, or started now; the caller calls ``wait_ready`` before its flow), else, with
+    TRADE_ARCHIVE_SERVER_IDLE=0, a temporary server stopped when the process exits."""
     from prefect.settings import PREFECT_API_URL, get_current_settings, temporary_settings
 
     if get_current_settings().api.url:
         yield None
+        return
+    idle = float(os.environ.get("TRADE_ARCHIVE_SERVER_IDLE", IDLE_SECONDS))
+    if idle > 0:
+        server: TemporaryServer = LocalServer.shared(idle)
+        with temporary_settings(updates={PREFECT_API_URL: server.api_url}), server.in_use():  # type: ignore[attr-defined]
+            yield server
         return
     server = TemporaryServer()
     # Stopped at exit, after Prefect has sent its last logs and events (its own exit
@@ -102,6 +165,72 @@ def prefect_api() -> Iterator[TemporaryServer | None]:
     atexit.register(server.stop)
     with temporary_settings(updates={PREFECT_API_URL: server.api_url}):
         yield server
+
+
+def _server_environment() -> dict[str, str]:
+    """Prefect's own settings for a server of its own (as its temporary server has them)."""
+    from prefect.settings import get_current_settings
+
+    return {
+        **os.environ,
+        "PREFECT_UI_ENABLED": "0",
+        "PREFECT__SERVER_EPHEMERAL": "1",  # as Prefect's own temporary server: no background services
+        "PREFECT__SERVER_FINAL": "1",
+        **get_current_settings().to_environment_variables(exclude_unset=True),
+    }
+
+
+def _prefect_home() -> Path:
+    from prefect.settings import get_current_settings
+
+    return Path(get_current_settings().home).expanduser()
+
+
+def _read_state(path: Path) -> dict | None:
+    try:
+        state = json.loads(path.read_text())
+        return state if isinstance(state.get("pid"), int) and isinstance(state.get("port"), int) else None
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _healthy(api_url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api_url}/health", timeout=2) as response:
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def serve_until_idle(port: int, idle: float, heartbeat: Path) -> None:
+    """The LocalServer's process: Prefect's API on loopback until ``heartbeat`` has not
+    been touched for ``idle`` seconds."""
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config("prefect.server.api.server:create_app", factory=True, host="127.0.0.1",
+                                           port=port, log_level="error", lifespan="on"))  # fmt: skip
+
+    def watch() -> None:
+        while not server.should_exit:
+            time.sleep(min(5.0, idle / 4))
+            try:
+                unused = time.time() - heartbeat.stat().st_mtime
+            except OSError:
+                unused = idle + 1
+            server.should_exit = unused > idle
+
+    threading.Thread(target=watch, name="idle-watch", daemon=True).start()
+    server.run()
 
 
 def _dies_with(parent: int) -> Callable[[], None]:
@@ -148,3 +277,7 @@ def console_above(bar: LiveBar) -> Iterator[None]:
     finally:
         for handler, log_filter in filters:
             handler.removeFilter(log_filter)
+
+
+if __name__ == "__main__":  # LocalServer's process: python -m flows.server PORT IDLE HEARTBEAT
+    serve_until_idle(int(sys.argv[1]), float(sys.argv[2]), Path(sys.argv[3]))

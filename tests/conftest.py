@@ -8,6 +8,9 @@ os.environ.setdefault("PREFECT_HOME", tempfile.mkdtemp(prefix="trade-archive-pre
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# A command-line run in a test starts its own Prefect server and stops it at its end (no
+# server left running after the tests); tests/test_server.py covers the shared one.
+os.environ.setdefault("TRADE_ARCHIVE_SERVER_IDLE", "0")
 
 import pytest  # noqa: E402
 
