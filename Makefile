@@ -5,7 +5,8 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils fonts-noto-cjk python3-venv
+SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils fonts-noto-cjk python3-venv \
+	chromium chromium-driver
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ARCHIVE := demo-out/archive
 BENCH_VENV := .bench-venv
@@ -15,10 +16,10 @@ export OMP_THREAD_LIMIT := 1
 
 .PHONY: demo test test-all bench bench-ocr bench-throughput bench-search system-deps venv lint clean
 
-system-deps:  ## tesseract + Chinese data, poppler (pdftotext), CJK fonts
+system-deps:  ## tesseract + Chinese data, poppler (pdftotext), CJK fonts, chromium (the review page's browser tests)
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; \
 	else ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES)) \
-	  || echo "warning: could not install $(SYSTEM_PACKAGES); RapidOCR still works, tesseract/pdftotext tests are skipped"; fi
+	  || echo "warning: could not install $(SYSTEM_PACKAGES); RapidOCR still works, tesseract/pdftotext/browser tests are skipped"; fi
 
 $(BIN)/trade-archive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

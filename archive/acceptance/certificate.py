@@ -11,6 +11,7 @@ from pathlib import Path
 from PIL import Image
 
 from archive.acceptance.checks import Acceptance, Flag
+from archive.capture.imaging import turn_upright
 from archive.records.corrections import latest_page_text
 from archive.storage.fixity import atomic_write_bytes, atomic_write_json
 from archive.storage.store import Archive, read_json
@@ -19,13 +20,16 @@ THUMB_WIDTH = 360
 
 
 def page_png(archive: Archive, document: str, page: int, width: int | None = THUMB_WIDTH) -> bytes | None:
-    """The page's master image as PNG (scaled to ``width``; full size when None)."""
+    """The page's master image as PNG, stood upright as the OCR read it (the master
+    is kept as scanned), scaled to ``width`` (full size when None)."""
     package = archive.find_document(document)
     if package is None:
         return None
     ocr = read_json(package / "data" / "ocr" / f"{page:04d}.json")
-    with Image.open(package / "data" / ocr["master_image"]) as image:
-        image = image.convert("RGB")
+    with Image.open(package / "data" / ocr["master_image"]) as scanned:
+        # ``orientation`` is how far the scan was turned clockwise: the counter-clockwise turn that undoes it
+        image = turn_upright(scanned.convert("RGB"), (360 - int(ocr.get("orientation") or 0)) % 360,
+                             float(ocr.get("skew") or 0.0))  # fmt: skip
         if width:
             image.thumbnail((width, width * 2))
         buffer = io.BytesIO()
@@ -39,6 +43,13 @@ def page_text(archive: Archive, document: str, page: int) -> str:
         return corrected
     package = archive.find_document(document)
     return read_json(package / "data" / "ocr" / f"{page:04d}.json")["text"] if package else ""
+
+
+def page_lines(archive: Archive, document: str, page: int) -> list[tuple[str, float]]:
+    """The original OCR's lines of a page, each with its confidence (0-1)."""
+    package = archive.find_document(document)
+    lines = read_json(package / "data" / "ocr" / f"{page:04d}.json").get("lines", []) if package else []
+    return [(line["text"], float(line["confidence"])) for line in lines]
 
 
 def write_certificate(archive: Archive, acceptance: Acceptance, override: str | None = None) -> dict[str, Path]:

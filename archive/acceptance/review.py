@@ -4,17 +4,20 @@ line and the review page call these same functions."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from archive.acceptance.certificate import page_png, page_text, write_certificate
+from archive.acceptance.certificate import page_lines, page_png, page_text, write_certificate
 from archive.acceptance.checks import Acceptance, Flag, check_batch, find_flag, flag_known
+from archive.capture.pageproc import LOW_CONFIDENCE
 from archive.errors import NotFound
-from archive.records.corrections import correct_page_text, field_values, resolve_flag
+from archive.records.corrections import EDITABLE, correct_page_text, field_values, resolve_flag
 from archive.records.export import ExportedDocument, visible_document
 from archive.records.filing import Reindex, correct_document_metadata
 from archive.storage.audit import record_use
 from archive.storage.store import Archive
+
+CORRECTABLE = EDITABLE  # the fields ``fix_metadata`` takes (the review page's metadata form)
 
 
 @dataclass
@@ -49,9 +52,10 @@ def accept_batch(archive: Archive, batch: str | None = None, override: str | Non
     return verdict
 
 
-def open_flags(archive: Archive, batch: str | None = None) -> tuple[str, list[Flag]]:
-    """(batch, its open flags)."""
-    acceptance = check_batch(archive, batch)
+def open_flags(archive: Archive, batch: str | None = None, integrity: bool = True) -> tuple[str, list[Flag]]:
+    """(batch, its open flags); ``integrity=False`` leaves out the whole-archive
+    ``verify`` (the review page asks again after each correction, verify once)."""
+    acceptance = check_batch(archive, batch, integrity=integrity)
     return acceptance.batch, [f for c in acceptance.checks for f in c.open_flags]
 
 
@@ -60,6 +64,9 @@ class FlagView:
     flag: Flag
     document: ExportedDocument | None  # None for a flag on no document (a batch-level one)
     text: str | None  # the page's text, corrections applied (None for a flag on no page)
+    # the lines the OCR read with a confidence under the threshold (the original OCR's, for the
+    # reviewer's eye: a corrected text may no longer hold them)
+    low_lines: list[str] = field(default_factory=list)
 
     def png(self, archive: Archive, width: int | None = None) -> bytes:
         """The flagged page as PNG (the master image, upright); empty for a flag on no page."""
@@ -81,8 +88,11 @@ def show_flag(archive: Archive, flag_id: str, batch: str | None = None) -> FlagV
         if document is None:
             raise missing
         record_use(archive, "show", 1, document=flag.document, page=flag.page, flag=flag.id)
-    text = page_text(archive, flag.document, flag.page) if flag.document and flag.page else None
-    return FlagView(flag, document, text)
+    if not (flag.document and flag.page):
+        return FlagView(flag, document, None)
+    lines = page_lines(archive, flag.document, flag.page)
+    low = [text for text, confidence in lines if confidence < LOW_CONFIDENCE]
+    return FlagView(flag, document, page_text(archive, flag.document, flag.page), low)
 
 
 def resolve(archive: Archive, flag_id: str, note: str, batch: str | None = None) -> None:

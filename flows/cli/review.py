@@ -55,6 +55,7 @@ def review() -> None:
       trade-archive review show 3f2a9c0b1d --png /tmp/page.png
       trade-archive review fix-text 737f17a0e625e281 1 --file corrected.txt --note "seal covered the date"
       trade-archive review resolve 3f2a9c0b1d --note "checked against the paper"
+      trade-archive review serve     # the same in the browser
     """
 
 
@@ -164,3 +165,23 @@ def review_resolve(flag: str, note: str, batch: str | None, archive_dir: str | N
 
     resolve(open_archive(archive_dir), flag, note, batch)
     click.echo(f"resolved {flag}")
+
+
+@review.command("serve")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True, help="Port (0: any free one).")
+@batch_option
+@archive_option
+def review_serve(port: int, batch: str | None, archive_dir: str | None) -> None:
+    """The review page in the browser: the open flags, each flagged page beside its
+    text and metadata, to correct and resolve there (the same library calls as the
+    commands above). It listens on 127.0.0.1 only and answers only the address it
+    prints, which carries a random token; Ctrl-C stops it.
+
+    \b
+    Example:
+      trade-archive review serve --archive /srv/archive
+      trade-archive review serve --port 0 --batch 20231201T080000123456Z
+    """
+    from flows.web import serve
+
+    serve(open_archive(archive_dir), batch, port, lambda url: click.echo(f"open {url}  (Ctrl-C stops)"))
