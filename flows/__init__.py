@@ -1,5 +1,7 @@
 """Prefect orchestration: thin flows and tasks over ``archive`` and ``index``, the
-deployments and the server, and the command line that starts them (``flows.cli``)."""
+deployments and the server, the command line that starts them (``flows.cli``), and
+the local review web application that ``trade-archive review serve`` starts
+(``flows.web``: pages over the library's review calls)."""
 
 import os
 

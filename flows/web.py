@@ -292,4 +292,9 @@ def serve(archive: Archive, batch: str | None, port: int, announce: Callable[[st
     sock = bind(port)
     announce(f"http://{HOST}:{sock.getsockname()[1]}/?token={app.state.review.token}")
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn hands Ctrl-C on once it has shut down: the way to stop, no error
+        pass
+    finally:
+        sock.close()

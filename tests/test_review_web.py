@@ -10,6 +10,7 @@ import shutil
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
@@ -208,44 +209,55 @@ def test_without_the_token_every_request_is_refused(server):
     assert forged.value.code == 403 and not (archive.root / "review" / "resolutions.jsonl").exists()
 
 
-def test_a_restricted_document_is_not_shown_to_a_user_without_the_role(review_archive, tmp_path, monkeypatch):
-    from starlette.testclient import TestClient
+def _client(url: str):
+    """A request function carrying the server's cookie: (status, body)."""
+    base, token = url.split("/?token=")
+    cookie = {"Cookie": f"trade-archive-review-{base.rsplit(':', 1)[1]}={token}"}
 
+    def request(path: str, form: dict | None = None) -> tuple[int, str]:
+        data = urllib.parse.urlencode({"token": token, **form}).encode() if form is not None else None
+        try:
+            with urllib.request.urlopen(urllib.request.Request(base + path, data=data, headers=cookie)) as answer:
+                return answer.status, answer.read().decode()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    return request
+
+
+def test_a_restricted_document_is_not_shown_to_a_user_without_the_role(server, tmp_path, monkeypatch):
     import index
     from archive.acceptance.review import fix_metadata, open_flags
-    from flows.web import create_app
 
-    notice = next(review_archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
-    fix_metadata(review_archive, notice, {"access": "restricted"}, "a losing bidder's file", reindex=index.refresh)
-    hidden = next(f for f in open_flags(review_archive, integrity=False)[1] if f.document == notice)
+    archive, url = server
+    notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
+    fix_metadata(archive, notice, {"access": "restricted"}, "a losing bidder's file", reindex=index.refresh)
+    hidden = next(f for f in open_flags(archive, integrity=False)[1] if f.document == notice)
     config = tmp_path / "roles.toml"
     config.write_text('[roles]\nrestricted = ["someone-else"]\n')
     monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
-    client = TestClient(create_app(review_archive, token="t"), base_url="http://127.0.0.1")
-    listed = client.get("/?token=t")
-    assert listed.status_code == 200 and "award-notice.pdf" in listed.text and hidden.id not in listed.text
-    page = client.get(f"/flag/{hidden.id}")
-    assert page.status_code == 404 and "单轨运行" not in page.text
-    assert client.get(f"/flag/{hidden.id}/page.png").status_code == 404
-    assert client.post(f"/flag/{hidden.id}/text", data={"token": "t", "text": "x", "note": "n"}).status_code == 404
+    request = _client(url)
+    status, listed = request("/")
+    assert status == 200 and "award-notice.pdf" in listed and hidden.id not in listed
+    status, page = request(f"/flag/{hidden.id}")
+    assert status == 404 and "单轨运行" not in page
+    assert request(f"/flag/{hidden.id}/page.png")[0] == 404
+    assert request(f"/flag/{hidden.id}/text", {"text": "x", "note": "n"})[0] == 404
 
 
-def test_bad_input_is_named_and_the_typed_text_kept(review_archive):
-    from starlette.testclient import TestClient
-
+def test_bad_input_is_named_and_the_typed_text_kept(server):
     from archive.acceptance.review import open_flags
-    from flows.web import create_app
 
-    flag = next(f for f in open_flags(review_archive, integrity=False)[1] if f.page)
-    client = TestClient(create_app(review_archive, token="t"), base_url="http://127.0.0.1")
-    client.get("/?token=t")
-    no_note = client.post(f"/flag/{flag.id}/text", data={"token": "t", "text": "我的更正", "note": " "})
-    assert no_note.status_code == 400 and "write a note" in no_note.text and "我的更正" in no_note.text
-    bad = client.post(f"/flag/{flag.id}/metadata", data={"token": "t", "amount": "abc", "note": "n"})
-    assert bad.status_code == 400 and "amount" in bad.text and 'value="abc"' in bad.text
-    assert client.post(f"/flag/{flag.id}/resolve", data={"token": "t", "note": ""}).status_code == 400
-    assert client.get("/flag/nosuch").status_code == 404
-    assert not (review_archive.root / "review").exists()  # nothing was saved
+    archive, url = server
+    flag = next(f for f in open_flags(archive, integrity=False)[1] if f.page)
+    request = _client(url)
+    status, page = request(f"/flag/{flag.id}/text", {"text": "我的更正", "note": " "})
+    assert status == 400 and "write a note" in page and "我的更正" in page
+    status, page = request(f"/flag/{flag.id}/metadata", {"amount": "abc", "note": "n"})
+    assert status == 400 and "amount" in page and 'value="abc"' in page
+    assert request(f"/flag/{flag.id}/resolve", {"note": ""})[0] == 400
+    assert request("/flag/nosuch")[0] == 404
+    assert not (archive.root / "review").exists()  # nothing was saved
 
 
 def test_the_page_image_stands_upright_though_the_master_is_kept_as_scanned(review_archive):

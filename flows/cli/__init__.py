@@ -5,7 +5,8 @@ exception tree to exit codes.
 
 The commands live by group: ``ingest`` (ingest, serve: the flows), ``records``
 (export, show, file, report, audit, config), ``preservation`` (verify, reindex,
-transfer) and ``review`` (accept and the review group)."""
+transfer) and ``review`` (accept and the review group; ``review serve`` starts the
+review page, ``flows.web``)."""
 
 from flows.cli import ingest, preservation, records, review  # noqa: F401 - each registers its commands
 from flows.cli.base import cli, main
