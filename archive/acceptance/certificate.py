@@ -33,7 +33,8 @@ def page_png(archive: Archive, document: str, page: int, width: int | None = THU
         if width:
             image.thumbnail((width, width * 2))
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG", optimize=True)
+        # thumbnails go into reports (small); a full-size page is for a screen (fast: 2-5x quicker, 10% larger)
+        image.save(buffer, format="PNG", **({"optimize": True} if width else {"compress_level": 1}))
     return buffer.getvalue()
 
 
