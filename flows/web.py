@@ -38,7 +38,7 @@ from archive.acceptance.review import (
     resolve,
     show_flag,
 )
-from archive.errors import InvalidValue, NotFound, TradeArchiveError
+from archive.errors import BadArgument, InvalidValue, NotFound, TradeArchiveError
 from archive.records.export import visible_document
 from archive.storage.store import Archive
 
@@ -277,8 +277,8 @@ def bind(port: int) -> socket.socket:
         sock.bind((HOST, port))
     except OSError as error:
         sock.close()
-        raise InvalidValue(f"port {port} cannot be used ({error.strerror}): choose another with --port "
-                           "(0 picks a free one)") from None  # fmt: skip
+        reason = f"{port} cannot be used ({error.strerror}): choose another (0 picks a free one)"
+        raise BadArgument("--port", reason) from None
     sock.listen(64)
     sock.set_inheritable(True)
     return sock
