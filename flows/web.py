@@ -148,6 +148,7 @@ def _endpoint(state: ReviewState, handler: Handler) -> Callable:
 
 
 def _filters(request: Request) -> dict[str, str]:
+    """The list's filters, carried from page to page."""
     return {k: request.query_params[k] for k in ("check", "doc_type") if request.query_params.get(k)}
 
 
@@ -161,6 +162,8 @@ def _listed(state: ReviewState, request: Request) -> list[Flag]:
 
 
 def _flag_list(state: ReviewState, request: Request) -> Response:
+    if request.query_params.get("refresh"):  # after work done elsewhere (the commands, another page)
+        state.flags, state.doc_types = None, {}
     flags = state.open_flags()
     counts: dict[str, int] = {}
     for flag in flags:
