@@ -111,14 +111,19 @@ class TokenCheck(BaseHTTPMiddleware):
     async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
         given = request.query_params.get("token")
         cookie = cookie_name(request.url.port)
-        if given is not None and secrets.compare_digest(given, self.token):
+        if given is not None and same(given, self.token):
             rest = {k: v for k, v in request.query_params.items() if k != "token"}
             response = RedirectResponse(request.url.path + (f"?{urlencode(rest)}" if rest else ""), status_code=303)
             response.set_cookie(cookie, self.token, httponly=True, samesite="strict")
             return response
-        if not secrets.compare_digest(request.cookies.get(cookie, ""), self.token):
+        if not same(request.cookies.get(cookie, ""), self.token):
             return PlainTextResponse("403: open the address `trade-archive review serve` printed", status_code=403)
         return await call_next(request)
+
+
+def same(given: str, token: str) -> bool:
+    """In constant time (no timing tells the token); bytes, as any text may be sent."""
+    return secrets.compare_digest(given.encode("utf-8", errors="replace"), token.encode())
 
 
 def cookie_name(port: int | None) -> str:
@@ -134,8 +139,9 @@ def _endpoint(state: ReviewState, handler: Handler) -> Callable:
 
     async def endpoint(request: Request) -> Response:
         if request.method == "POST":
-            form = {k: v[-1] for k, v in parse_qs((await request.body()).decode(), keep_blank_values=True).items()}
-            if not secrets.compare_digest(form.get("token", ""), state.token):
+            body = (await request.body()).decode("utf-8", errors="replace")
+            form = {k: v[-1] for k, v in parse_qs(body, keep_blank_values=True).items()}
+            if not same(form.get("token", ""), state.token):
                 return PlainTextResponse("403: the form does not carry this server's token", status_code=403)
             request.state.form = form
         try:

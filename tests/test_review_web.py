@@ -196,7 +196,8 @@ def test_an_archivist_corrects_and_resolves_a_flag_in_the_browser(server, browse
 def test_without_the_token_every_request_is_refused(server):
     archive, url = server
     base, token = url.split("/?token=")
-    for address in (base + "/", base + "/?token=wrong", base + "/flag/x/page.png", base + "/flag/x/resolve"):
+    for address in (base + "/", base + "/?token=wrong", base + "/?token=%E4%B8%AD", base + "/flag/x/page.png",
+                    base + "/flag/x/resolve"):  # fmt: skip
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(address, data=b"note=x" if address.endswith("resolve") else None)
         assert refused.value.code == 403, address
