@@ -276,3 +276,23 @@ def test_the_page_image_stands_upright_though_the_master_is_kept_as_scanned(revi
         Image.open(io.BytesIO(page_png(review_archive, package.name, 1, width=None))) as shown,
     ):
         assert shown.tobytes() == master.convert("RGB").transpose(Image.Transpose.ROTATE_180).tobytes()
+
+
+def test_review_serve_prints_its_address_and_stops_on_ctrl_c(review_archive):
+    import signal
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "flows.cli", "review", "serve", "--port", "0"]
+    command += ["--archive", str(review_archive.root)]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env) as served:
+        line = served.stdout.readline()
+        assert line.startswith("open http://127.0.0.1:") and "/?token=" in line, line + served.stderr.read()
+        url = line.split()[1]
+        assert _client(url)("/")[0] == 200
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(url.split("?")[0])
+        assert refused.value.code == 403
+        served.send_signal(signal.SIGINT)
+        assert served.wait(30) == 0, served.stderr.read()
