@@ -50,9 +50,9 @@ TEMPLATES = jinja2.Environment(
 
 @dataclass
 class ReviewState:
-    """The archive and batch under review, and the batch's open flags: asked for once
-    (with ``verify``), then again without it after a correction (a fix may close or
-    raise flags; the integrity flags of the first answer stay until resolved)."""
+    """The archive and batch under review, and the batch's open flags: worked out once
+    (the checks over the whole batch, ``verify`` included, as ``accept``), then kept: a
+    resolved flag leaves the list; ``?refresh=1`` works them out again."""
 
     archive: Archive
     batch: str | None
@@ -65,11 +65,13 @@ class ReviewState:
             self.batch, self.flags = open_flags(self.archive, self.batch)
         return [f for f in self.flags if not f.document or self.doc_type(f) is not None]
 
-    def refresh(self) -> None:
-        """After a correction: the flags again, verify left out (it ran at the start)."""
-        kept = [f for f in self.flags or [] if f.check == "integrity"]
-        self.batch, flags = open_flags(self.archive, self.batch, integrity=False)
-        self.flags, self.doc_types = flags + kept, {}
+    def show(self, flag_id: str) -> FlagView:
+        """The flag as this user may see it (the list's flags spare the checks a run)."""
+        return show_flag(self.archive, flag_id, self.batch, known=self.flags or ())
+
+    def corrected(self) -> None:
+        """A metadata correction may change a document's type or access level."""
+        self.doc_types = {}
 
     def resolved(self, flag_id: str) -> None:
         self.flags = [f for f in self.flags or [] if f.id != flag_id]
@@ -191,7 +193,7 @@ def _neighbours(state: ReviewState, request: Request, flag_id: str) -> tuple[str
 
 def _flag_page(state: ReviewState, request: Request, **shown: object) -> Response:
     flag_id = request.path_params["flag_id"]
-    view = show_flag(state.archive, flag_id, state.batch)
+    view = state.show(flag_id)
     previous, following = _neighbours(state, request, flag_id)
     metadata = _metadata_values(view)
     return _render("flag.html", state, request, view=view, previous=previous, following=following,
@@ -206,7 +208,7 @@ def _metadata_values(view: FlagView) -> dict[str, str]:
 
 
 def _page_image(state: ReviewState, request: Request) -> Response:
-    view = show_flag(state.archive, request.path_params["flag_id"], state.batch)
+    view = state.show(request.path_params["flag_id"])
     png = view.png(state.archive)
     if not png:
         raise NotFound("this flag is on no page")
@@ -222,7 +224,7 @@ def _note(request: Request) -> str:
 
 def _save_text(state: ReviewState, request: Request) -> Response:
     form = request.state.form
-    view = show_flag(state.archive, request.path_params["flag_id"], state.batch)
+    view = state.show(request.path_params["flag_id"])
     try:
         if view.flag.page is None or view.flag.document is None:
             raise InvalidValue("this flag is on no page: there is no text to correct")
@@ -230,13 +232,13 @@ def _save_text(state: ReviewState, request: Request) -> Response:
         fix_text(state.archive, view.flag.document, view.flag.page, text, _note(request), reindex=index.refresh)
     except TradeArchiveError as error:  # the typed text stays in the form
         return _flag_page(state, request, text=form.get("text", ""), text_error=str(error), status_code=400)
-    state.refresh()
+    state.corrected()
     return _back(request, "text saved as a new version; the original OCR is unchanged")
 
 
 def _save_metadata(state: ReviewState, request: Request) -> Response:
     form = request.state.form
-    view = show_flag(state.archive, request.path_params["flag_id"], state.batch)
+    view = state.show(request.path_params["flag_id"])
     current = _metadata_values(view)
     changed = {name: form[name] for name in CORRECTABLE if name in form and form[name].strip() != current.get(name)}
     try:
@@ -248,7 +250,7 @@ def _save_metadata(state: ReviewState, request: Request) -> Response:
     except TradeArchiveError as error:
         typed = current | {name: form.get(name, current[name]) for name in current}
         return _flag_page(state, request, typed=typed, metadata_error=str(error), status_code=400)
-    state.refresh()
+    state.corrected()
     return _back(request, f"corrected {', '.join(changed)}")
 
 

@@ -233,7 +233,7 @@ def test_a_restricted_document_is_not_shown_to_a_user_without_the_role(server, t
     archive, url = server
     notice = next(archive.transaction_dir("GXZC2023-G1-001234-KWZB").glob("*/bagit.txt")).parent.name
     fix_metadata(archive, notice, {"access": "restricted"}, "a losing bidder's file", reindex=index.refresh)
-    hidden = next(f for f in open_flags(archive, integrity=False)[1] if f.document == notice)
+    hidden = next(f for f in open_flags(archive)[1] if f.document == notice)
     config = tmp_path / "roles.toml"
     config.write_text('[roles]\nrestricted = ["someone-else"]\n')
     monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
@@ -250,7 +250,7 @@ def test_bad_input_is_named_and_the_typed_text_kept(server):
     from archive.acceptance.review import open_flags
 
     archive, url = server
-    flag = next(f for f in open_flags(archive, integrity=False)[1] if f.page)
+    flag = next(f for f in open_flags(archive)[1] if f.page)
     request = _client(url)
     status, page = request(f"/flag/{flag.id}/text", {"text": "我的更正", "note": " "})
     assert status == 400 and "write a note" in page and "我的更正" in page

@@ -4,6 +4,7 @@ line and the review page call these same functions."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -52,10 +53,9 @@ def accept_batch(archive: Archive, batch: str | None = None, override: str | Non
     return verdict
 
 
-def open_flags(archive: Archive, batch: str | None = None, integrity: bool = True) -> tuple[str, list[Flag]]:
-    """(batch, its open flags); ``integrity=False`` leaves out the whole-archive
-    ``verify`` (the review page asks again after each correction, verify once)."""
-    acceptance = check_batch(archive, batch, integrity=integrity)
+def open_flags(archive: Archive, batch: str | None = None) -> tuple[str, list[Flag]]:
+    """(batch, its open flags)."""
+    acceptance = check_batch(archive, batch)
     return acceptance.batch, [f for c in acceptance.checks for f in c.open_flags]
 
 
@@ -75,11 +75,13 @@ class FlagView:
         return page_png(archive, self.flag.document, self.flag.page, width=width) or b""
 
 
-def show_flag(archive: Archive, flag_id: str, batch: str | None = None) -> FlagView:
+def show_flag(archive: Archive, flag_id: str, batch: str | None = None, known: Iterable[Flag] = ()) -> FlagView:
     """A flag with its page and document, as this OS user may see them (logged as use).
-    A flag on a document the user may not see answers as a flag that does not exist."""
+    A flag on a document the user may not see answers as a flag that does not exist.
+    ``known``: the batch's flags as the caller has them already (the review page's
+    list), so that the checks are not run over the whole batch again for each page."""
     missing = NotFound(f"no flag {flag_id} in the batch; `trade-archive review list` shows them")
-    flag = find_flag(archive, flag_id, batch)
+    flag = next((f for f in known if f.id == flag_id), None) or find_flag(archive, flag_id, batch)
     if flag is None:
         raise missing
     document = None
