@@ -5,8 +5,11 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# chromium + its driver: the review page's browser tests (Debian's names; where they are
+# missing, e.g. Ubuntu's snap-only chromium, the rest is installed and those tests skip)
+BROWSER_PACKAGES := chromium chromium-driver
 SYSTEM_PACKAGES := tesseract-ocr tesseract-ocr-chi-sim tesseract-ocr-eng poppler-utils fonts-noto-cjk python3-venv \
-	chromium chromium-driver
+	$(BROWSER_PACKAGES)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_ARCHIVE := demo-out/archive
 BENCH_VENV := .bench-venv
@@ -19,7 +22,9 @@ export OMP_THREAD_LIMIT := 1
 system-deps:  ## tesseract + Chinese data, poppler (pdftotext), CJK fonts, chromium (the review page's browser tests)
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; \
 	else ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(SYSTEM_PACKAGES)) \
-	  || echo "warning: could not install $(SYSTEM_PACKAGES); RapidOCR still works, tesseract/pdftotext/browser tests are skipped"; fi
+	  || (DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $(filter-out $(BROWSER_PACKAGES),$(SYSTEM_PACKAGES)) \
+	      && echo "warning: could not install $(BROWSER_PACKAGES); the review page's browser tests are skipped") \
+	  || echo "warning: could not install $(SYSTEM_PACKAGES); RapidOCR still works, tesseract/pdftotext tests are skipped"; fi
 
 $(BIN)/trade-archive: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
