@@ -32,15 +32,18 @@ CORRECTED = "中标（成交）通知书\n经档案员核对的更正文本"
 @pytest.fixture
 def review_archive(ingested_archive, tmp_path) -> Archive:
     """The ingested fixture scans as one batch with its report: the 150 dpi scans
-    give an image-quality flag on every page."""
+    give an image-quality flag on every page; the manifest declared 3 pages for the
+    two-page award notice and listed a file that never came (completeness)."""
     root = tmp_path / "archive"
     shutil.copytree(ingested_archive.root, root)
     archive = Archive(root)
     summary = BatchSummary("test-batch", str(root))
     for package in sorted(archive.documents()):
         record = read_json(package / "data" / "document.json")
+        declared = 3 if record["source"] == "award-notice.pdf" else None
         summary.add({"source": record["source"], "status": "archived", "document": record["document"],
-                     "pages": record["pages"], "manifest_pages": None})  # fmt: skip
+                     "pages": record["pages"], "manifest_pages": declared})  # fmt: skip
+    summary.manifest_rows_without_file.append("missing.pdf")
     save_report(archive, summary.to_json())
     return archive
 
@@ -119,17 +122,22 @@ def _screenshot(driver, name: str) -> None:
 def test_an_archivist_corrects_and_resolves_a_flag_in_the_browser(server, browser, tmp_path):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
-    from selenium.webdriver.support.ui import WebDriverWait
+    from selenium.webdriver.support.ui import Select, WebDriverWait
 
     archive, url = server
     browser.get(url)
     assert "token" not in browser.current_url  # the token became a cookie
     heading = browser.find_element(By.TAG_NAME, "h1").text
-    assert heading.endswith("open flags") and int(heading.split()[0]) >= 3
-    assert "image quality (" in browser.find_element(By.CLASS_NAME, "counts").text
+    assert heading == "5 open flags"
+    assert browser.find_element(By.CLASS_NAME, "counts").text == "Check: all (5) completeness (2) image quality (3)"
     _screenshot(browser, "review-list.png")
 
     listed = browser.current_url
+    Select(browser.find_element(By.NAME, "doc_type")).select_by_visible_text("notice")
+    _moved(browser, listed)
+    files = [r.text for r in browser.find_elements(By.CSS_SELECTOR, "#flags tr td:nth-child(4)")]
+    assert files == ["notice-upside-down.pdf"]  # the notice's one flag: the award notice's four are filtered out
+    browser.get(listed)
     browser.find_element(By.CSS_SELECTOR, "a[data-check='image quality']").click()
     _moved(browser, listed)
     rows = browser.find_elements(By.CSS_SELECTOR, "#flags a.flag")
