@@ -148,8 +148,8 @@ def _endpoint(state: ReviewState, handler: Handler) -> Callable:
             request.state.form = form
         try:
             return await run_in_threadpool(handler, state, request)
-        except TradeArchiveError as error:  # a flag or document not there (404), the archive busy (409)
-            status = 404 if isinstance(error, NotFound) else 409
+        except TradeArchiveError as error:  # not there (404), a value it cannot take (400), the archive busy (409)
+            status = 404 if isinstance(error, NotFound) else 400 if isinstance(error, InvalidValue) else 409
             return _render("error.html", state, request, message=str(error), status_code=status)
 
     return endpoint
