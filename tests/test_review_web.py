@@ -255,6 +255,9 @@ def test_bad_input_is_named_and_the_typed_text_kept(server):
     status, page = request(f"/flag/{flag.id}/metadata", {"amount": "abc", "note": "n"})
     assert status == 400 and "amount" in page and 'value="abc"' in page
     assert request(f"/flag/{flag.id}/resolve", {"note": ""})[0] == 400
+    with archive.writer_lock():  # an ingest is writing: said so, the typed text kept
+        status, page = request(f"/flag/{flag.id}/text", {"text": "我的更正", "note": "n"})
+    assert status == 400 and "being written" in page and "我的更正" in page
     assert request("/flag/nosuch")[0] == 404
     assert not (archive.root / "review").exists()  # nothing was saved
 
