@@ -28,6 +28,7 @@ from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
 from archive.errors import ArchiveError, BatchInterrupted, InputRejected
+from archive.records.arrangement import arrange
 from archive.records.metadata import merge
 from archive.records.transaction import refresh_folder, refresh_transaction
 from archive.storage.events import read_events
@@ -143,6 +144,10 @@ def ingest_document(
     except (OSError, ArchiveError) as error:  # verify reports the record; reindex rewrites it
         logger.warning("%s: its transaction's record was not updated (%s); `trade-archive reindex` rewrites it",
                        outcome.source, error)  # fmt: skip
+    try:  # with the record written: a signature missing from the page is the transaction's parties
+        arrange(archive, target)
+    except OSError as error:  # its number is kept; reindex completes the arrangement
+        logger.warning("%s: not yet arranged (%s); `trade-archive reindex` completes it", outcome.source, error)
     return outcome
 
 
