@@ -207,3 +207,32 @@ def _registry_lock(archive: Archive) -> Iterator[None]:
     with open(archive.root / ".arrangement.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         yield
+
+
+FAILED_KEYS = ("failed", "流标/废标", "流标", "废标")  # the [required_documents] list of a failed tender
+FAILED_WORDS = ("流标", "废标")
+
+
+def required_documents(transaction_type: str | None, failed: bool) -> list[str]:
+    """The doc_types a transaction of this type must leave behind (归档范围): the configured
+    list of failed tenders for one that failed (流标/废标), else its type's; [] where none is set."""
+    table = load_config().required_documents
+    failed_list = next((table[key] for key in FAILED_KEYS if key in table), None)
+    wanted = failed_list if failed and failed_list is not None else table.get(transaction_type or "", [])
+    return [_doc_type(name, transaction_type) for name in wanted]
+
+
+def is_failed(titles: list[str | None]) -> bool:
+    """Whether a transaction failed (流标/废标): one of its documents says so in its title."""
+    return any(word in (title or "") for title in titles for word in FAILED_WORDS)
+
+
+def _doc_type(name: str, kind: str | None) -> str:
+    """A doc_type, or what staff call one (中标通知书, 开标记录, ...)."""
+    if name in DOC_TYPES:
+        return name
+    for doc_type, names in DOC_TYPE_NAMES.items():
+        if name in names.split():
+            return doc_type
+    raise ConfigError(f"required_documents.{kind}: {name!r} is not a document type; one of {', '.join(DOC_TYPES)} "
+                      "(or what they are called: 采购公告, 开标记录, 评标报告, 中标通知书, 合同, ...)")  # fmt: skip
