@@ -35,6 +35,12 @@ def run(archive, *args):
     return result
 
 
+def _batch_report(archive):
+    """A batch report naming every document (the fixture archive was ingested without a batch)."""
+    outcomes = [{"status": "archived", "document": p.name, "source": f"{p.name}.pdf"} for p in archive.documents()]
+    (archive.root / "reports" / "test-batch.json").write_text(json.dumps({"batch": "test-batch", "outcomes": outcomes}))
+
+
 def test_every_filed_document_has_its_code_retention_and_title_in_export_bag_and_record(archive):
     pages = list(iter_pages(archive))
     codes = {}
@@ -71,14 +77,11 @@ def test_the_catalogue_opens_in_openpyxl_one_row_a_document_and_filters(archive,
     assert run(archive, "catalogue", "--format", "xlsx").exit_code == 2  # XLSX needs --out
 
 
-def test_accept_names_each_transaction_lacking_a_required_document_and_no_complete_one(
-    archive, tmp_path, monkeypatch
-):
+def test_accept_names_each_transaction_lacking_a_required_document_and_no_complete_one(archive, tmp_path, monkeypatch):
     config = tmp_path / "trade-archive.toml"
     config.write_text('[required_documents]\n"政府采购" = ["award_notice"]\n', encoding="utf-8")
     monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
-    outcomes = [{"status": "archived", "document": p.name, "source": f"{p.name}.pdf"} for p in archive.documents()]
-    (archive.root / "reports" / "test-batch.json").write_text(json.dumps({"batch": "test-batch", "outcomes": outcomes}))
+    _batch_report(archive)
     result = run(archive, "accept")
     assert result.exit_code == 8, result.output
     assert "FAIL  transaction completeness" in result.output
@@ -103,7 +106,8 @@ def test_disposal_lists_what_is_due_and_a_decision_is_logged_while_verify_still_
     assert logged[-1]["decision"] == "destroy" and logged[-1]["approver"] == "王芳"
     assert json.loads(run(archive, "disposal", "--due", "2100", "--json").output)[0]["decision"] == "destroy"
     permanent = next(p.name for p in archive.documents() if p.name != due[0]["document"])
-    refused = run(archive, "disposal", "record", permanent, "--decision", "destroy", "--approver", "王芳", "--note", "x")
+    refused = run(archive, "disposal", "record", permanent, "--decision", "destroy", "--approver", "王芳",
+                  "--note", "x")  # fmt: skip
     assert refused.exit_code == 2 and "永久" in refused.output
     assert run(archive, "verify").exit_code == 0
     assert archive.find_document(due[0]["document"]) is not None  # nothing electronic was deleted
@@ -111,12 +115,16 @@ def test_disposal_lists_what_is_due_and_a_decision_is_logged_while_verify_still_
 
 def test_a_correction_that_changes_the_group_renumbers_nothing_but_is_logged_and_flagged(archive):
     notice = next(p.name for p in archive.documents() if "GXZC" in p.parent.name)
-    fix = run(archive, "review", "fix-metadata", notice, "doc_type=contract", "title=更正后的题名", "--note", "per paper")
+    fix = run(archive, "review", "fix-metadata", notice, "doc_type=contract", "title=更正后的题名",
+              "--note", "per paper")  # fmt: skip
     assert fix.exit_code == 0, fix.output
     page = next(p for p in iter_pages(archive) if p["document"] == notice)
     assert page["archival_code"] == "0001-2023-D30-0001" and page["title"] == "更正后的题名"
     warned = [e for e in read_events(archive.events_path) if e["type"] == "arrangement" and e["outcome"] == "warning"]
     assert warned[-1]["now_retention"] == "永久" and warned[-1]["archival_code"] == "0001-2023-D30-0001"
+    _batch_report(archive)
+    accepted = run(archive, "accept")
+    assert "FAIL  arrangement" in accepted.output and "corrections put it in 2023 永久" in accepted.output
 
 
 def test_numbers_come_back_from_the_log_and_an_older_archive_is_arranged_by_reindex(

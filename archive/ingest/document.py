@@ -27,7 +27,7 @@ from archive.capture.pageproc import PageJob, process_page
 from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
-from archive.errors import ArchiveError, BatchInterrupted, InputRejected
+from archive.errors import ArchiveError, BatchInterrupted, InputRejected, TradeArchiveError
 from archive.records.arrangement import arrange
 from archive.records.metadata import merge
 from archive.records.transaction import refresh_folder, refresh_transaction
@@ -146,7 +146,7 @@ def ingest_document(
                        outcome.source, error)  # fmt: skip
     try:  # with the record written: a signature missing from the page is the transaction's parties
         arrange(archive, target)
-    except OSError as error:  # its number is kept; reindex completes the arrangement
+    except (OSError, TradeArchiveError) as error:  # a number given is kept; reindex completes the arrangement
         logger.warning("%s: not yet arranged (%s); `trade-archive reindex` completes it", outcome.source, error)
     return outcome
 
@@ -176,6 +176,7 @@ def record_stopped_filings(archive: Archive, outcomes: list[dict], batch: str) -
                        sha256=archived.get("source_sha256"), pages=archived.get("pages"), recovered=True)  # fmt: skip
         if package.parent.parent.name == "transactions":
             refresh_folder(archive, package.parent)
+            arrange(archive, package)
         recorded.append(document)
     return recorded
 

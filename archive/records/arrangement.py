@@ -77,6 +77,14 @@ def retention_for(doc_type: str) -> str:
     return schedule.get(doc_type) or schedule["default"]
 
 
+def check_arrangement_settings() -> None:
+    """The schedule and the required lists name document types (checked before a batch
+    starts, so that a misspelt type stops it at once rather than leaving documents unarranged)."""
+    retention_for("other")
+    for kind in load_config().required_documents:
+        required_documents(kind, kind in FAILED_KEYS)
+
+
 def description_of(archive: Archive, package: Path, record: dict) -> dict[str, str | None]:
     """The document's 题名, 责任者, 日期, 文号: the manifest's where it gave them, else read from
     its pages (corrected text first), its transaction's parties standing in for a signature."""
@@ -118,10 +126,9 @@ def arrange(archive: Archive, package: Path, unlogged: bool = False) -> Arrangem
                                datetime.now(timezone.utc).isoformat(timespec="seconds"))  # fmt: skip
         record["arrangement"] = asdict(arranged)
         atomic_write_json(package / "data" / "document.json", record)
-    rebag = bagit.Bag(str(package)).info.get("Archival-Code") != arranged.archival_code
-    if rebag:
+    # an unlogged one is bagged again whatever bag-info.txt says: a stop may have cut the tag manifest short
+    if unlogged or bagit.Bag(str(package)).info.get("Archival-Code") != arranged.archival_code:
         update_bag(package, ["data/document.json"], _tags(arranged, record["description"]))
-    if rebag or unlogged:
         archive.log("arrangement", document=record["document"], path=str(package.relative_to(archive.root)),
                     tagmanifest_sha256=sha256_file(package / "tagmanifest-sha256.txt"),
                     **{k: v for k, v in asdict(arranged).items() if k != "time"})  # fmt: skip
