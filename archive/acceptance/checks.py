@@ -21,7 +21,7 @@ from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
 from archive.records.arrangement import (
     Arrangement,
-    current_group,
+    corrected_group,
     is_failed,
     registry,
     required_documents,
@@ -398,7 +398,7 @@ def _arrangement(archive: Archive, documents: list[dict]) -> Check:
         arranged = Arrangement.of(document)
         if arranged is None:
             _flag(check, "filed but not arranged: `trade-archive reindex` arranges it", document, key="unarranged")
-        elif (now := current_group(archive, document)) != (arranged.year, arranged.retention):
+        elif (now := corrected_group(archive, document, arranged)) != (arranged.year, arranged.retention):
             _flag(check, f"{arranged.archival_code}: corrections put it in {now[0]} {now[1]}; it keeps its number "
                   "(decide, then resolve this flag)", document, key=f"group:{now}")  # fmt: skip
     check.evidence.append(f"{sum(map(len, by_code.values()))} documents arranged in {len(groups)} groups; "

@@ -97,14 +97,24 @@ def description_of(archive: Archive, package: Path, record: dict) -> dict[str, s
     return {name: row.get(name) or read[name] for name in DESCRIPTION}
 
 
-def current_group(archive: Archive, record: dict) -> tuple[int, str]:
-    """(year, retention) a document's corrected type and date put it in now."""
+def first_group(archive: Archive, package: Path, record: dict) -> tuple[int, str]:
+    """(year, retention) of a document being arranged: the year of its own date (corrected,
+    else read), else of its transaction's award, else the year it was archived."""
     corrected = latest_metadata(archive, record["document"])
-    doc_type = corrected.get("doc_type") or record["doc_type"]
-    described = record.get("description") or {}
-    when = corrected.get("doc_date", described.get("doc_date")) or record["metadata"].get("award_date")
+    own = corrected.get("doc_date", (record.get("description") or {}).get("doc_date"))
+    when = own or record["metadata"].get("award_date") or transaction_metadata(package.parent).get("award_date")
     year = int(str(when)[:4]) if when else int(record["process"]["time"][:4])
-    return year, retention_for(doc_type)
+    return year, retention_for(corrected.get("doc_type") or record["doc_type"])
+
+
+def corrected_group(archive: Archive, record: dict, arranged: Arrangement) -> tuple[int, str]:
+    """(year, retention) an archivist's corrections of its date or type now point an arranged
+    document to (its own where none does: a later fact, e.g. a transaction's award date
+    arriving, or a changed schedule, moves nothing and flags nothing)."""
+    corrected = latest_metadata(archive, record["document"])
+    year = int(str(corrected["doc_date"])[:4]) if corrected.get("doc_date") else arranged.year
+    retention = retention_for(corrected["doc_type"]) if corrected.get("doc_type") else arranged.retention
+    return year, retention
 
 
 def arrange(archive: Archive, package: Path, unlogged: bool = False) -> Arrangement | None:
@@ -118,7 +128,7 @@ def arrange(archive: Archive, package: Path, unlogged: bool = False) -> Arrangem
     if arranged is None:
         config = load_config()
         record["description"] = description_of(archive, package, record)  # its date decides the year
-        year, retention = current_group(archive, record)
+        year, retention = first_group(archive, package, record)
         item = _allocate(archive, group_key(config.fonds, year, retention), record["document"])
         code = config.archival_code.format(fonds=config.fonds, year=year, retention=retention,
                                            retention_code=RETENTION_CODES[retention], item=item)  # fmt: skip
@@ -173,7 +183,7 @@ def note_group_change(archive: Archive, package: Path) -> None:
     record = read_archived(package / "data" / "document.json")
     if (arranged := Arrangement.of(record)) is None:
         return
-    year, retention = current_group(archive, record)
+    year, retention = corrected_group(archive, record, arranged)
     if (year, retention) != (arranged.year, arranged.retention):
         archive.log("arrangement", "warning", document=record["document"], archival_code=arranged.archival_code,
                     now_year=year, now_retention=retention, note="kept its number; an archivist decides")  # fmt: skip

@@ -252,13 +252,14 @@ _DOC_NUMBER = re.compile(
     r"[\u4e00-\u9fff]{1,10}[〔\[［【﹝(（]\s*(?:19|20)\d{2}\s*[〕\]］】﹞)）]\s*第?\s*\d{1,5}\s*号"
 )
 _SIGNATURE = re.compile(r"^([^\s:：，,。]{4,40}?" + _ORG_END + r")(?:[（(][^）)]{0,8}[）)])?$")
+_OCR_YEAR = re.compile(r"((?:19|20)\d{2})\s*午(?=\s*\d{1,2}\s*月)")  # 年 read as 午: 2022午4月6日
 TITLE_MAX = 60  # a first line longer than this is running text, not a title
 
 
 def extract_description(text: str, doc_type: str, metadata: dict[str, object]) -> dict[str, str | None]:
     """题名, 责任者, 日期 and 文号 read from a document's text (all its pages, in order);
     ``metadata``: its transaction fields (the parties stand in for a signature not found)."""
-    flat = unicodedata.normalize("NFKC", text)
+    flat = _OCR_YEAR.sub(r"\1年", unicodedata.normalize("NFKC", text))
     lines = [line.strip() for line in flat.splitlines() if line.strip()]
     dates = [d for d in _DATE.findall(flat) if 1 <= int(d[1]) <= 12 and 1 <= int(d[2]) <= 31]
     number = next(filter(None, map(_DOC_NUMBER.search, lines)), None)
