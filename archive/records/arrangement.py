@@ -29,7 +29,7 @@ from archive.records.transaction import transaction_metadata
 from archive.storage.events import read_events
 from archive.storage.fixity import atomic_write_json, sha256_file
 from archive.storage.package import update_bag
-from archive.storage.store import Archive, read_archived, read_json
+from archive.storage.store import Archive, read_archived
 
 REGISTRY = "arrangement.json"
 RETENTION_YEARS = {"永久": None, "定期30年": 30, "定期10年": 10}
@@ -89,7 +89,7 @@ def description_of(archive: Archive, package: Path, record: dict) -> dict[str, s
     """The document's 题名, 责任者, 日期, 文号: the manifest's where it gave them, else read from
     its pages (corrected text first), its transaction's parties standing in for a signature."""
     corrected = latest_page_texts(archive, record["document"])
-    texts = [corrected.get(n) or read_json(package / "data" / "ocr" / f"{n:04d}.json")["text"]
+    texts = [corrected.get(n) or read_archived(package / "data" / "ocr" / f"{n:04d}.json")["text"]
              for n in range(1, record["pages"] + 1)]  # fmt: skip
     metadata = {**record["metadata"], **{k: v for k, v in transaction_metadata(package.parent).items() if v}}
     read = extract_description("\n".join(texts), record["doc_type"], metadata)
@@ -160,7 +160,7 @@ def arrange_pending(archive: Archive) -> list[str]:
     fails its BagIt validation is left for ``verify`` to report. Returns those arranged."""
     logged, order = set(), {}
     for number, event in enumerate(read_events(archive.events_path)):
-        if event.get("type") == "arrangement":
+        if event.get("type") == "arrangement" and event.get("outcome") == "success":
             logged.add(event.get("document"))
         elif event.get("type") in ("ingestion", "filing") and event.get("outcome") == "success":
             order[event.get("document")] = number  # the last time it was placed: its filing
