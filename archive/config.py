@@ -9,6 +9,7 @@ the file; command-line options override both.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from dataclasses import dataclass, field
@@ -36,6 +37,19 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "verify_cron": ("0 3 * * 0", str, "when the whole archive is verified (weekly)"),
     "optimize_cron": ("30 2 * * *", str, "when the index is optimised (nightly)"),
     "timezone": ("Asia/Shanghai", str, "time zone of the schedules"),
+    "fonds": ("0001", str, "全宗号: the fonds number the archives bureau gave the centre"),
+    "archival_code": ("{fonds}-{year}-{retention_code}-{item:04d}", str,
+                      "档号 template over {fonds}, {year}, {retention_code} (Y/D30/D10), {retention}, {item}"),
+}  # fmt: skip
+
+# Retention periods (DA/T 22-2015) and their codes in the 档号 (DA/T 13-2022).
+RETENTION_CODES = {"永久": "Y", "定期30年": "D30", "定期10年": "D10"}
+# doc_type -> retention, "default" for every other type; a [retention] table overrides entry by entry.
+DEFAULT_RETENTION = {"default": "定期30年", "award_notice": "永久", "contract": "永久"}
+# The tables: name -> what it is (each also TRADE_ARCHIVE_<NAME>, written as a TOML inline table).
+TABLES = {
+    "retention": 'doc_type -> 永久 | 定期30年 | 定期10年 (or Y/D30/D10), "default" for the rest',
+    "required_documents": 'transaction type (or "failed", for 流标/废标) -> doc_types it must leave behind',
 }
 
 
@@ -92,6 +106,9 @@ class Config:
     values: dict[str, Any] = field(default_factory=dict)
     sources: dict[str, str] = field(default_factory=dict)
     roles: dict[str, Any] = field(default_factory=dict)  # access control, from the [roles] table
+    retention: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_RETENTION))  # doc_type -> period
+    required_documents: dict[str, list[str]] = field(default_factory=dict)  # transaction type -> doc_types
+    table_sources: dict[str, str] = field(default_factory=dict)  # the tables' sources (never exported)
     file: Path | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -121,7 +138,7 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
             break
         if explicit:
             raise ConfigError(f"config file {path} does not exist")
-    unknown = set(table) - set(SETTINGS) - {"roles"}
+    unknown = set(table) - set(SETTINGS) - {"roles", *TABLES}
     if unknown:
         raise ConfigError(f"{config.file}: unknown settings {', '.join(sorted(unknown))}; known: {', '.join(SETTINGS)}")
     config.roles = _checked_roles(table.get("roles", {}), config.file)
@@ -146,7 +163,63 @@ def load_config(explicit: str | None = None, overrides: dict[str, Any] | None = 
         if (wanted := _check(name, config.values[name])) is not None:
             raise ConfigError(f"{name} = {value!r} ({source}) cannot be used: {name} is {wanted}")
         config.sources[name] = source
+    _check_template(config.values["archival_code"], config.sources["archival_code"])
+    retention, config.table_sources["retention"] = _table(table, "retention", config.file)
+    config.retention.update(_checked_retention(retention, config.table_sources["retention"]))
+    required, config.table_sources["required_documents"] = _table(table, "required_documents", config.file)
+    config.required_documents = _checked_required(required, config.table_sources["required_documents"])
     return config
+
+
+def _table(table: dict[str, Any], name: str, path: Path | None) -> tuple[dict, str]:
+    """A table setting and where it came from: ``TRADE_ARCHIVE_<NAME>`` (a TOML inline table,
+    e.g. '{contract = "永久"}') over the file's [name] table."""
+    value, source = table.get(name, {}), f"file {path}" if name in table else "default"
+    env = f"{ENV_PREFIX}{name.upper()}"
+    if os.environ.get(env):
+        try:
+            value, source = tomllib.loads(f"value = {os.environ[env]}")["value"], f"env {env}"
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f'{env} is not a TOML inline table, e.g. {{contract = "永久"}} ({error})') from error
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name} ({source}) must be a table, e.g. [{name}] then one entry a line")
+    return value, source
+
+
+def _checked_retention(table: dict[str, Any], source: str) -> dict[str, str]:
+    by_code = {code: period for period, code in RETENTION_CODES.items()}
+    periods = {}
+    for doc_type, period in table.items():
+        period = by_code.get(str(period).upper(), period) if isinstance(period, str) else period
+        if period not in RETENTION_CODES:
+            raise ConfigError(f"retention.{doc_type} = {table[doc_type]!r} ({source}) cannot be used: "
+                              f"one of {', '.join(RETENTION_CODES)} (or {', '.join(by_code)})")  # fmt: skip
+        periods[doc_type] = period
+    return periods
+
+
+def _checked_required(table: dict[str, Any], source: str) -> dict[str, list[str]]:
+    for kind, doc_types in table.items():
+        if not isinstance(doc_types, list) or not all(isinstance(d, str) and d for d in doc_types):
+            raise ConfigError(
+                f"required_documents.{kind} = {doc_types!r} ({source}) must be a list of doc_types, "
+                'e.g. ["tender_notice", "bid_opening", "evaluation_report", "award_notice", "contract"]'
+            )
+    return table
+
+
+def _check_template(template: str, source: str) -> None:
+    """The 档号 template formats, and two item numbers give two codes (else codes repeat)."""
+    sample = {"fonds": "0001", "year": 2023, "retention": "永久", "retention_code": "Y"}
+    try:
+        codes = {template.format(**sample, item=item) for item in (1, 2)}
+    except (KeyError, IndexError, ValueError) as error:
+        raise ConfigError(f"archival_code = {template!r} ({source}) cannot be used: {error!r}; placeholders are "
+                          "{fonds}, {year}, {retention}, {retention_code}, {item}, e.g. "
+                          '"{fonds}-{year}-{retention_code}-{item:04d}"') from error  # fmt: skip
+    if len(codes) < 2:
+        raise ConfigError(f"archival_code = {template!r} ({source}) cannot be used: it must contain {{item}}, "
+                          "or every document of a group gets the same code")  # fmt: skip
 
 
 def _checked_roles(roles: Any, path: Path | None) -> dict[str, list[str]]:
@@ -167,6 +240,9 @@ def describe(config: Config) -> str:
         value = config.values[name]
         rendered = f'"{value}"' if isinstance(value, str) else value
         lines.append(f"{name} = {rendered}  # {config.sources[name]} — {help_text}")
+    for name, help_text in TABLES.items():
+        lines.append(f"[{name}]  # {config.table_sources.get(name, 'default')} — {help_text}")
+        lines += [f'"{key}" = {json.dumps(value, ensure_ascii=False)}' for key, value in getattr(config, name).items()]
     if config.roles:
         lines.append(f"# roles: {', '.join(config.roles)}")
     return "\n".join(lines)

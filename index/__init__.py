@@ -25,6 +25,7 @@ from pathlib import Path
 from types import ModuleType
 
 from archive.errors import ArchiveError, QueryError
+from archive.records.arrangement import arrange_pending
 from archive.records.export import iter_pages
 from archive.records.transaction import clear_stale_index, refresh_all_transactions, stale_index
 from archive.storage.store import Archive
@@ -165,6 +166,7 @@ def reindex(archive: Archive, backend: str | None = None, on_page: Callable[[dic
     lock, and logged. Returns pages indexed."""
     with archive.writer_lock():
         refresh_all_transactions(archive)
+        arrange_pending(archive)  # documents filed before arrangement (or cut short), in filing order
         pages = rebuild(archive, backend, on_page)
     archive.log("reindex", pages=pages, backend=backend_name(archive))
     return pages

@@ -201,7 +201,11 @@ def test_a_log_line_torn_inside_a_chinese_character_does_not_stop_the_log(archiv
 def test_verify_notices_the_event_log_cut_short_or_removed(archive_copy):
     lines = archive_copy.events_path.read_text(encoding="utf-8").splitlines(keepends=True)
     first = json.loads(lines[0])
-    archive_copy.events_path.write_text(lines[0], encoding="utf-8")  # only the first document's ingestion
+    events = [json.loads(line) for line in lines]
+    mine = [n for n, e in enumerate(events) if e.get("document") == first["document"] and e["type"] == "arrangement"]
+    arranged = mine[0]
+    # only the first document's ingestion and arrangement (its bag-info.txt gained its 档号 then)
+    archive_copy.events_path.write_text("".join(lines[: arranged + 1]), encoding="utf-8")
     problems = verify_archive(archive_copy).problems
     assert [p.kind for p in problems] == ["unlogged"] and problems[0].document != first["document"]
     archive_copy.events_path.unlink()

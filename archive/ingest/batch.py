@@ -29,6 +29,7 @@ from archive.errors import BadArgument, BatchInterrupted
 from archive.ingest.document import ingest_document, record_stopped_filings
 from archive.ingest.inbox import COMPANIONS
 from archive.ingest.progress import BatchProgress, ProgressListener, count_pages
+from archive.records.arrangement import arrange_pending, check_arrangement_settings
 from archive.records.batch import BatchSummary, DocumentOutcome
 from archive.records.filing import file_unfiled_by_project_name
 from archive.records.manifest import Manifest, read_manifest, read_manifests
@@ -230,6 +231,7 @@ def run_batch(
     caller). ``submit`` starts a document; ``update_index`` indexes what the batch
     changed; ``on_document`` is told after each document (the flow's progress artifact)."""
     started = time.monotonic()
+    check_arrangement_settings()
     batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if leftovers := archive.clear_staging():
         log.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
@@ -286,6 +288,8 @@ def _finish(archive: Archive, summary: BatchSummary, update_index: Callable[[Arc
         log.warning("%s was filed by a run stopped before it logged the filing: its ingestion is logged now",
                     document)  # fmt: skip
         summary.recovered.append(document)
+    if any(o.rerun for o in summary.outcomes):  # a batch run again: arrangements a stop cut short
+        arrange_pending(archive)
     for document, code in file_unfiled_by_project_name(archive):
         log.info("filed %s under %s (project name matches)", document, code)
         summary.filed_by_name.append({"document": document, "project_code": code})

@@ -26,7 +26,8 @@ from archive.capture.pageproc import PageJob, process_page
 from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
-from archive.errors import ArchiveError, BatchInterrupted, InputRejected
+from archive.errors import ArchiveError, BatchInterrupted, InputRejected, TradeArchiveError
+from archive.records.arrangement import arrange
 from archive.records.batch import DocumentOutcome
 from archive.records.document import DocumentRecord
 from archive.records.metadata import merge
@@ -121,6 +122,10 @@ def ingest_document(
     except (OSError, ArchiveError) as error:  # verify reports the record; reindex rewrites it
         logger.warning("%s: its transaction's record was not updated (%s); `trade-archive reindex` rewrites it",
                        outcome.source, error)  # fmt: skip
+    try:  # with the record written: a signature missing from the page is the transaction's parties
+        arrange(archive, target)
+    except (OSError, TradeArchiveError) as error:  # a number given is kept; reindex completes the arrangement
+        logger.warning("%s: not yet arranged (%s); `trade-archive reindex` completes it", outcome.source, error)
     return outcome
 
 
@@ -149,6 +154,7 @@ def record_stopped_filings(archive: Archive, outcomes: list[DocumentOutcome], ba
                        pages=archived.pages, recovered=True)  # fmt: skip
         if package.parent.parent.name == "transactions":
             refresh_folder(archive, package.parent)
+            arrange(archive, package)
         recorded.append(document)
     return recorded
 

@@ -183,6 +183,8 @@ def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem
             where[event["document"]] = dict(event)
         elif event.get("type") == "filing" and event.get("document") in where:
             where[event["document"]]["path"] = event["to"]
+        elif event.get("type") == "arrangement" and event.get("tagmanifest_sha256") and event.get("document") in where:
+            where[event["document"]]["tagmanifest_sha256"] = event["tagmanifest_sha256"]  # bag-info.txt gained its 档号
     _check_corrections(archive, problems)
     # ...and every package present was logged: a log cut short or removed loses the
     # record of how packages came to be, which the hash chain alone cannot show.

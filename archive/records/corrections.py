@@ -26,7 +26,7 @@ from archive.records.manifest import (
     parse_amount,
     parse_date,
 )
-from archive.records.metadata import DOC_TYPES, FIELDS, normalise_doc_type
+from archive.records.metadata import DESCRIPTION, DOC_TYPES, FIELDS, normalise_doc_type
 from archive.storage.access import LEVELS
 from archive.storage.fixity import atomic_write_json, sha256_file
 from archive.storage.store import Archive, check_project_code, read_archived, read_json
@@ -64,8 +64,9 @@ def correct_page_text(archive: Archive, document: str, page: int, text: str, not
     return _write_version(archive, document, f"page-{page:04d}", {"page": page, "text": text}, note)
 
 
-# What an archivist may correct: the metadata fields, the document type and the access level.
-EDITABLE = (*FIELDS, "doc_type", "access")
+# What an archivist may correct: the metadata fields, the document's own description (题名,
+# 责任者, 日期, 文号), the document type and the access level.
+EDITABLE = (*FIELDS, *DESCRIPTION, "doc_type", "access")
 
 
 def field_values(pairs: tuple[str, ...] | list[str]) -> dict[str, str]:
@@ -105,6 +106,7 @@ def _field_value(name: str, raw: str) -> object:
     readers = {
         "amount": parse_amount,
         "award_date": parse_date,
+        "doc_date": parse_date,
         "project_code": check_project_code,
         "doc_type": normalise_doc_type,
         "access": normalise_access,
@@ -114,6 +116,7 @@ def _field_value(name: str, raw: str) -> object:
     if value is None:
         choices = {"doc_type": DOC_TYPES, "access": LEVELS, "transaction_type": TRANSACTION_TYPES}.get(name)
         example = {"amount": "amount=1234567.89 or amount=123.45万", "award_date": "award_date=2023-05-12",
+                   "doc_date": "doc_date=2023-05-12",
                    "project_code": "project_code=GXZC2023-G1-001234-KWZB (it files the document there)"}  # fmt: skip
         hint = f"one of: {', '.join(choices)}" if choices else f"e.g. {example[name]}"
         raise InvalidValue(f"{name} {raw!r} cannot be taken: {hint}")

@@ -35,6 +35,8 @@ class DocumentRecord:
     access_pdf: dict[str, Any] = field(default_factory=dict)  # {"pdfa": flavour or None, "problems": [...]}
     process: dict[str, Any] = field(default_factory=dict)  # pipeline and engine versions, batch, operator, times
     page_images: list[dict[str, Any]] = field(default_factory=list)  # per page: file, size, dpi, colour mode, ...
+    description: dict[str, Any] | None = None  # 题名, 责任者, 日期, 文号 (records.arrangement; None before)
+    arrangement: dict[str, Any] | None = None  # 全宗, 年度, 保管期限, 件号, 档号 (records.arrangement.Arrangement)
     other: dict[str, Any] = field(default_factory=dict, repr=False)  # keys a newer version wrote: kept on save
     package: Path | None = field(default=None, repr=False, compare=False)  # where it was loaded from; not saved
 
@@ -55,8 +57,9 @@ class DocumentRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._NOT_SAVED}
-        if self.source_path is None and "source_path" not in self.other:
-            data.pop("source_path")  # an old record without it stays without it
+        for name in ("source_path", "description", "arrangement"):
+            if data[name] is None:
+                data.pop(name)  # a record without it stays without it (the file as an older version wrote it)
         return data | self.other
 
     def save(self, data_folder: Path) -> Path:

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from archive.errors import NotFound
+from archive.records.arrangement import Arrangement
 from archive.records.corrections import latest_metadata, latest_page_texts
 from archive.records.document import DocumentRecord
-from archive.records.metadata import FIELDS
+from archive.records.metadata import DESCRIPTION, FIELDS
 from archive.storage.access import access_level
 from archive.storage.audit import record_use, user_levels
 from archive.storage.store import Archive, read_archived
@@ -46,6 +47,22 @@ class ExportedDocument:
     metadata: dict
     doc_type: str
     access: str
+    # archival_code, retention and the description (title, responsible, doc_date, doc_number): all
+    # None until the document is filed and arranged; an archivist's corrections of the description win
+    archival: dict
+
+
+ARCHIVAL_KEYS = ("archival_code", "retention", *DESCRIPTION)
+
+
+def archival_description(record: DocumentRecord, corrected: dict) -> dict:
+    """A document's 档号, 保管期限 and description as export and the catalogue show them."""
+    arranged = Arrangement.of(record)
+    if arranged is None:
+        return dict.fromkeys(ARCHIVAL_KEYS)
+    described = record.description or {}
+    return {"archival_code": arranged.archival_code, "retention": arranged.retention,
+            **{name: corrected.get(name, described.get(name)) for name in DESCRIPTION}}  # fmt: skip
 
 
 def iter_documents(
@@ -70,7 +87,8 @@ def iter_documents(
         doc_type = corrected.get("doc_type", document.doc_type)
         level = access_level(doc_type, document.manifest_row, corrected)
         if visible is None or level in visible:
-            yield ExportedDocument(package, document, metadata, doc_type, level)
+            yield ExportedDocument(package, document, metadata, doc_type, level,
+                                   archival_description(document, corrected))  # fmt: skip
 
 
 def iter_pages(
@@ -95,6 +113,7 @@ def iter_pages(
                 "confidence": page["confidence"],
                 "doc_type": exported.doc_type,
                 "metadata": exported.metadata,
+                **exported.archival,
                 "access": exported.access,
             }
 

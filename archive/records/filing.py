@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from archive.errors import InvalidValue, NotFound
+from archive.records.arrangement import arrange, note_group_change
 from archive.records.corrections import correct_metadata
 from archive.records.document import DocumentRecord
 from archive.records.metadata import same_name
@@ -59,7 +60,9 @@ def file_document(archive: Archive, document_id: str, project_code: str, reason:
         raise
     note_stale_index(archive, [document_id])  # its merged metadata is now its new transaction's
     changed = refresh_folder(archive, left, left_code) if left is not None else []
-    return target, _with(document_id, changed + refresh_transaction(archive, project_code))
+    changed += refresh_transaction(archive, project_code)
+    arrange(archive, target)  # an unfiled document is arranged when it is filed; a filed one keeps its number
+    return target, _with(document_id, changed)
 
 
 def correct_document_metadata(archive: Archive, document_id: str, fields: dict[str, str], note: str) -> list[str]:
@@ -69,11 +72,13 @@ def correct_document_metadata(archive: Archive, document_id: str, fields: dict[s
     path = correct_metadata(archive, document_id, fields, note)
     note_stale_index(archive, [document_id])
     if code := read_json(path)["fields"].get("project_code"):
-        _, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
+        target, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
+        note_group_change(archive, target)
         return changed
     package = archive.find_document(document_id)
     if package is None:  # checked by correct_metadata; moved by hand since?
         raise InvalidValue(f"document {document_id} left the archive while it was corrected")
+    note_group_change(archive, package)
     in_transaction = package.parent.parent.name == "transactions"
     return _with(document_id, refresh_folder(archive, package.parent) if in_transaction else [])
 

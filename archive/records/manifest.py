@@ -39,6 +39,13 @@ HEADERS = {
     "doc_type": ("doc_type", "document_type", "文件类型", "文档类型", "材料类型"),
     "pages": ("pages", "页数", "扫描页数"),
     "access": ("access", "access_level", "访问级别", "开放属性", "公开属性"),
+    # the document's own description (DA/T 46) and where its paper original is kept
+    "title": ("title", "题名", "文件题名"),
+    "responsible": ("responsible", "责任者"),
+    "doc_date": ("doc_date", "document_date", "日期", "文件日期", "成文日期"),
+    "doc_number": ("doc_number", "文号", "发文字号"),
+    "box": ("box", "盒号"),
+    "shelf": ("shelf", "架位", "存放位置"),
 }  # fmt: skip
 
 TRANSACTION_TYPES = (
@@ -227,13 +234,14 @@ def _clean_row(raw: dict[str, str], number: int, problems: list[str]) -> dict[st
             row.pop("amount")
         else:
             row["amount"] = f"{amount:.2f}"
-    if "award_date" in row:
-        day = parse_date(row["award_date"])
-        if day is None:
-            problems.append(f"row {number}: award_date {row['award_date']!r} is not a date")
-            row.pop("award_date")
-        else:
-            row["award_date"] = day
+    for name in ("award_date", "doc_date"):
+        if name in row:
+            day = parse_date(row[name])
+            if day is None:
+                problems.append(f"row {number}: {name} {row[name]!r} is not a date")
+                row.pop(name)
+            else:
+                row[name] = day
     if "transaction_type" in row:
         kind = normalise_transaction_type(row["transaction_type"])
         if kind is None:

@@ -243,3 +243,57 @@ def _agree(name: str, seen: object, given: object) -> bool:
     if name == "amount":
         return abs(float(seen) - float(given)) <= 0.005  # type: ignore[arg-type]
     return same_name(seen, given)
+
+
+# Per-document description (DA/T 46): each document's own, never merged into its transaction's.
+DESCRIPTION = ("title", "responsible", "doc_date", "doc_number")
+# 文号: issuer's abbreviation, year in brackets, number (南公管〔2021〕58号, 桂财采[2023]1号).
+_DOC_NUMBER = re.compile(
+    r"[\u4e00-\u9fff]{1,10}[〔\[［【﹝(（]\s*(?:19|20)\d{2}\s*[〕\]］】﹞)）]\s*第?\s*\d{1,5}\s*号"
+)
+_SIGNATURE = re.compile(r"^([^\s:：，,。]{4,40}?" + _ORG_END + r")(?:[（(][^）)]{0,8}[）)])?$")
+_OCR_YEAR = re.compile(r"((?:19|20)\d{2})\s*午(?=\s*\d{1,2}\s*月)")  # 年 read as 午: 2022午4月6日
+TITLE_MAX = 60  # a first line longer than this is running text, not a title
+
+
+def extract_description(text: str, doc_type: str, metadata: dict[str, object]) -> dict[str, str | None]:
+    """题名, 责任者, 日期 and 文号 read from a document's text (all its pages, in order);
+    ``metadata``: its transaction fields (the parties stand in for a signature not found)."""
+    flat = _OCR_YEAR.sub(r"\1年", unicodedata.normalize("NFKC", text))
+    lines = [line.strip() for line in flat.splitlines() if line.strip()]
+    dates = [d for d in _DATE.findall(flat) if 1 <= int(d[1]) <= 12 and 1 <= int(d[2]) <= 31]
+    number = next(filter(None, map(_DOC_NUMBER.search, lines)), None)
+    as_written = [line.strip() for line in text.splitlines() if line.strip()]  # a title keeps its （）
+    return {
+        "title": _title(as_written, doc_type, metadata),
+        "responsible": _responsible(lines, doc_type, metadata),
+        "doc_date": "{:04d}-{:02d}-{:02d}".format(*map(int, dates[-1])) if dates else None,  # the signature's
+        "doc_number": re.sub(r"\s+", "", number.group(0)) if number else None,
+    }
+
+
+def _title(lines: list[str], doc_type: str, metadata: dict[str, object]) -> str:
+    """The first of the opening lines that carries a title word (通知书, 开标记录, 合同, ...),
+    else the first short line, else the project name with the document type's name."""
+    head = [line for line in lines[:6] if len(line) <= TITLE_MAX]
+    titled = [line for line in head if line.startswith("关于") or any(k in line for k, _ in TITLE_KEYWORDS)]
+    title = (titled or head or [DOC_TYPE_NAMES.get(doc_type, "").split(" ")[0] or "文件"])[0]
+    project = str(metadata.get("project_name") or "")
+    if project and len(title) <= 12 and not same_name(project, title[: len(project)]):
+        title = project + title  # 中标（成交）通知书 alone says nothing in a catalogue: whose?
+    return title
+
+
+def _responsible(lines: list[str], doc_type: str, metadata: dict[str, object]) -> str | None:
+    """Who issued the document: an organisation signing alone on one of its last lines, else
+    the parties its kind speaks for (a contract both, a notice the agency or the purchaser)."""
+    for line in reversed(lines[-4:]):
+        if match := _SIGNATURE.match(line):
+            return match.group(1)
+    if doc_type == "contract":
+        parties = [str(metadata[p]) for p in ("purchaser", "winner") if metadata.get(p)]
+        return "；".join(parties) or None
+    if doc_type == "bid":
+        return str(metadata["winner"]) if metadata.get("winner") else None
+    chosen = metadata.get("agency") or metadata.get("purchaser")
+    return str(chosen) if chosen else None

@@ -236,6 +236,11 @@ def _candidate_codes(archive: Archive, folder: Path) -> Iterator[str]:
     yield folder.name
 
 
+def transaction_metadata(folder: Path) -> dict:
+    """The merged metadata the record in ``folder`` holds ({} where there is none)."""
+    return dict((_previous(folder) or {}).get("metadata") or {})
+
+
 def _previous(folder: Path) -> dict | None:
     """The record as it is on disk, or None where it is missing or unreadable."""
     try:

@@ -8,12 +8,13 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
 import threading
 from pathlib import Path
 
 import bagit
 
-from archive.storage.fixity import fsync_dir, fsync_tree
+from archive.storage.fixity import atomic_write_bytes, fsync_dir, fsync_tree, sha256_file
 from archive.storage.store import Archive
 
 logging.getLogger("bagit").setLevel(logging.WARNING)
@@ -21,6 +22,7 @@ logging.getLogger("bagit").setLevel(logging.WARNING)
 # bagit.make_bag chdirs into the bag while it works: the process's working
 # directory is shared by threads, so two bags at once would strand each other.
 _BAGIT_CWD_LOCK = threading.Lock()
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # a value must stay one line of bag-info.txt
 
 
 def make_bag(staging: Path, bag_info: dict[str, str]) -> None:
@@ -45,3 +47,24 @@ def file_package(archive: Archive, staging: Path, document_id: str, project_code
         raise
     fsync_dir(parent)
     return target
+
+
+def update_bag(package: Path, payload: list[str], info: dict[str, str]) -> None:
+    """After ``payload`` files (paths under the bag, e.g. ``data/document.json``) were rewritten
+    in place: their manifest lines, ``info``'s tags in bag-info.txt (Payload-Oxum too) and the
+    tag manifest, so the bag validates again. Only the rewritten files are hashed."""
+    manifest = package / "manifest-sha256.txt"
+    fresh = {name: sha256_file(package / name) for name in payload}
+    lines = []
+    for line in manifest.read_text(encoding="utf-8").splitlines():
+        digest, _, name = line.partition("  ")
+        lines.append(f"{fresh.pop(name, digest)}  {name}")
+    lines += [f"{digest}  {name}" for name, digest in fresh.items()]  # a payload file new to the bag
+    atomic_write_bytes(manifest, ("\n".join(lines) + "\n").encode("utf-8"))
+    files = [p for p in (package / "data").rglob("*") if p.is_file()]
+    with _BAGIT_CWD_LOCK:  # Bag.save chdirs into the bag
+        bag = bagit.Bag(str(package))
+        bag.info.update({key: _CONTROL.sub(" ", value).strip() for key, value in info.items()})
+        bag.info["Payload-Oxum"] = f"{sum(p.stat().st_size for p in files)}.{len(files)}"
+        bag.save(manifests=False)
+    fsync_tree(package)

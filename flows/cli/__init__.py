@@ -8,7 +8,7 @@ The commands live by group: ``ingest`` (ingest, serve: the flows), ``records``
 transfer) and ``review`` (accept and the review group; ``review serve`` starts the
 review page, ``flows.web``)."""
 
-from flows.cli import ingest, preservation, records, review  # noqa: F401 - each registers its commands
+from flows.cli import arrangement, ingest, preservation, records, review  # noqa: F401 - each registers its commands
 from flows.cli.base import cli, main
 
 __all__ = ["cli", "main"]

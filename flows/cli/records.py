@@ -107,7 +107,7 @@ def config(config_file: str | None) -> None:
 @cli.command()
 @archive_option
 @click.option("--user", help="Only this OS user.")
-@click.option("--action", type=click.Choice(["search", "show", "export"]), help="Only this kind of use.")
+@click.option("--action", type=click.Choice(["search", "show", "export", "catalogue"]), help="Only this kind of use.")
 @click.option("--since", help="From this time (ISO, e.g. 2023-12-01 or 2023-12-01T08:00).")
 @click.option("--json", "as_json", is_flag=True, help="One JSON event per line.")
 def audit(archive_dir: str | None, user: str | None, action: str | None, since: str | None, as_json: bool) -> None:
