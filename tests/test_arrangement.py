@@ -35,12 +35,6 @@ def run(archive, *args):
     return result
 
 
-def _batch_report(archive):
-    """A batch report naming every document (the fixture archive was ingested without a batch)."""
-    outcomes = [{"status": "archived", "document": p.name, "source": f"{p.name}.pdf"} for p in archive.documents()]
-    (archive.root / "reports" / "test-batch.json").write_text(json.dumps({"batch": "test-batch", "outcomes": outcomes}))
-
-
 def test_every_filed_document_has_its_code_retention_and_title_in_export_bag_and_record(archive):
     pages = list(iter_pages(archive))
     codes = {}
@@ -81,7 +75,6 @@ def test_accept_names_each_transaction_lacking_a_required_document_and_no_comple
     config = tmp_path / "trade-archive.toml"
     config.write_text('[required_documents]\n"政府采购" = ["award_notice"]\n', encoding="utf-8")
     monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
-    _batch_report(archive)
     result = run(archive, "accept")
     assert result.exit_code == 8, result.output
     assert "FAIL  transaction completeness" in result.output
@@ -122,7 +115,6 @@ def test_a_correction_that_changes_the_group_renumbers_nothing_but_is_logged_and
     assert page["archival_code"] == "0001-2023-D30-0001" and page["title"] == "更正后的题名"
     warned = [e for e in read_events(archive.events_path) if e["type"] == "arrangement" and e["outcome"] == "warning"]
     assert warned[-1]["now_retention"] == "永久" and warned[-1]["archival_code"] == "0001-2023-D30-0001"
-    _batch_report(archive)
     accepted = run(archive, "accept")
     assert "FAIL  arrangement" in accepted.output and "corrections put it in 2023 永久" in accepted.output
 
