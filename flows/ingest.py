@@ -5,6 +5,7 @@ the Dask workers), its report as artifacts in the UI, and a clean stop on signal
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -21,11 +22,13 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
 from archive.acceptance.report import render_markdown
+from archive.capture.pageproc import DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGE_SECONDS, PageSettings
 from archive.capture.parallel import default_workers
 from archive.errors import ExitCode
 from archive.ingest.batch import HOST, BatchSummary, DocumentJob, run_batch, run_document
@@ -103,8 +106,10 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry
     retry_condition_fn=_transient,
     task_run_name="ingest {source}",
 )
-def ingest_document_task(source: str, archive_root: str, batch: str, manifest_row: dict | None, engine: str) -> dict:
-    outcome = run_document(DocumentJob(source, archive_root, batch, manifest_row, engine))
+def ingest_document_task(
+    source: str, archive_root: str, batch: str, manifest_row: dict | None, settings: PageSettings
+) -> dict:
+    outcome = run_document(DocumentJob(source, archive_root, batch, manifest_row, settings))
     # A quarantine needs the archivist: a warning, so it shows even under the CLI's progress bar.
     level = logging.WARNING if outcome["status"] == "quarantined" else logging.INFO
     get_run_logger().log(level, "%s: %s (%d pages, %.1f s)%s", Path(source).name, outcome["status"],
@@ -123,7 +128,7 @@ class _TaskPending:
 
 def _submit(job: DocumentJob) -> _TaskPending:
     return _TaskPending(ingest_document_task.submit(job.source, job.archive_root, job.batch, job.manifest_row,
-                                                    job.engine))  # fmt: skip
+                                                    job.settings))  # fmt: skip
 
 
 # Documents in flight: more than the OCR processes, so that while some documents
@@ -141,9 +146,16 @@ def ingest_batch(
     wait: bool = False,
     columns: dict[str, str] | None = None,
     distributed: bool = False,
+    low_confidence: float = DEFAULT_LOW_CONFIDENCE,
+    page_seconds: float = DEFAULT_PAGE_SECONDS,
+    index_backend: str | None = None,
+    run: str | None = None,
 ) -> dict:
     """Ingest every PDF under ``src``. ``distributed``: the flow runs on a Dask task
-    runner, and document tasks read their own pages on the Dask workers."""
+    runner, and document tasks read their own pages on the Dask workers. ``engine``,
+    ``low_confidence``, ``page_seconds`` travel with every document; ``index_backend``:
+    the backend of an index made now (each from the configuration: no worker reads its own).
+    ``run``: the flow run the report names (an inbox run's; else this run)."""
     _keep_stop_signals()
     archive = Archive.open(Path(archive_root), create=True)
     artifact: list = []
@@ -155,20 +167,23 @@ def ingest_batch(
         update_progress_artifact(artifact[0], 100.0 * progress.snapshot().fraction)
 
     with archive.writer_lock(wait=wait):
-        summary = run_batch(archive, Path(src), _submit, index.update, manifest, engine,
-                            workers or default_workers(), columns, distributed, on_document)  # fmt: skip
+        summary = run_batch(archive, Path(src), _submit, functools.partial(index.update, new_backend=index_backend),
+                            manifest, PageSettings(engine, low_confidence, page_seconds), workers or default_workers(),
+                            columns, distributed, on_document, run or str(flow_run.get_id() or "") or None)  # fmt: skip
     report = summary.to_json()
-    _publish_artifacts(report)
+    publish_artifacts([report], f"batch-{report['batch'].lower()}")
     return report
 
 
-def _publish_artifacts(report: dict) -> None:
-    """The batch report in the Prefect UI: a table of documents and the markdown summary."""
+def publish_artifacts(reports: list[dict], key: str) -> None:
+    """Batch reports in the Prefect UI, on the run in progress: a table of their documents
+    and the markdown summaries (an inbox run shows those of all its batches)."""
     rows = [
-        {"file": Path(o["source"]).name, "status": o["status"], "pages": o.get("pages", 0),
+        {"batch": r["batch"], "file": Path(o["source"]).name, "status": o["status"], "pages": o.get("pages", 0),
          "reason": o.get("reason") or "", "qc": ", ".join(o.get("qc_flags") or []), "seconds": o.get("seconds", 0)}
-        for o in report["outcomes"]
+        for r in reports for o in r["outcomes"]
     ]  # fmt: skip
-    key = f"batch-{report['batch'].lower()}"
-    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {report['batch']}")
-    create_markdown_artifact(render_markdown(report), key=f"{key}-report", description="Batch report")
+    batches = ", ".join(r["batch"] for r in reports)
+    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {batches}")
+    markdown = "\n\n---\n\n".join(render_markdown(r) for r in reports)
+    create_markdown_artifact(markdown, key=f"{key}-report", description=f"Batch report: {batches}")

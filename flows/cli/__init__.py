@@ -101,6 +101,6 @@ def _os_error(error: OSError) -> str:
 
 
 # The command groups register themselves on ``cli`` when imported.
-from flows.cli import ingest, preservation, records, review  # noqa: E402, F401
+from flows.cli import cluster, ingest, preservation, records, review  # noqa: E402, F401
 
 __all__ = ["cli", "main"]

@@ -37,14 +37,16 @@ def _columns(_ctx: object, _param: object, pairs: tuple[str, ...]) -> dict[str, 
               help="OCR engine (default: config, else rapidocr; PP-OCR is far more accurate on Chinese).")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="OCR worker processes (default: one per core).")  # fmt: skip
-@click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tcp://10.0.0.5:8786.")
+@click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tls://10.0.0.5:8786.")
+@click.option("--dask-certs", type=click.Path(exists=True, file_okay=False), envvar="TRADE_ARCHIVE_DASK_CERTS",
+              help="The cluster's TLS certificates (`trade-archive cluster-certs DIR`).")  # fmt: skip
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="Live progress bar on stderr: pages done, pages/min, time to go "
               "(default: on when stderr is a terminal and not --json).")  # fmt: skip
 def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir: str | None, engine: str | None,
-           workers: int | None, dask: str | None, wait: bool, as_json: bool,
+           workers: int | None, dask: str | None, dask_certs: str | None, wait: bool, as_json: bool,
            show_progress: bool | None) -> None:  # fmt: skip
     """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
 
@@ -56,11 +58,16 @@ def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir:
     Examples:
       trade-archive ingest scans/2023-05 --manifest scans/2023-05/manifest.csv --archive /srv/archive
       trade-archive ingest scans/2023-05 --json --progress > summary.json   # bar on stderr, JSON on stdout
+      trade-archive ingest scans/2023-05 --dask tls://10.0.0.5:8786 --dask-certs /etc/trade-archive/dask
     """
     from archive.acceptance.report import render_text
     from archive.config import load_config
     from archive.ingest.batch import check_request
+    from flows.cluster import check_dask
     from flows.server import prefect_api
+
+    if dask:  # an open cluster, or workers with no server to report to: refused before anything starts
+        check_dask(dask, dask_certs and Path(dask_certs), os.environ.get("PREFECT_API_URL"))
 
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
         from flows.ingest import ingest_batch, pages_ready, stoppable
@@ -82,10 +89,11 @@ def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir:
             if server is not None:
                 server.wait_ready()
             _refuse_if_stopped()
-            summary = ingest_batch.with_options(task_runner=_task_runner(dask, workers))(
+            summary = ingest_batch.with_options(task_runner=_task_runner(dask, dask_certs, workers))(
                 src=str(Path(src).resolve()), archive_root=str(resolve_root(archive_dir)),
                 manifest=manifest and str(Path(manifest).resolve()), engine=engine, workers=workers, wait=wait,
-                columns=columns, distributed=bool(dask),
+                columns=columns, distributed=bool(dask), low_confidence=settings.low_confidence,
+                page_seconds=settings.page_seconds, index_backend=settings.index,
             )  # fmt: skip
     click.echo(json.dumps(summary, ensure_ascii=False, indent=2) if as_json else render_text(summary))
     if summary["interrupted"]:
@@ -102,11 +110,14 @@ def _default_workers() -> int:
     return default_workers()
 
 
-def _task_runner(dask: str | None, workers: int):  # noqa: ANN202 - a Prefect task runner
+def _task_runner(dask: str | None, certificates: str | None, workers: int):  # noqa: ANN202 - a Prefect task runner
     if dask:
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(address=dask)  # documents run on the cluster's workers
+        from flows.cluster import security
+
+        tls = {"security": security(Path(certificates))} if certificates else {}
+        return DaskTaskRunner(address=dask, client_kwargs=tls)  # documents run on the cluster's workers
     from prefect.task_runners import ThreadPoolTaskRunner
 
     return ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
@@ -147,18 +158,16 @@ def serve(config_file: str | None, once: bool) -> None:
       trade-archive serve --config /etc/trade-archive.toml
     """
     from archive.config import export_to_environment, load_config
-    from flows.operations import inbox_batch, serve_all
+    from flows.operations import inbox_batch, inbox_parameters, serve_all
     from flows.server import prefect_api
 
     settings = load_config(config_file)
-    export_to_environment(settings)  # the OCR workers read low_confidence, page_seconds, ... from it
+    export_to_environment(settings)  # what else reads the environment (an index's backend) sees the file's values
     if once:
         with prefect_api() as server:  # as ingest: the configured server, else a temporary one
             if server is not None:
                 server.wait_ready()
-            result = inbox_batch(inbox=str(Path(settings.inbox).resolve()),
-                                 archive_root=str(resolve_root(settings.home)), stable_seconds=settings.stable_seconds,
-                                 engine=settings.engine, workers=settings.workers or None)  # fmt: skip
+            result = inbox_batch(**{**inbox_parameters(settings), "archive_root": str(resolve_root(settings.home))})
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
         return
     if not os.environ.get("PREFECT_API_URL"):
