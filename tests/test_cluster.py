@@ -114,3 +114,27 @@ def test_the_work_pool_route_runs_an_inbox_delivery_to_completion(prefect_harnes
     [batch] = json.loads(listed.output)
     assert batch["run"] == str(run.id) and batch["archived"] == 1
     assert any(flag.startswith("low_confidence_page:") for flag in batch["outcomes"][0]["qc_flags"])  # 0.999: file's
+
+
+def test_a_prefect_server_with_an_auth_string_refuses_clients_without_it(monkeypatch):
+    """The README's server: PREFECT_SERVER_API_AUTH_STRING on the server, PREFECT_API_AUTH_STRING on each client."""
+    import httpx
+    from prefect import get_client
+    from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_URL, temporary_settings
+
+    from flows.server import TemporaryServer
+
+    monkeypatch.setenv("PREFECT_SERVER_API_AUTH_STRING", "admin:s3cret")
+    server = TemporaryServer()
+    try:
+        server.wait_ready()  # its health check answers anyone (probes)
+        for auth, allowed in ((None, False), ("admin:wrong", False), ("admin:s3cret", True)):
+            with temporary_settings({PREFECT_API_URL: server.api_url, PREFECT_API_AUTH_STRING: auth}):
+                with get_client(sync_client=True) as client:
+                    if allowed:
+                        assert client.read_flows(limit=1) is not None
+                    else:
+                        with pytest.raises(httpx.HTTPStatusError, match="401"):
+                            client.read_flows(limit=1)
+    finally:
+        server.stop()
