@@ -190,10 +190,10 @@ def run_document(job: DocumentJob) -> dict:
     when the batch runs in this process, else on this process's own pool (a Dask worker)."""
     pool, progress = HOST.running.get(job.batch, (None, None))
     on_page = progress.page_callback(job.source) if progress is not None else None
-    run_pages = functools.partial((pool or HOST.own_pool(job.settings.engine)).run, on_page=on_page)
     try:
         if stop_requested():
             raise BatchInterrupted("the batch was stopped before this document was started")
+        run_pages = functools.partial((pool or HOST.own_pool(job.settings.engine)).run, on_page=on_page)
         outcome = ingest_document(Path(job.source), Archive(Path(job.archive_root)), job.batch, job.manifest_row,
                                   job.settings, run_pages)  # fmt: skip
     except BatchInterrupted as stopped:
