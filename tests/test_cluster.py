@@ -138,3 +138,29 @@ def test_a_prefect_server_with_an_auth_string_refuses_clients_without_it(monkeyp
                             client.read_flows(limit=1)
     finally:
         server.stop()
+
+
+def test_a_document_run_where_its_batch_is_not_keeps_the_page_time_limit(tmp_path, resources):
+    """As on a Dask worker: the document's task thread is not the main thread and its batch's
+    pool is elsewhere; its pages go to OCR processes of this process's own, where the limit holds."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from archive.capture.pageproc import PageSettings
+    from archive.ingest.batch import HOST, DocumentJob, run_document
+    from archive.storage.store import Archive
+
+    Archive.open(tmp_path / "archive", create=True)
+    job = DocumentJob(str(resources / "award-notice.pdf"), str(tmp_path / "archive"), "elsewhere", None,
+                      PageSettings(page_seconds=0.001))  # fmt: skip
+    try:
+        with ThreadPoolExecutor(1) as thread:
+            outcome = thread.submit(run_document, job).result(timeout=300)
+    finally:
+        HOST.close_own_pools()
+    assert (outcome["status"], outcome["reason"]) == ("quarantined", "page_timeout")
+
+
+def test_deploy_refuses_without_a_persistent_server(monkeypatch):
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    result = CliRunner().invoke(cli, ["deploy"])
+    assert result.exit_code == 2 and "PREFECT_API_URL" in result.output

@@ -155,6 +155,13 @@ class BatchHost:
                 self._own_pools[engine] = PagePool(default_workers(), engine).warm()
             return self._own_pools[engine]
 
+    def close_own_pools(self) -> None:
+        """Shut the pools ``own_pool`` started (their processes exit with this one anyway)."""
+        with self._own_lock:
+            pools, self._own_pools = list(self._own_pools.values()), {}
+        for pool in pools:
+            pool.__exit__(None, None, None)
+
     @contextlib.contextmanager
     def pages_ready(self, workers: int, engine: str) -> Iterator[PagePool]:
         """OCR workers started before the batch: their models load while Prefect starts."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
@@ -24,8 +25,12 @@ def deploy(config_file: str | None, pool: str) -> None:
       prefect deployment run 'inbox-ingest/trade-archive-inbox'
     """
     from archive.config import load_config
+    from archive.errors import InvalidValue
     from flows.operations import deploy_to_pool
 
+    if not os.environ.get("PREFECT_API_URL"):  # else they would go to a temporary server, gone at exit
+        raise InvalidValue("deployments live on a persistent Prefect server: run `prefect server start` and export "
+                           "PREFECT_API_URL=http://<server>:4200/api (and PREFECT_API_AUTH_STRING)")  # fmt: skip
     for name in deploy_to_pool(load_config(config_file), pool):
         click.echo(f"deployed {name} on work pool {pool}")
 
