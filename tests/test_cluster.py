@@ -160,7 +160,9 @@ def test_a_document_run_where_its_batch_is_not_keeps_the_page_time_limit(tmp_pat
     assert (outcome["status"], outcome["reason"]) == ("quarantined", "page_timeout")
 
 
-def test_deploy_refuses_without_a_persistent_server(monkeypatch):
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    result = CliRunner().invoke(cli, ["deploy"])
+def test_deploy_refuses_without_a_persistent_server():
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):  # whatever server the session's tests use
+        result = CliRunner().invoke(cli, ["deploy"])
     assert result.exit_code == 2 and "PREFECT_API_URL" in result.output

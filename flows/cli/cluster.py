@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import click
@@ -24,11 +23,13 @@ def deploy(config_file: str | None, pool: str) -> None:
       trade-archive deploy --config /etc/trade-archive.toml
       prefect deployment run 'inbox-ingest/trade-archive-inbox'
     """
+    from prefect.settings import PREFECT_API_URL
+
     from archive.config import load_config
     from archive.errors import InvalidValue
     from flows.operations import deploy_to_pool
 
-    if not os.environ.get("PREFECT_API_URL"):  # else they would go to a temporary server, gone at exit
+    if not PREFECT_API_URL.value():  # else they would go to a temporary server, gone at exit
         raise InvalidValue("deployments live on a persistent Prefect server: run `prefect server start` and export "
                            "PREFECT_API_URL=http://<server>:4200/api (and PREFECT_API_AUTH_STRING)")  # fmt: skip
     for name in deploy_to_pool(load_config(config_file), pool):
