@@ -67,7 +67,9 @@ def ingest(src: str, manifest: str | None, columns: dict[str, str], archive_dir:
     from flows.server import prefect_api
 
     if dask:  # an open cluster, or workers with no server to report to: refused before anything starts
-        check_dask(dask, dask_certs and Path(dask_certs), os.environ.get("PREFECT_API_URL"))
+        from prefect.settings import PREFECT_API_URL
+
+        check_dask(dask, dask_certs and Path(dask_certs), PREFECT_API_URL.value())
 
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
         from flows.ingest import ingest_batch, pages_ready, stoppable
