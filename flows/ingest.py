@@ -5,6 +5,7 @@ the Dask workers), its report as artifacts in the UI, and a clean stop on signal
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 import signal
@@ -21,11 +22,13 @@ from prefect.artifacts import (
 )
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import PrefectFuture
+from prefect.runtime import flow_run
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 from prefect.tasks import exponential_backoff
 
 import index
 from archive.acceptance.report import render_markdown
+from archive.capture.pageproc import DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGE_SECONDS, PageSettings
 from archive.capture.parallel import default_workers
 from archive.config import load_config
 from archive.errors import BatchInterrupted, ExitCode
@@ -34,6 +37,7 @@ from archive.ingest.progress import BatchProgress, LiveBar
 from archive.records.batch import BatchSummary, DocumentOutcome
 from archive.records.manifest import column_map
 from archive.storage.store import Archive, resolve_root
+from flows.cluster import check_dask, security
 from flows.server import TemporaryServer, console_above
 
 # Re-exported for the command line and older callers.
@@ -107,8 +111,10 @@ def _transient(task, task_run, state) -> bool:  # noqa: ANN001 - Prefect's retry
     retry_condition_fn=_transient,
     task_run_name="ingest {source}",
 )
-def ingest_document_task(source: str, archive_root: str, batch: str, manifest_row: dict | None, engine: str) -> dict:
-    outcome = run_document(DocumentJob(source, archive_root, batch, manifest_row, engine))
+def ingest_document_task(
+    source: str, archive_root: str, batch: str, manifest_row: dict | None, settings: PageSettings
+) -> dict:
+    outcome = run_document(DocumentJob(source, archive_root, batch, manifest_row, settings))
     # A quarantine needs the archivist: a warning, so it shows even under the CLI's progress bar.
     level = logging.WARNING if outcome.status == "quarantined" else logging.INFO
     get_run_logger().log(level, "%s: %s (%d pages, %.1f s)%s", Path(source).name, outcome.status, outcome.pages,
@@ -127,7 +133,7 @@ class _TaskPending:
 
 def _submit(job: DocumentJob) -> _TaskPending:
     return _TaskPending(ingest_document_task.submit(job.source, job.archive_root, job.batch, job.manifest_row,
-                                                    job.engine))  # fmt: skip
+                                                    job.settings))  # fmt: skip
 
 
 # Documents in flight: more than the OCR processes, so that while some documents
@@ -145,9 +151,16 @@ def ingest_batch(
     wait: bool = False,
     columns: dict[str, str] | None = None,
     distributed: bool = False,
+    low_confidence: float = DEFAULT_LOW_CONFIDENCE,
+    page_seconds: float = DEFAULT_PAGE_SECONDS,
+    index_backend: str | None = None,
+    run: str | None = None,
 ) -> dict:
     """Ingest every PDF under ``src``. ``distributed``: the flow runs on a Dask task
-    runner, and document tasks read their own pages on the Dask workers."""
+    runner, and document tasks read their own pages on the Dask workers. ``engine``,
+    ``low_confidence``, ``page_seconds`` travel with every document; ``index_backend``:
+    the backend of an index made now (each from the configuration: no worker reads its own).
+    ``run``: the flow run the report names (an inbox run's; else this run)."""
     _keep_stop_signals()
     archive = Archive.open(Path(archive_root), create=True)
     artifact: list = []
@@ -159,22 +172,25 @@ def ingest_batch(
         update_progress_artifact(artifact[0], 100.0 * progress.snapshot().fraction)
 
     with archive.writer_lock(wait=wait):
-        summary = run_batch(archive, Path(src), _submit, index.update, manifest, engine,
-                            workers or default_workers(), columns, distributed, on_document)  # fmt: skip
-    _publish_artifacts(summary)
+        summary = run_batch(archive, Path(src), _submit, functools.partial(index.update, new_backend=index_backend),
+                            manifest, PageSettings(engine, low_confidence, page_seconds), workers or default_workers(),
+                            columns, distributed, on_document, run or str(flow_run.get_id() or "") or None)  # fmt: skip
+    publish_artifacts([summary], f"batch-{summary.batch.lower()}")
     return summary.to_json()  # the flow run's result: plain JSON (``BatchSummary.from_json`` reads it back)
 
 
-def _publish_artifacts(summary: BatchSummary) -> None:
-    """The batch report in the Prefect UI: a table of documents and the markdown summary."""
+def publish_artifacts(reports: list[BatchSummary], key: str) -> None:
+    """Batch reports in the Prefect UI, on the run in progress: a table of their documents
+    and the markdown summaries (an inbox run shows those of all its batches)."""
     rows = [
-        {"file": Path(o.source).name, "status": o.status, "pages": o.pages, "reason": o.reason or "",
+        {"batch": r.batch, "file": Path(o.source).name, "status": o.status, "pages": o.pages, "reason": o.reason or "",
          "qc": ", ".join(o.qc_flags), "seconds": o.seconds}
-        for o in summary.outcomes
+        for r in reports for o in r.outcomes
     ]  # fmt: skip
-    key = f"batch-{summary.batch.lower()}"
-    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {summary.batch}")
-    create_markdown_artifact(render_markdown(summary), key=f"{key}-report", description="Batch report")
+    batches = ", ".join(r.batch for r in reports)
+    create_table_artifact(rows, key=f"{key}-documents", description=f"Documents of batch {batches}")
+    markdown = "\n\n---\n\n".join(render_markdown(r) for r in reports)
+    create_markdown_artifact(markdown, key=f"{key}-report", description=f"Batch report: {batches}")
 
 
 def ingest_now(
@@ -185,6 +201,7 @@ def ingest_now(
     engine: str | None = None,
     workers: int | None = None,
     dask: str | None = None,
+    dask_certs: str | None = None,
     wait: bool = False,
     show_progress: bool = False,
     server: TemporaryServer | None = None,
@@ -193,7 +210,12 @@ def ingest_now(
     run as the flow with its task runner (threads, or the Dask cluster at ``dask``),
     OCR workers started early, a progress bar on stderr where wanted, and a clean stop
     on Ctrl-C or SIGTERM (what is archived stays, is indexed and reported; the rest is
-    left for the next run). Returns the batch summary."""
+    left for the next run). Returns the batch summary. A Dask cluster that is open (no
+    TLS), or whose workers would have no server to report to, is refused up front."""
+    if dask:
+        from prefect.settings import PREFECT_API_URL
+
+        check_dask(dask, dask_certs and Path(dask_certs), PREFECT_API_URL.value())
     root, columns_by_field = resolve_root(archive_dir), column_map(columns)  # FIELD=HEADER, e.g. amount=合同价
     check_request(Path(src), manifest, columns_by_field, root, wait)  # said now, not after Prefect's start
     settings = load_config()
@@ -205,17 +227,19 @@ def ingest_now(
             server.wait_ready()
         if HOST.stopping.is_set():  # Ctrl-C while starting: nothing was done, no batch to report
             raise BatchInterrupted("interrupted before the batch started; nothing was done")
-        return BatchSummary.from_json(ingest_batch.with_options(task_runner=_task_runner(dask, workers))(
+        return BatchSummary.from_json(ingest_batch.with_options(task_runner=_task_runner(dask, dask_certs, workers))(
             src=str(Path(src).resolve()), archive_root=str(root), manifest=manifest and str(Path(manifest).resolve()),
             engine=engine, workers=workers, wait=wait, columns=columns_by_field, distributed=bool(dask),
+            low_confidence=settings.low_confidence, page_seconds=settings.page_seconds, index_backend=settings.index,
         ))  # fmt: skip
 
 
-def _task_runner(dask: str | None, workers: int) -> TaskRunner:
+def _task_runner(dask: str | None, certificates: str | None, workers: int) -> TaskRunner:
     if dask:
         from prefect_dask import DaskTaskRunner
 
-        return DaskTaskRunner(address=dask)  # documents run on the cluster's workers
+        tls = {"security": security(Path(certificates))} if certificates else {}
+        return DaskTaskRunner(address=dask, client_kwargs=tls)  # documents run on the cluster's workers
     return ThreadPoolTaskRunner(max_workers=workers + 2)  # keep every OCR process fed
 
 

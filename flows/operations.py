@@ -7,13 +7,16 @@ from __future__ import annotations
 import os
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import bagit
 from prefect import flow, get_run_logger, serve
 from prefect.artifacts import create_markdown_artifact
+from prefect.runtime import flow_run
 from prefect.schedules import Cron
 
 import index
+from archive.capture.pageproc import DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGE_SECONDS
 from archive.config import Config
 from archive.errors import InvalidValue
 from archive.ingest.inbox import (
@@ -29,16 +32,27 @@ from archive.preservation.verify import check_fixity
 from archive.records.batch import BatchSummary
 from archive.records.manifest import read_manifest
 from archive.storage.store import Archive, resolve_root
-from flows.ingest import ingest_batch
+from flows.ingest import ingest_batch, publish_artifacts
 
 
 @flow(name="inbox-ingest", log_prints=True)
 def inbox_batch(
-    inbox: str, archive_root: str, stable_seconds: float = 30, engine: str = "rapidocr", workers: int | None = None
+    inbox: str,
+    archive_root: str,
+    stable_seconds: float = 30,
+    engine: str = "rapidocr",
+    workers: int | None = None,
+    low_confidence: float = DEFAULT_LOW_CONFIDENCE,
+    page_seconds: float = DEFAULT_PAGE_SECONDS,
+    index_backend: str | None = None,
 ) -> dict:
     """Ingest what has settled in the inbox; move each file to done/ or failed/. Batches a
-    stopped run left in processing/ are taken up first."""
+    stopped run left in processing/ are taken up first. The settings are parameters (from
+    the configuration where the deployment was made): a worker machine's own do not count."""
     logger = get_run_logger()
+    settings = {"engine": engine, "workers": workers, "low_confidence": low_confidence, "page_seconds": page_seconds,
+                "index_backend": index_backend, "run": str(flow_run.get_id() or "") or None}  # fmt: skip
+    reports: list[BatchSummary] = []  # each batch's, shown on this run's page: the one the admin lands on
     inbox_path = Path(inbox)
     for folder in ("processing", "done", "failed"):
         (inbox_path / folder).mkdir(parents=True, exist_ok=True)
@@ -46,14 +60,17 @@ def inbox_batch(
     for folder in claimed_batches(inbox_path):  # left by a run that was stopped, or one still working
         with batch_lock(inbox_path, folder.name) as ours:
             if ours and folder.is_dir():
-                results.append(_run_claimed(inbox_path, folder.name, archive_root, engine, workers))
+                results.append(_run_claimed(inbox_path, folder.name, archive_root, settings, reports))
     ready = settled_deliveries(inbox_path, stable_seconds, Path(archive_root))
     files = [path for dropped in ready.values() for path in dropped]
     for delivery, dropped in ready.items():  # each with its own manifests
         batch = "inbox-" + datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
         with batch_lock(inbox_path, batch) as ours:  # before the folder exists: no other run takes it up
             if ours and claim(inbox_path, dropped, batch):
-                results.append({"delivery": delivery, **_run_claimed(inbox_path, batch, archive_root, engine, workers)})
+                results.append({"delivery": delivery, **_run_claimed(inbox_path, batch, archive_root, settings,
+                                                                   reports)})  # fmt: skip
+    if reports:
+        publish_artifacts(reports, "inbox")
     if not results:
         logger.info("inbox %s: nothing settled to ingest", inbox)
         return {"claimed": 0}
@@ -62,8 +79,8 @@ def inbox_batch(
     return {"claimed": len(files), "batches": results, "done": done, "failed": failed}
 
 
-def _run_claimed(inbox: Path, batch: str, archive_root: str, engine: str, workers: int | None) -> dict:
-    """Ingest one claimed batch folder and settle its files."""
+def _run_claimed(inbox: Path, batch: str, archive_root: str, settings: dict, reports: list[BatchSummary]) -> dict:
+    """Ingest one claimed batch folder and settle its files; its report joins ``reports``."""
     logger = get_run_logger()
     folder = inbox / "processing" / batch
     manifests = find_manifests(folder)
@@ -75,9 +92,10 @@ def _run_claimed(inbox: Path, batch: str, archive_root: str, engine: str, worker
                                "fix or remove it and drop the files in the inbox again")  # fmt: skip
             logger.error("inbox %s: manifest %s cannot be read: %s", batch, manifest.name, error)
             return {"inbox_batch": batch, **moved}
-    summary = BatchSummary.from_json(ingest_batch(src=str(folder), archive_root=archive_root, engine=engine,
-                                                  manifest=[str(m) for m in manifests] or None, workers=workers,
-                                                  wait=True))  # fmt: skip
+    manifest = [str(m) for m in manifests] or None
+    summary = BatchSummary.from_json(ingest_batch(src=str(folder), archive_root=archive_root, manifest=manifest,
+                                                  wait=True, **settings))  # fmt: skip
+    reports.append(summary)
     archive = Archive(Path(archive_root))
     verified = set()
     for outcome in summary.outcomes:
@@ -116,27 +134,61 @@ def optimise_index_flow(archive_root: str) -> str:
         return index.optimise(archive)
 
 
-def build_deployments(config: Config) -> list:
+def inbox_parameters(config: Config) -> dict:
+    """The inbox flow's parameters: paths, and every setting that changes a page's record."""
+    return {"inbox": str(Path(config.inbox).resolve()), "archive_root": str(Path(config.home).resolve()),
+            "stable_seconds": config.stable_seconds, "engine": config.engine, "workers": config.workers or None,
+            "low_confidence": config.low_confidence, "page_seconds": config.page_seconds,
+            "index_backend": config.index}  # fmt: skip
+
+
+def build_deployments(config: Config, prefix: str = "", **options: Any) -> list:
+    """The three scheduled deployments, paths and schedules from the configuration.
+    ``prefix``: before each name (a work pool's must not replace serve's); ``options``:
+    more for each ``to_deployment`` (a work pool's entry point, its job's environment)."""
     archive_root = str(Path(config.home).resolve())
     every = {"timezone": config.timezone}
     return [
         inbox_batch.to_deployment(
-            name="inbox", schedules=[Cron(config.ingest_cron, **every)],
-            parameters={"inbox": str(Path(config.inbox).resolve()), "archive_root": archive_root,
-                        "stable_seconds": config.stable_seconds, "engine": config.engine,
-                        "workers": config.workers or None},
+            name=f"{prefix}inbox", schedules=[Cron(config.ingest_cron, **every)],
+            parameters=inbox_parameters(config),
             description="Ingest what has settled in the inbox (hot folder).",
             concurrency_limit=1,  # a run still working when the next is due: the next waits
+            **options,
         ),
         verify_flow.to_deployment(
-            name="weekly-verify", schedules=[Cron(config.verify_cron, **every)],
-            parameters={"archive_root": archive_root}, description="Re-hash the whole archive.",
+            name=f"{prefix}weekly-verify", schedules=[Cron(config.verify_cron, **every)],
+            parameters={"archive_root": archive_root}, description="Re-hash the whole archive.", **options,
         ),
         optimise_index_flow.to_deployment(
-            name="nightly-optimise", schedules=[Cron(config.optimize_cron, **every)],
-            parameters={"archive_root": archive_root}, description="Optimise the search index.",
+            name=f"{prefix}nightly-optimise", schedules=[Cron(config.optimize_cron, **every)],
+            parameters={"archive_root": archive_root}, description="Optimise the search index.", **options,
         ),
     ]  # fmt: skip
+
+
+def deploy_to_pool(config: Config, pool: str) -> list[str]:
+    """The three deployments on the process work pool ``pool`` (made if missing), named
+    ``<pool>-inbox`` ... beside serve's; a worker on any machine with trade-archive
+    installed runs them (``prefect worker start --pool POOL``). The flows are found by
+    module (``flows.operations``), not by a path on this machine. Returns their names."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import WorkPoolCreate
+    from prefect.deployments.runner import EntrypointType
+    from prefect.exceptions import ObjectAlreadyExists
+    from prefect.workers.process import ProcessWorker
+
+    template = ProcessWorker.get_default_base_job_template()
+    with get_client(sync_client=True) as client:
+        try:
+            client.create_work_pool(WorkPoolCreate(name=pool, type="process", base_job_template=template))
+        except ObjectAlreadyExists:
+            pass
+    job = {"env": {"OMP_THREAD_LIMIT": "1"}}  # one OCR thread per worker process, as locally
+    deployments = build_deployments(config, f"{pool}-", entrypoint_type=EntrypointType.MODULE_PATH, job_variables=job)
+    for deployment in deployments:
+        deployment.apply(work_pool_name=pool)
+    return [f"{deployment.flow_name}/{deployment.name}" for deployment in deployments]
 
 
 def serve_all(config: Config) -> None:
@@ -155,6 +207,4 @@ def inbox_once(config: Config) -> dict:
     with prefect_api() as server:
         if server is not None:
             server.wait_ready()
-        return inbox_batch(inbox=str(Path(config.inbox).resolve()), archive_root=str(resolve_root(config.home)),
-                           stable_seconds=config.stable_seconds, engine=config.engine,
-                           workers=config.workers or None)  # fmt: skip
+        return inbox_batch(**{**inbox_parameters(config), "archive_root": str(resolve_root(config.home))})

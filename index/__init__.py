@@ -90,10 +90,12 @@ def env_backend() -> str | None:
     return _checked(value, f"${ENV_BACKEND}") if value else None
 
 
-def backend_name(archive: Archive) -> str:
+def backend_name(archive: Archive, new: str | None = None) -> str:
     """The archive's backend: the one its index was built with; for an archive
-    without an index, $TRADE_ARCHIVE_INDEX, else whoosh."""
-    return read_marker(archive.index_dir) or env_backend() or DEFAULT_BACKEND
+    without an index, ``new`` (the configuration's, passed with the work), else
+    $TRADE_ARCHIVE_INDEX, else whoosh."""
+    chosen = _checked(new, "the index setting") if new else None
+    return read_marker(archive.index_dir) or chosen or env_backend() or DEFAULT_BACKEND
 
 
 def backend_module(name: str) -> ModuleType:
@@ -107,11 +109,12 @@ def backend_module(name: str) -> ModuleType:
         raise ArchiveError(f"the {name} index backend is not installed ({error}): pip install {name}") from error
 
 
-def update(archive: Archive) -> int:
+def update(archive: Archive, new_backend: str | None = None) -> int:
     """Index the pages of every archived document the index lacks, and reindex those the
     stale-index journal names (their merged metadata changed); return pages written.
-    (So a crash between filing and indexing heals on the next run.)"""
-    module = backend_module(backend_name(archive))
+    (So a crash between filing and indexing heals on the next run.) ``new_backend``:
+    the backend of an index made now (an archive without one)."""
+    module = backend_module(backend_name(archive, new_backend))
     have = module.indexed_document_ids(archive)
     return _index_documents(archive, module, lambda document: document not in have, replace=set())
 

@@ -54,9 +54,11 @@ def dask_cluster(prefect_harness, tmp_path):
                 process.wait()
 
 
-def test_ingest_runs_documents_on_two_dask_workers(dask_cluster, resources, tmp_path):
+def test_ingest_runs_documents_on_two_dask_workers(dask_cluster, resources, tmp_path, monkeypatch):
     from distributed import Client
 
+    # The archivist's settings, in this process only: the workers' environment does not have them.
+    monkeypatch.setenv("TRADE_ARCHIVE_LOW_CONFIDENCE", "0.999")
     archive = tmp_path / "archive"
     args = ["ingest", str(resources), "--manifest", str(resources / "manifest.csv"), "--archive", str(archive),
             "--dask", dask_cluster, "--json"]  # fmt: skip
@@ -67,13 +69,22 @@ def test_ingest_runs_documents_on_two_dask_workers(dask_cluster, resources, tmp_
     assert verify_archive(Archive(archive)).ok
     with Client(dask_cluster) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-    # The same scans ingested locally give the same archive: same page texts, same document ids.
+    # The same scans ingested locally give the same archive: same page texts, same document ids, same flags.
     local = tmp_path / "local"
     args_local = ["ingest", str(resources), "--manifest", str(resources / "manifest.csv"), "--archive", str(local)]
     assert CliRunner().invoke(cli, args_local).exit_code == 0
     assert _page_texts(archive) == _page_texts(local)
+    flags = _qc_flags(archive)
+    assert flags == _qc_flags(local)
+    assert any(flag.startswith("low_confidence_page:") for each in flags.values() for flag in each)  # 0.999: flagged
 
 
 def _page_texts(archive: Path) -> dict:
     exported = CliRunner().invoke(cli, ["export", "--archive", str(archive)]).output
     return {(p["document"], p["page"]): p["text"] for p in map(json.loads, exported.splitlines())}
+
+
+def _qc_flags(archive: Path) -> dict:
+    """Each document's QC flags, as its document.json records them."""
+    return {p.parent.parent.name: json.loads(p.read_text(encoding="utf-8"))["qc_flags"]
+            for p in archive.rglob("document.json")}  # fmt: skip

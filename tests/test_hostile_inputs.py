@@ -63,7 +63,7 @@ from reportlab.pdfgen import canvas
 from archive.capture import pageproc
 from archive.capture.imaging import ink_fraction
 from archive.capture.intake import open_source_pdf
-from archive.capture.pageproc import PageJob, PageRejected, load_page_image, page_seconds, process_page
+from archive.capture.pageproc import PageJob, PageRejected, PageSettings, load_page_image, process_page
 from archive.capture.pages import extract_pages
 from archive.errors import InputRejected
 from archive.storage.store import Archive, readable_path, safe_name
@@ -571,24 +571,23 @@ def test_active_content_is_flagged_not_rejected(corpus, resources):
 # --- the page worker's time limit -----------------------------------------------------------
 
 
-def test_page_time_limit_comes_from_the_environment(monkeypatch):
-    monkeypatch.delenv("TRADE_ARCHIVE_PAGE_SECONDS", raising=False)
-    assert page_seconds() == 120
-    monkeypatch.setenv("TRADE_ARCHIVE_PAGE_SECONDS", "7.5")
-    assert page_seconds() == 7.5
-    monkeypatch.setenv("TRADE_ARCHIVE_PAGE_SECONDS", "soon")
-    assert page_seconds() == 120
+def test_page_settings_come_from_the_configuration_not_the_environment(monkeypatch):
+    from archive.config import load_config
+
+    monkeypatch.setenv("TRADE_ARCHIVE_PAGE_SECONDS", "7")
+    settings = PageSettings.of(load_config(overrides={"low_confidence": 0.95}), engine="tesseract")
+    assert settings == PageSettings("tesseract", 0.95, 7)
+    assert PageJob(1, "p.png", "rapidocr").page_seconds == 120  # a job carries its own; the environment is not read
 
 
 def test_a_page_past_its_time_limit_is_stopped(tmp_path, monkeypatch):
     path = tmp_path / "page.png"
     Image.new("L", (200, 200), 255).save(path)
-    monkeypatch.setenv("TRADE_ARCHIVE_PAGE_SECONDS", "0.3")
     monkeypatch.setattr(pageproc, "ink_fraction", lambda _image: time.sleep(30))
     previous = signal.getsignal(signal.SIGALRM)
     started = time.monotonic()
     with pytest.raises(PageRejected) as caught:
-        process_page(PageJob(4, str(path), "rapidocr"))
+        process_page(PageJob(4, str(path), "rapidocr", page_seconds=0.3))
     assert time.monotonic() - started < 5
     assert caught.value.reason == "page_timeout" and "page 4" in str(caught.value)
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0) and signal.getsignal(signal.SIGALRM) == previous

@@ -82,10 +82,33 @@ def save_report(archive: Archive, summary: BatchSummary) -> Path:
     return markdown
 
 
+def _report_files(archive: Archive) -> list[Path]:
+    reports = sorted((archive.root / "reports").glob("*.json"))
+    return [r for r in reports if not r.name.endswith("-acceptance.json")]
+
+
+def load_reports(archive: Archive, run: str | None = None) -> list[BatchSummary]:
+    """Every batch's report, oldest first; ``run``: only those of the Prefect flow run
+    with this id (or its first characters): an inbox run makes one batch per delivery."""
+    reports = [BatchSummary.from_json(read_json(path)) for path in _report_files(archive)]
+    if run:
+        reports = [r for r in reports if (r.run or "").startswith(run.strip().lower())]
+        if not reports:
+            raise NotFound(f"no batch of the run {run} in {archive.root}/reports (`trade-archive report --list`)")
+    return reports
+
+
+def render_list(reports: list[BatchSummary]) -> str:
+    """One line a batch: id, the run that started it, what became of its documents."""
+    lines = [f"{'batch':<24} {'run':<36} docs archived dup quarantined failed"]
+    lines += [f"{r.batch:<24} {r.run or '-':<36} {r.documents:>4} {r.archived:>8} {r.duplicates:>3} "
+              f"{len(r.quarantined):>11} {len(r.failed):>6}" for r in reports]  # fmt: skip
+    return "\n".join(lines)
+
+
 def load_report(archive: Archive, batch: str | None = None) -> BatchSummary:
     """A batch's report; the latest batch when none is named."""
-    reports = sorted((archive.root / "reports").glob("*.json"))
-    reports = [r for r in reports if not r.name.endswith("-acceptance.json")]
+    reports = _report_files(archive)
     if batch:
         reports = [r for r in reports if r.stem == batch]
     if not reports:

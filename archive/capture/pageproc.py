@@ -5,17 +5,20 @@ JSON-able record, so it crosses process (and Dask) boundaries cheaply.
 A page that brings its own text layer (``PageJob.text_boxes``, from a born-digital
 PDF) is not OCR'd: its lines come from the PDF (``text_source: "pdf"``).
 
-Each page has a time limit (``TRADE_ARCHIVE_PAGE_SECONDS``, default 120 s): past
-it the page raises ``page_timeout`` and its document goes to quarantine. The
-limit is a SIGALRM timer, so it holds where pages run on a process's main
-thread (the worker processes of ``archive.capture.parallel``, a plain ``ingest_document``
-call); a page run on another thread has none. A call stuck inside native code
-(onnxruntime, OpenCV) is interrupted only when it returns to Python."""
+What decides how a page is read (engine, low-confidence threshold, time limit) is a
+``PageSettings``, carried in each ``PageJob``: a worker on another machine reads the
+page as the archivist configured it, never from its own environment.
+
+Each page has a time limit (``page_seconds``, default 120 s): past it the page raises
+``page_timeout`` and its document goes to quarantine. The limit is a SIGALRM timer, so
+it holds where pages run on a process's main thread (the worker processes of
+``archive.capture.parallel``, also on a Dask worker, a plain ``ingest_document`` call);
+a page run on another thread has none. A call stuck inside native code (onnxruntime,
+OpenCV) is interrupted only when it returns to Python."""
 
 from __future__ import annotations
 
 import math
-import os
 import signal
 import threading
 import time
@@ -41,17 +44,33 @@ from archive.capture.seals import Seal, find_seals, ring_glyphs, without_seals
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
 from archive.capture.timing import StageClock, model_seconds
+from archive.config import Config
 from archive.errors import InputRejected
 
 # Pillow warns past this and refuses past twice this; ``load_page_image`` refuses past it.
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS  # A0 at 300 dpi is ~140 MP; beyond that is a decompression bomb
 
-PAGE_SECONDS_ENV = "TRADE_ARCHIVE_PAGE_SECONDS"
 DEFAULT_PAGE_SECONDS = 120.0
-
-
+DEFAULT_LOW_CONFIDENCE = 0.80
 SEAL_LEGIBLE = 0.8  # below this the seal's name is recorded as unreadable (null)
-LOW_CONFIDENCE = float(os.environ.get("TRADE_ARCHIVE_LOW_CONFIDENCE", "0.80"))
+
+
+@dataclass(frozen=True)
+class PageSettings:
+    """The archivist's settings that change what a page's record says, as plain values
+    that travel with the work (pickled to a Dask worker, a deployment's parameters)."""
+
+    engine: str = "rapidocr"
+    low_confidence: float = DEFAULT_LOW_CONFIDENCE  # pages below this OCR confidence are flagged for QC
+    page_seconds: float = DEFAULT_PAGE_SECONDS  # time limit for one page (0 or less: none)
+
+    @classmethod
+    def of(cls, config: Config, engine: str | None = None) -> PageSettings:
+        """The settings of a configuration (``engine``: the command line's choice)."""
+        return cls(engine or config.engine, config.low_confidence, config.page_seconds)
+
+
+DEFAULT_SETTINGS = PageSettings()
 
 
 @dataclass(frozen=True)
@@ -64,6 +83,8 @@ class PageJob:
     # None: OCR the page. ``ingest_document(force_ocr=True)`` leaves it None.
     text_boxes: list[dict] | None = None
     page_pdf_path: str | None = None  # where to write this page of the access PDF (None: the caller draws it)
+    low_confidence: float = DEFAULT_LOW_CONFIDENCE
+    page_seconds: float = DEFAULT_PAGE_SECONDS
 
 
 class PageRejected(InputRejected):
@@ -72,15 +93,6 @@ class PageRejected(InputRejected):
 
     def __reduce__(self):  # noqa: ANN204
         return (type(self), (self.reason, str(self)))
-
-
-def page_seconds() -> float:
-    """The per-page time limit in seconds (0 or less: none)."""
-    raw = os.environ.get(PAGE_SECONDS_ENV, "")
-    try:
-        return float(raw) if raw.strip() else DEFAULT_PAGE_SECONDS
-    except ValueError:
-        return DEFAULT_PAGE_SECONDS
 
 
 @contextmanager
@@ -101,8 +113,8 @@ def time_limit(seconds: float, number: int) -> Iterator[None]:
         raise PageRejected(
             "page_timeout",
             f"page {number} took longer than {seconds:g} s to process and was stopped "
-            f"(limit: {PAGE_SECONDS_ENV}); the document is kept in quarantine. Check the page for unusual "
-            "content, or raise the limit and ingest it again.",
+            "(limit: page_seconds in the configuration); the document is kept in quarantine. Check the page "
+            "for unusual content, or raise the limit and ingest it again.",
         )
 
     previous = signal.signal(signal.SIGALRM, expired)
@@ -147,7 +159,7 @@ def master_size(path: str) -> tuple[int, int]:
 
 def process_page(job: PageJob) -> dict:
     clock = StageClock()
-    with time_limit(page_seconds(), job.number):
+    with time_limit(job.page_seconds, job.number):
         record, access = _process_page(job, clock)
     if job.page_pdf_path:  # draw the page's share of the access PDF here, in parallel with other pages
         write_page_pdf(access, Path(job.page_pdf_path))
@@ -228,7 +240,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         lines=[line.to_json() for line in lines],
         text="\n".join(line.text for line in lines),
         confidence=round(confidence, 4),
-        low_confidence=confidence < LOW_CONFIDENCE,
+        low_confidence=confidence < job.low_confidence,
         text_source="ocr",
         seals=seal_records,
         width=width,

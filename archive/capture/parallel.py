@@ -63,6 +63,16 @@ def _init_worker(engine: str, parent: int) -> None:
         get_engine("rapidocr")  # orientation still uses the PP-OCR detector
 
 
+def _allow_children() -> None:
+    """Let this process start the pool's workers where it is itself a daemonic process
+    (a Dask worker under its nanny is one; multiprocessing refuses children there, so
+    that none is left behind when it is killed). Our workers cannot be left behind:
+    each exits when its parent is gone (``_exit_with_parent``)."""
+    current = multiprocessing.current_process()
+    if current.daemon:
+        current._config["daemon"] = False  # noqa: SLF001 - the flag has no public setter once started
+
+
 def _exit_with_parent(parent: int) -> None:
     """A worker whose parent died (SIGKILL, the OOM killer: no chance to shut the
     pool down) exits too, instead of waiting for pages for ever."""
@@ -96,6 +106,7 @@ class PagePool:
         self._executor = self._start()
 
     def _start(self) -> ProcessPoolExecutor:
+        _allow_children()
         return ProcessPoolExecutor(
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),

@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import Protocol
 
 from archive.acceptance.report import save_report
-from archive.capture.parallel import PagePool
+from archive.capture.pageproc import DEFAULT_SETTINGS, PageSettings
+from archive.capture.parallel import PagePool, default_workers
 from archive.capture.timing import add_up
 from archive.errors import BadArgument, BatchInterrupted
 from archive.ingest.document import ingest_document, record_stopped_filings
@@ -42,13 +43,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class DocumentJob:
     """One document of a batch, as it travels to wherever it runs (plain values: a
-    Dask worker receives it pickled)."""
+    Dask worker receives it pickled). ``settings``: how its pages are read, the
+    archivist's, whatever the environment of the machine that reads them says."""
 
     source: str
     archive_root: str
     batch: str
     manifest_row: dict | None
-    engine: str
+    settings: PageSettings
 
 
 class Pending(Protocol):
@@ -70,6 +72,8 @@ class BatchHost:
         self.ready_pools: list[PagePool] = []
         self.stopping = threading.Event()
         self.running: dict[str, tuple[PagePool, BatchProgress]] = {}
+        self._own_pools: dict[str, PagePool] = {}  # engine -> pool, for documents of batches run elsewhere
+        self._own_lock = threading.Lock()
 
     def stop(self) -> None:
         """Stop the batches of this process soon and cleanly: documents not started are
@@ -78,6 +82,23 @@ class BatchHost:
         self.stopping.set()
         for pool in [*(pool for pool, _ in self.running.values()), *self.ready_pools]:
             pool.stop()
+
+    def own_pool(self, engine: str) -> PagePool:
+        """A pool for the pages of documents whose batch runs in another process (a Dask
+        worker): pages read in worker processes, on their main thread, where the per-page
+        time limit holds (a Dask worker's task thread has none). Kept for the process's
+        life: the models load once, not for every document."""
+        with self._own_lock:
+            if engine not in self._own_pools:
+                self._own_pools[engine] = PagePool(default_workers(), engine).warm()
+            return self._own_pools[engine]
+
+    def close_own_pools(self) -> None:
+        """Shut the pools ``own_pool`` started (their processes exit with this one anyway)."""
+        with self._own_lock:
+            pools, self._own_pools = list(self._own_pools.values()), {}
+        for pool in pools:
+            pool.__exit__(None, None, None)
 
     @contextlib.contextmanager
     def pages_ready(self, workers: int, engine: str) -> Iterator[PagePool]:
@@ -111,17 +132,15 @@ def stop_requested() -> bool:
 
 def run_document(job: DocumentJob) -> DocumentOutcome:
     """One document of a batch, where it was submitted: its pages on the batch's pool
-    when the batch runs in this process, else read here (a Dask worker)."""
+    when the batch runs in this process, else on this process's own pool (a Dask worker)."""
     pool, progress = HOST.running.get(job.batch, (None, None))
-    kwargs = {}
-    if pool is not None:
-        on_page = progress.page_callback(job.source) if progress is not None else None
-        kwargs["run_pages"] = functools.partial(pool.run, on_page=on_page)
+    on_page = progress.page_callback(job.source) if progress is not None else None
     try:
         if stop_requested():
             raise BatchInterrupted("the batch was stopped before this document was started")
+        run_pages = functools.partial((pool or HOST.own_pool(job.settings.engine)).run, on_page=on_page)
         outcome = ingest_document(Path(job.source), Archive(Path(job.archive_root)), job.batch, job.manifest_row,
-                                  job.engine, **kwargs)  # fmt: skip
+                                  job.settings, run_pages)  # fmt: skip
     except BatchInterrupted as stopped:
         return DocumentOutcome(readable_path(Path(job.source)), status="interrupted", message=str(stopped))
     if progress is not None:
@@ -221,31 +240,33 @@ def run_batch(
     submit: Submit,
     update_index: Callable[[Archive], int],
     manifest: str | list[str] | None = None,
-    engine: str = "rapidocr",
+    settings: PageSettings = DEFAULT_SETTINGS,
     workers: int = 1,
     columns: dict[str, str] | None = None,
     distributed: bool = False,
     on_document: Callable[[BatchSummary, BatchProgress], None] | None = None,
+    run: str | None = None,
 ) -> BatchSummary:
     """Ingest every PDF under ``src`` into ``archive`` (its writer lock held by the
-    caller). ``submit`` starts a document; ``update_index`` indexes what the batch
-    changed; ``on_document`` is told after each document (the flow's progress artifact)."""
+    caller). ``submit`` starts a document; ``settings`` travel with each; ``update_index``
+    indexes what the batch changed; ``on_document`` is told after each document (the
+    flow's progress artifact); ``run``: the flow run that started it, for the report."""
     started = time.monotonic()
     check_arrangement_settings()
     batch = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
     if leftovers := archive.clear_staging():
         log.warning("removed %d half-written packages left by an interrupted run", len(leftovers))
     pdfs, others = find_sources(src, archive.root)
-    summary = BatchSummary(batch, str(archive.root), documents=len(pdfs), ignored=[readable_path(p) for p in others])
+    summary = BatchSummary(batch, str(archive.root), run, len(pdfs), ignored=[readable_path(p) for p in others])
     row_of = _manifest_rows(summary, pdfs, src, manifest, columns)
     # Pages up front (milliseconds a file), so progress and time to go are in pages.
     progress = BatchProgress({str(p): count_pages(p) for p in pdfs}, list(HOST.listeners))
     log.info("batch %s: %d PDFs (%d pages) under %s", batch, len(pdfs), progress.snapshot().pages_total, src)
-    with _pool_for(workers, engine, distributed) as pool:
+    with _pool_for(workers, settings.engine, distributed) as pool:
         if pool is not None:
             HOST.running[batch] = (pool, progress)
         try:
-            _run_documents(summary, pdfs, src, row_of, submit, engine, progress, started, on_document)
+            _run_documents(summary, pdfs, src, row_of, submit, settings, progress, started, on_document)
         finally:
             HOST.running.pop(batch, None)
     _finish(archive, summary, update_index, started)
@@ -253,7 +274,7 @@ def run_batch(
 
 
 def _run_documents(summary: BatchSummary, pdfs: list[Path], src: Path, row_of: dict[Path, dict | None],
-                   submit: Submit, engine: str, progress: BatchProgress, started: float,
+                   submit: Submit, settings: PageSettings, progress: BatchProgress, started: float,
                    on_document: Callable[[BatchSummary, BatchProgress], None] | None) -> None:  # fmt: skip
     # A file with the same bytes as an earlier one in the batch starts only once that one is
     # done: the first in file order is archived, the later ones are recorded as its duplicates,
@@ -261,7 +282,7 @@ def _run_documents(summary: BatchSummary, pdfs: list[Path], src: Path, row_of: d
     copies = copies_of_earlier(pdfs)
 
     def start(path: Path) -> Pending:
-        return submit(DocumentJob(str(path), summary.archive, summary.batch, row_of[path], engine))
+        return submit(DocumentJob(str(path), summary.archive, summary.batch, row_of[path], settings))
 
     pending = {number: start(path) for number, path in enumerate(pdfs) if number not in copies}
     for number, path in enumerate(pdfs, start=1):

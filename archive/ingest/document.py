@@ -22,7 +22,7 @@ import pypdf
 from archive import PIPELINE_VERSION
 from archive.capture.intake import SourcePdf, close_source, open_source_pdf
 from archive.capture.ocr import engine_version
-from archive.capture.pageproc import PageJob, process_page
+from archive.capture.pageproc import DEFAULT_SETTINGS, PageJob, PageSettings, process_page
 from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
@@ -57,12 +57,13 @@ def ingest_document(
     archive: Archive,
     batch: str,
     manifest_row: dict[str, str] | None = None,
-    engine: str = "rapidocr",
+    settings: PageSettings = DEFAULT_SETTINGS,
     run_pages: PageRunner = run_pages_here,
     force_ocr: bool = False,
 ) -> DocumentOutcome:
     """Archive or quarantine ``source``; only ``OSError`` (disk or network trouble,
     worth a retry) and ``BatchInterrupted`` (the batch was stopped) escape.
+    ``settings``: how its pages are read (engine, thresholds, time limit).
     ``force_ocr``: OCR every page even where the PDF has its own text layer."""
     started = time.monotonic()
     sha256 = sha256_file(source)
@@ -79,7 +80,7 @@ def ingest_document(
         try:
             with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
                 package = _build_package(source_pdf, sha256, document_id, reader, staging, Path(scratch),
-                                         manifest_row, engine, run_pages, batch, force_ocr)  # fmt: skip
+                                         manifest_row, settings, run_pages, batch, force_ocr)  # fmt: skip
             target = file_package(archive, staging, document_id, package.metadata["project_code"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -204,7 +205,7 @@ def _build_package(
     staging: Path,
     scratch: Path,
     manifest_row: dict[str, str] | None,
-    engine: str,
+    settings: PageSettings,
     run_pages: PageRunner,
     batch: str,
     force_ocr: bool = False,
@@ -221,8 +222,8 @@ def _build_package(
     images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
     clock.lap("extract")
     jobs = [
-        PageJob(img.number, str(img.path), engine, img.dpi,
-                None if force_ocr else img.text_boxes, str(scratch / f"{img.number:04d}.pdf"))
+        PageJob(img.number, str(img.path), settings.engine, img.dpi, None if force_ocr else img.text_boxes,
+                str(scratch / f"{img.number:04d}.pdf"), settings.low_confidence, settings.page_seconds)
         for img in images
     ]  # fmt: skip
     try:
@@ -260,7 +261,8 @@ def _build_package(
         access_pdf={"pdfa": conformance.pdfa, "problems": list(conformance.problems)},
         process={
             "pipeline_version": PIPELINE_VERSION,
-            "engine": engine_version(engine),
+            "engine": engine_version(settings.engine),
+            "low_confidence": settings.low_confidence,  # the threshold its low_confidence_page flags came from
             "batch": batch,
             "operator": getpass.getuser(),
             "host": platform.node(),
@@ -300,7 +302,7 @@ def _build_package(
                 "Transaction-Type": str(meta.values.get("transaction_type") or ""),
                 "Document-Type": meta.doc_type,
                 "Source-SHA256": sha256,
-                "OCR-Engine": engine_version(engine),
+                "OCR-Engine": engine_version(settings.engine),
                 "Pipeline-Version": PIPELINE_VERSION,
                 "Payload-Pages": str(len(images)),
                 "Batch": batch,

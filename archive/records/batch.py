@@ -63,6 +63,7 @@ class BatchSummary:
 
     batch: str
     archive: str
+    run: str | None = None  # the Prefect flow run that started it (an inbox run: one batch per delivery)
     documents: int = 0
     archived: int = 0
     duplicates: int = 0

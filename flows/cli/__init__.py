@@ -3,12 +3,13 @@ its arguments, makes one call into the library (or starts one flow) and prints;
 ``base`` holds the group and the one error handler that maps the library's
 exception tree to exit codes.
 
-The commands live by group: ``ingest`` (ingest, serve: the flows), ``records``
-(export, show, file, report, audit, config), ``preservation`` (verify, reindex,
-transfer) and ``review`` (accept and the review group; ``review serve`` starts the
-review page, ``flows.web``)."""
+The commands live by group: ``ingest`` (ingest, serve: the flows), ``cluster``
+(deploy, cluster-certs: many machines), ``records`` (export, show, file, report,
+audit, config), ``arrangement`` (catalogue, paper, disposal), ``preservation``
+(verify, reindex, transfer) and ``review`` (accept and the review group; ``review
+serve`` starts the review page, ``flows.web``)."""
 
-from flows.cli import arrangement, ingest, preservation, records, review  # noqa: F401 - each registers its commands
+from flows.cli import arrangement, cluster, ingest, preservation, records, review  # noqa: F401 - they register
 from flows.cli.base import cli, main
 
 __all__ = ["cli", "main"]

@@ -22,14 +22,16 @@ from flows.cli.base import archive_option, cli
               help="OCR engine (default: config, else rapidocr; PP-OCR is far more accurate on Chinese).")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="OCR worker processes (default: one per core).")  # fmt: skip
-@click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tcp://10.0.0.5:8786.")
+@click.option("--dask", metavar="ADDRESS", help="Run the documents on a Dask cluster, e.g. tls://10.0.0.5:8786.")
+@click.option("--dask-certs", type=click.Path(exists=True, file_okay=False), envvar="TRADE_ARCHIVE_DASK_CERTS",
+              help="The cluster's TLS certificates (`trade-archive cluster-certs DIR`).")  # fmt: skip
 @click.option("--wait", is_flag=True, help="If another ingest is writing to the archive, wait instead of stopping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the batch summary as JSON.")
 @click.option("--progress/--no-progress", "show_progress", default=None,
               help="Live progress bar on stderr: pages done, pages/min, time to go "
               "(default: on when stderr is a terminal and not --json).")  # fmt: skip
 def ingest(src: str, manifest: str | None, columns: tuple[str, ...], archive_dir: str | None, engine: str | None,
-           workers: int | None, dask: str | None, wait: bool, as_json: bool,
+           workers: int | None, dask: str | None, dask_certs: str | None, wait: bool, as_json: bool,
            show_progress: bool | None) -> None:  # fmt: skip
     """Archive every PDF under SRC (recursively) through the Prefect ingest flow.
 
@@ -41,6 +43,7 @@ def ingest(src: str, manifest: str | None, columns: tuple[str, ...], archive_dir
     Examples:
       trade-archive ingest scans/2023-05 --manifest scans/2023-05/manifest.csv --archive /srv/archive
       trade-archive ingest scans/2023-05 --json --progress > summary.json   # bar on stderr, JSON on stdout
+      trade-archive ingest scans/2023-05 --dask tls://10.0.0.5:8786 --dask-certs /etc/trade-archive/dask
     """
     from archive.acceptance.report import render_text
     from flows.server import prefect_api
@@ -50,7 +53,8 @@ def ingest(src: str, manifest: str | None, columns: tuple[str, ...], archive_dir
     with prefect_api() as server:  # first: Prefect's server starts while the rest loads
         from flows.ingest import ingest_now
 
-        summary = ingest_now(src, archive_dir, manifest, columns, engine, workers, dask, wait, show_progress, server)
+        summary = ingest_now(src, archive_dir, manifest, columns, engine, workers, dask, dask_certs, wait,
+                             show_progress, server)  # fmt: skip
     click.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if as_json else render_text(summary))
     if summary.interrupted:
         click.echo(f"interrupted: {len(summary.interrupted)} file(s) not done; run the same command again "

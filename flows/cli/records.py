@@ -75,18 +75,28 @@ def file_command(document: str, project_code: str, archive_dir: str | None) -> N
 @cli.command()
 @click.argument("batch", required=False)
 @archive_option
+@click.option("--run", metavar="RUN_ID", help="Every batch of this Prefect flow run (an inbox run: one per delivery).")
+@click.option("--list", "as_list", is_flag=True, help="One line per batch: every batch, or the run's.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def report(batch: str | None, archive_dir: str | None, as_json: bool) -> None:
-    """Print a batch's report (the latest batch when none is named).
+def report(batch: str | None, archive_dir: str | None, run: str | None, as_list: bool, as_json: bool) -> None:
+    """Print a batch's report (the latest batch when none is named), or every batch
+    of a flow run (its id is on the run's page and in `prefect deployment run`'s output).
 
     \b
     Example:
       trade-archive report 20231231T020000Z --archive /srv/archive
+      trade-archive report --run 3f2a9c51 --archive /srv/archive
+      trade-archive report --list --archive /srv/archive
     """
-    from archive.acceptance.report import load_report, render_markdown
+    from archive.acceptance.report import load_report, load_reports, render_list, render_markdown
 
-    summary = load_report(open_archive(archive_dir), batch)
-    click.echo(json.dumps(summary.to_json(), ensure_ascii=False, indent=2) if as_json else render_markdown(summary))
+    archive = open_archive(archive_dir)
+    reports = load_reports(archive, run) if run or as_list else [load_report(archive, batch)]
+    if as_json:
+        found = [r.to_json() for r in reports]
+        click.echo(json.dumps(found if run or as_list else found[0], ensure_ascii=False, indent=2))
+    else:
+        click.echo(render_list(reports) if as_list else "\n\n".join(map(render_markdown, reports)))
 
 
 @cli.command()
