@@ -157,7 +157,7 @@ def test_a_document_run_where_its_batch_is_not_keeps_the_page_time_limit(tmp_pat
             outcome = thread.submit(run_document, job).result(timeout=300)
     finally:
         HOST.close_own_pools()
-    assert (outcome["status"], outcome["reason"]) == ("quarantined", "page_timeout")
+    assert (outcome.status, outcome.reason) == ("quarantined", "page_timeout")
 
 
 def test_deploy_refuses_without_a_persistent_server():

@@ -47,7 +47,9 @@ def server(review_archive, monkeypatch):
     # The fixture pages read well: the threshold is set at the award notice's median line, so half are marked.
     ocr = next(review_archive.root.glob("transactions/NNZC2023-G1-004567-KWZB/*/data/ocr/0001.json"))
     confidences = sorted(line["confidence"] for line in read_json(ocr)["lines"])
-    monkeypatch.setattr(archive.acceptance.review, "LOW_CONFIDENCE", confidences[len(confidences) // 2])
+    monkeypatch.setattr(
+        archive.acceptance.review, "low_confidence_of", lambda _record: confidences[len(confidences) // 2]
+    )
     app = create_app(review_archive)
     sock = bind(0)
     uv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))

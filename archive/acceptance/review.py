@@ -10,9 +10,10 @@ from pathlib import Path
 
 from archive.acceptance.certificate import page_lines, page_png, page_text, write_certificate
 from archive.acceptance.checks import Acceptance, Flag, check_batch, find_flag, flag_known
-from archive.capture.pageproc import LOW_CONFIDENCE
+from archive.config import load_config
 from archive.errors import NotFound
 from archive.records.corrections import EDITABLE, correct_page_text, field_values, resolve_flag
+from archive.records.document import DocumentRecord
 from archive.records.export import ExportedDocument, visible_document
 from archive.records.filing import Reindex, correct_document_metadata
 from archive.storage.audit import record_use
@@ -93,8 +94,15 @@ def show_flag(archive: Archive, flag_id: str, batch: str | None = None, known: I
     if not (flag.document and flag.page):
         return FlagView(flag, document, None)
     lines = page_lines(archive, flag.document, flag.page)
-    low = [text for text, confidence in lines if confidence < LOW_CONFIDENCE]
+    threshold = low_confidence_of(document.record) if document is not None else load_config().low_confidence
+    low = [text for text, confidence in lines if confidence < threshold]
     return FlagView(flag, document, page_text(archive, flag.document, flag.page), low)
+
+
+def low_confidence_of(record: DocumentRecord) -> float:
+    """The confidence under which a line of the document counts as low: the threshold its
+    pages were read with, else (read before it was recorded) the configured one."""
+    return float(record.process.get("low_confidence") or load_config().low_confidence)
 
 
 def resolve(archive: Archive, flag_id: str, note: str, batch: str | None = None) -> None:
