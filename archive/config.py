@@ -36,6 +36,10 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "verify_cron": ("0 3 * * 0", str, "when the whole archive is verified (weekly)"),
     "optimize_cron": ("30 2 * * *", str, "when the index is optimised (nightly)"),
     "timezone": ("Asia/Shanghai", str, "time zone of the schedules"),
+    "signing_key": ("", str, "the centre's PKCS#12 (password in $TRADE_ARCHIVE_SIGNING_PASSWORD); empty: no signing"),
+    "tsa_url": ("", str, "RFC 3161 timestamp authority for signatures; empty: no trusted time"),
+    "trust_roots": ("", str, "PEM file of the root certificates signatures must chain to (verify, check)"),
+    "signature_mark": ("invisible", str, "the access PDF's signature: invisible, or visible (a 签章标识 line)"),
 }
 
 
@@ -68,7 +72,8 @@ def _cron_line(value: str) -> bool:
 
 def _check(name: str, value: Any) -> str | None:
     """Why ``value`` cannot be the setting ``name``, or None where it can."""
-    choices = {"engine": ("rapidocr", "tesseract"), "index": ("whoosh", "tantivy")}.get(name)
+    choices = {"engine": ("rapidocr", "tesseract"), "index": ("whoosh", "tantivy"),
+               "signature_mark": ("invisible", "visible")}.get(name)  # fmt: skip
     if choices and value not in choices:
         return f"one of: {', '.join(choices)}"
     if name in ("workers", "stable_seconds") and value < 0:

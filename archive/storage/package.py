@@ -45,3 +45,11 @@ def file_package(archive: Archive, staging: Path, document_id: str, project_code
         raise
     fsync_dir(parent)
     return target
+
+
+def rebag(package: Path) -> None:
+    """Rewrite a bag's manifests after a payload file was replaced on purpose (signing an
+    archived document): the new manifests are what the signing event records."""
+    with _BAGIT_CWD_LOCK:
+        bagit.Bag(str(package)).save(processes=1, manifests=True)
+    fsync_tree(package)

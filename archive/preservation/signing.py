@@ -1,0 +1,353 @@
+"""The centre's signature on what it keeps (档案法实施条例 Art. 32, 电子签名法 Art. 5-6):
+each access PDF signed as a PDF signature standard validators read (PAdES, with
+pyHanko), and each package's ``tagmanifest-sha256.txt`` signed by a detached CMS
+signature beside it (``tagmanifest-sha256.txt.p7s``), which covers the whole bag
+through its manifests; both timestamped by an RFC 3161 authority when ``tsa_url`` is
+set. The signing algorithm is the certificate's (RSA, ECDSA), not chosen here.
+
+Checking them (``check_signatures``) is verify's and the four-property check's.
+Without a ``signing_key`` nothing is signed and a missing signature is no problem.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from archive.config import Config
+from archive.errors import DamagedBag, ExitCode, NotFound, TradeArchiveError
+from archive.storage.fixity import sha256_file
+from archive.storage.package import rebag
+from archive.storage.store import Archive
+
+PASSWORD_ENV = "TRADE_ARCHIVE_SIGNING_PASSWORD"
+SIGNATURE_FILE = "tagmanifest-sha256.txt.p7s"  # beside the tag manifest it signs; in no manifest itself
+FIELD_NAME = "CentreSignature"
+ACCESS_PDF = "data/access.pdf"
+
+
+class SigningError(TradeArchiveError):
+    """The signing key, its password or the timestamp authority cannot be used."""
+
+    exit_code = ExitCode.bad_arguments
+
+
+@dataclass(frozen=True)
+class SigningSettings:
+    key: Path | None = None  # the centre's PKCS#12
+    tsa_url: str | None = None  # RFC 3161 timestamp authority
+    trust_roots: Path | None = None  # PEM file of the certificates signatures must chain to
+    visible: bool = False  # a visible 签章标识 line on the first page
+
+    @classmethod
+    def from_config(cls, config: Config) -> SigningSettings:
+        def path(name: str) -> Path | None:
+            return Path(config.values[name]).expanduser() if config.values.get(name) else None
+
+        return cls(path("signing_key"), config.values.get("tsa_url") or None, path("trust_roots"),
+                   config.values.get("signature_mark") == "visible")  # fmt: skip
+
+    @property
+    def enabled(self) -> bool:
+        return self.key is not None
+
+
+@dataclass(frozen=True)
+class SignatureFinding:
+    kind: str  # signature_invalid | signature_missing | timestamp_invalid
+    file: str  # relative to the package
+    detail: str
+
+
+def load_pkcs12(path: Path, password: bytes | None):  # -> pyhanko SimpleSigner
+    from pyhanko.sign.signers import SimpleSigner
+
+    try:
+        signer = SimpleSigner.load_pkcs12(str(path), passphrase=password)
+    except Exception as error:  # noqa: BLE001 - pyHanko raises assorted errors for a bad file or password
+        signer = None
+        why = f"{type(error).__name__}: {error}"
+    else:
+        why = "wrong password, or no key in it"
+    if signer is None:
+        raise SigningError(f"signing_key {path} cannot be opened ({why}); a password goes in ${PASSWORD_ENV}")
+    return signer
+
+
+@functools.lru_cache(maxsize=4)
+def _signer(settings: SigningSettings):
+    if not settings.key or not settings.key.is_file():
+        raise SigningError(f"signing_key {settings.key} does not exist (`keys init --demo DIR` makes demo keys)")
+    password = os.environ.get(PASSWORD_ENV)
+    return load_pkcs12(settings.key, password.encode() if password else None)
+
+
+def _timestamper(settings: SigningSettings):
+    if not settings.tsa_url:
+        return None
+    from pyhanko.sign.timestamps.requests_client import RequestsHTTPTimeStamper
+
+    return RequestsHTTPTimeStamper(settings.tsa_url, timeout=30)
+
+
+def signer_name(settings: SigningSettings) -> str:
+    return _signer(settings).signing_cert.subject.human_friendly
+
+
+def sign_pdf(path: Path, settings: SigningSettings) -> None:
+    """Sign ``path`` in place (through a temporary file and a rename) as the centre."""
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import fields, signers
+
+    meta = signers.PdfSignatureMetadata(
+        field_name=FIELD_NAME,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason="档案法实施条例第三十二条: 数字复制件 (digital copy certified by the custodian)",
+        location="trade-archive",
+    )
+    partial = path.with_name(f".{path.name}.signing")
+    try:
+        with open(path, "rb") as source, open(partial, "wb") as out:
+            writer = IncrementalPdfFileWriter(source, strict=False)
+            pdf_signer = signers.PdfSigner(
+                meta, _signer(settings), timestamper=_timestamper(settings),
+                new_field_spec=_field_spec(settings), stamp_style=_stamp_style(settings),
+            )  # fmt: skip
+            _run(pdf_signer.async_sign_pdf(writer, output=out))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(partial, path)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)
+        if isinstance(error, (OSError, SigningError, KeyboardInterrupt)):
+            raise
+        raise SigningError(f"{path} could not be signed ({type(error).__name__}: {error})") from error
+
+
+def _field_spec(settings: SigningSettings):
+    from pyhanko.sign import fields
+
+    box = (36, 12, 336, 30) if settings.visible else None  # the bottom margin of the first page
+    return fields.SigFieldSpec(FIELD_NAME, on_page=0, box=box)
+
+
+def _stamp_style(settings: SigningSettings):
+    if not settings.visible:
+        return None
+    from pyhanko.stamp import TextStampStyle
+
+    # A font embedded in the stamp keeps the PDF/A copy PDF/A; the text is ASCII so no CJK font is needed.
+    return TextStampStyle(stamp_text="Certified copy - signed by %(signer)s - %(ts)s", border_width=0)
+
+
+def sign_detached(path: Path, settings: SigningSettings) -> Path:
+    """A detached CMS signature (with a signature timestamp where a TSA is set) of ``path``'s bytes,
+    written to ``<path>.p7s``."""
+    from asn1crypto import cms
+
+    data = path.read_bytes()
+    content = cms.ContentInfo({"content_type": "data", "content": data})
+    try:
+        signed = _run(_signer(settings).async_sign_general_data(content, "sha256", detached=True,
+                                                                 timestamper=_timestamper(settings)))  # fmt: skip
+    except (OSError, SigningError):
+        raise
+    except Exception as error:  # noqa: BLE001 - a TSA that refuses, a key that cannot sign
+        raise SigningError(f"{path} could not be signed ({type(error).__name__}: {error})") from error
+    out = path.with_name(path.name + ".p7s")
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(signed.dump())
+    os.replace(partial, out)
+    return out
+
+
+def sign_bag(package: Path, settings: SigningSettings) -> None:
+    """The bag's tag manifest signed: call once its manifests are final."""
+    sign_detached(package / "tagmanifest-sha256.txt", settings)
+
+
+def _run(coroutine):
+    return asyncio.run(coroutine)
+
+
+# --- signing documents archived before a key was configured -----------------------------
+
+
+def sign_documents(archive: Archive, settings: SigningSettings, document: str | None = None) -> dict:
+    """``trade-archive sign``: sign one document, or every document not signed yet. Each
+    bag is validated first (an altered package is never signed), its access PDF signed,
+    its manifests rewritten and its tag manifest signed; each logged as a signing event
+    carrying the new tag manifest's SHA-256 (which ``verify`` follows from then on)."""
+    if not settings.enabled:
+        raise SigningError("no signing_key configured: set signing_key in trade-archive.toml "
+                           "(`trade-archive keys init --demo DIR` makes demo keys)")  # fmt: skip
+    if document is not None:
+        package = archive.find_document(document)
+        if package is None:
+            raise NotFound(f"no document {document} in {archive.root}")
+        packages: Iterator[Path] = iter([package])
+    else:
+        packages = archive.documents()
+    signed, skipped = [], []
+    for package in packages:
+        if is_signed(package) and document is None:
+            skipped.append(package.name)
+            continue
+        sign_package(archive, package, settings)
+        signed.append(package.name)
+    return {"signed": signed, "already_signed": skipped}
+
+
+def is_signed(package: Path) -> bool:
+    return (package / SIGNATURE_FILE).exists() and bool(_pdf_signature_count(package / ACCESS_PDF))
+
+
+def sign_package(archive: Archive, package: Path, settings: SigningSettings) -> None:
+    import bagit
+
+    try:
+        bagit.Bag(str(package)).validate(processes=1)
+    except bagit.BagError as error:
+        raise DamagedBag(f"{package} fails validation ({error}): it is not signed; `trade-archive verify` "
+                         "shows what changed") from error  # fmt: skip
+    access = package / ACCESS_PDF
+    if not _pdf_signature_count(access):
+        sign_pdf(access, settings)
+    (package / SIGNATURE_FILE).unlink(missing_ok=True)  # bagit would list it in the new tag manifest
+    rebag(package)
+    sign_bag(package, settings)
+    archive.log("signing", document=package.name, path=str(package.relative_to(archive.root)),
+                signer=signer_name(settings), timestamp=bool(settings.tsa_url), files=[ACCESS_PDF, SIGNATURE_FILE],
+                tagmanifest_sha256=sha256_file(package / "tagmanifest-sha256.txt"))  # fmt: skip
+
+
+def _pdf_signature_count(path: Path) -> int:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        with open(path, "rb") as handle:
+            return len(PdfFileReader(handle, strict=False).embedded_signatures)
+    except Exception:  # noqa: BLE001 - an unreadable PDF has no signature we can count
+        return 0
+
+
+# --- checking -------------------------------------------------------------------------------
+
+
+def _trust_context(settings: SigningSettings):
+    """Certificates must chain to ``trust_roots``; where none are configured, to the chain
+    the centre's own PKCS#12 carries (the demo's root)."""
+    from pyhanko.keys import load_certs_from_pemder
+    from pyhanko_certvalidator import ValidationContext
+
+    if settings.trust_roots is not None:
+        roots = list(load_certs_from_pemder([str(settings.trust_roots)]))
+    elif settings.enabled:
+        signer = _signer(settings)
+        roots = [c for c in signer.cert_registry if c.issuer == c.subject] or [signer.signing_cert]
+    else:
+        roots = []
+    return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
+
+
+def check_signatures(package: Path, settings: SigningSettings) -> list[SignatureFinding]:
+    """Every signature and timestamp of the package, validated; a signature missing is a
+    finding only where signing is configured (or the package was signed in part)."""
+    findings: list[SignatureFinding] = []
+    cms_file = package / SIGNATURE_FILE
+    pdf_count = _pdf_signature_count(package / ACCESS_PDF)
+    expected = settings.enabled or cms_file.exists() or pdf_count
+    if not expected:
+        return findings
+    context = _trust_context(settings)
+    if pdf_count:
+        findings += _check_pdf(package / ACCESS_PDF, context)
+    else:
+        findings.append(SignatureFinding("signature_missing", ACCESS_PDF, "the access PDF carries no signature"))
+    if cms_file.exists():
+        findings += _check_detached(package / "tagmanifest-sha256.txt", cms_file, context)
+    else:
+        findings.append(SignatureFinding("signature_missing", SIGNATURE_FILE, "the tag manifest is not signed"))
+    return findings
+
+
+def _check_pdf(path: Path, context) -> list[SignatureFinding]:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation.status import SignatureCoverageLevel
+
+    findings = []
+    try:
+        with open(path, "rb") as handle:
+            signatures = PdfFileReader(handle, strict=False).embedded_signatures
+            for number, signature in enumerate(signatures, 1):
+                status = validate_pdf_signature(signature, context, context)
+                last = number == len(signatures)
+                if problem := _status_problem(status):
+                    findings.append(SignatureFinding("signature_invalid", ACCESS_PDF, problem))
+                elif last and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
+                    findings.append(SignatureFinding("signature_invalid", ACCESS_PDF,
+                                                     "bytes were added after the signature"))  # fmt: skip
+                findings += _timestamp_problem(status, ACCESS_PDF)
+    except Exception as error:  # noqa: BLE001 - a signature too damaged to parse is an invalid one
+        findings.append(SignatureFinding("signature_invalid", ACCESS_PDF, f"{type(error).__name__}: {error}"))
+    return findings
+
+
+def _check_detached(data_path: Path, signature_path: Path, context) -> list[SignatureFinding]:
+    from asn1crypto import cms
+    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
+
+    name = signature_path.name
+    try:
+        signed_data = cms.ContentInfo.load(signature_path.read_bytes())["content"]
+        status = _run(async_validate_detached_cms(data_path.read_bytes(), signed_data, context, context))
+    except Exception as error:  # noqa: BLE001 - a damaged signature file is an invalid signature
+        return [SignatureFinding("signature_invalid", name, f"{type(error).__name__}: {error}")]
+    problem = _status_problem(status)
+    findings = [SignatureFinding("signature_invalid", name, f"{data_path.name}: {problem}")] if problem else []
+    return findings + _timestamp_problem(status, name)
+
+
+def _status_problem(status) -> str | None:
+    if not status.intact:
+        return "the signed content changed since it was signed (digest mismatch)"
+    if not status.valid:
+        return "the signature value does not verify"
+    if not status.trusted:
+        who = status.signing_cert.subject.human_friendly
+        return f"the signer's certificate does not chain to the trust roots ({who}): set trust_roots"
+    return None
+
+
+def _timestamp_problem(status, file: str) -> list[SignatureFinding]:
+    stamp = status.timestamp_validity
+    if stamp is None:
+        return []
+    if not (stamp.intact and stamp.valid):
+        return [SignatureFinding("timestamp_invalid", file, "the timestamp token does not verify")]
+    if not stamp.trusted:
+        return [SignatureFinding("timestamp_invalid", file, "the timestamp authority is not trusted")]
+    return []
+
+
+def signature_summary(package: Path, settings: SigningSettings) -> dict:
+    """Who signed the access PDF and the trusted time, for reports (None where unsigned)."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        with open(package / ACCESS_PDF, "rb") as handle:
+            signatures = PdfFileReader(handle, strict=False).embedded_signatures
+            if not signatures:
+                return {"signer": None, "time": None}
+            signature = signatures[-1]
+            stamp = signature.attached_timestamp_data
+            when = stamp["gen_time"].native.isoformat() if stamp is not None else None
+            return {"signer": signature.signer_cert.subject.human_friendly, "time": when}
+    except Exception:  # noqa: BLE001 - reports name what they can
+        return {"signer": None, "time": None}
