@@ -86,6 +86,7 @@ def _signer(settings: SigningSettings):
     return load_pkcs12(settings.key, password.encode() if password else None)
 
 
+@functools.lru_cache(maxsize=4)  # one client: pyHanko caches its size-estimating dummy token per client
 def _timestamper(settings: SigningSettings):
     if not settings.tsa_url:
         return None

@@ -77,7 +77,7 @@ def verify_archive(
     for package in archive.documents():
         seen.add(str(package.relative_to(archive.root)))
         report.documents += 1
-        report.files += _verify_bag(archive, package, report.problems)
+        report.files += _verify_bag(archive.root, package, report.problems)
         report.problems += signature_problems(archive.root, package, signing)
         if on_document is not None:
             on_document(package)
@@ -114,10 +114,17 @@ def signature_problems(root: Path, package: Path, signing: SigningSettings) -> l
             for f in check_signatures(package, signing)]  # fmt: skip
 
 
-def _verify_bag(archive: Archive, package: Path, problems: list[Problem]) -> int:
+def bag_problems(root: Path, package: Path) -> tuple[int, list[Problem]]:
+    """(files, problems) of one bag, re-hashed with ``bagit``; paths relative to ``root``
+    (the archive, or a hand-over's folder)."""
+    problems: list[Problem] = []
+    return _verify_bag(root, package, problems), problems
+
+
+def _verify_bag(root: Path, package: Path, problems: list[Problem]) -> int:
     transaction = package.parent.name if package.parent.parent.name == "transactions" else None
     where = {"document": package.name, "transaction": transaction}
-    relative = package.relative_to(archive.root)
+    relative = package.relative_to(root) if package.is_relative_to(root) else package
     try:
         bag = bagit.Bag(str(package))
         with _bagit_quiet():
