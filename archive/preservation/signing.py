@@ -338,17 +338,30 @@ def _timestamp_problem(status, file: str) -> list[SignatureFinding]:
 
 
 def signature_summary(package: Path, settings: SigningSettings) -> dict:
-    """Who signed the access PDF and the trusted time, for reports (None where unsigned)."""
+    """Who signed the access PDF, when by its own clock, and the TSA's time (None where
+    unsigned or not timestamped), for registers and reports."""
     from pyhanko.pdf_utils.reader import PdfFileReader
 
+    summary: dict = {"signer": None, "signing_time": None, "timestamp": None}
     try:
         with open(package / ACCESS_PDF, "rb") as handle:
             signatures = PdfFileReader(handle, strict=False).embedded_signatures
-            if not signatures:
-                return {"signer": None, "time": None}
-            signature = signatures[-1]
-            stamp = signature.attached_timestamp_data
-            when = stamp["gen_time"].native.isoformat() if stamp is not None else None
-            return {"signer": signature.signer_cert.subject.human_friendly, "time": when}
-    except Exception:  # noqa: BLE001 - reports name what they can
-        return {"signer": None, "time": None}
+            if signatures:
+                signature = signatures[-1]
+                own = signature.self_reported_timestamp
+                summary.update(signer=signature.signer_cert.subject.human_friendly, timestamp=_tsa_time(signature),
+                               signing_time=own.isoformat() if own else None)  # fmt: skip
+    except Exception:  # noqa: BLE001 - a register names what it can; verify reports the damage
+        pass
+    return summary
+
+
+def _tsa_time(signature) -> str | None:  # noqa: ANN001 - pyHanko's EmbeddedPdfSignature
+    """The RFC 3161 token's genTime, from the signature's unsigned attributes."""
+    attributes = signature.signer_info["unsigned_attrs"]
+    for attribute in [] if attributes.native is None else attributes:
+        if attribute["type"].native == "signature_time_stamp_token":
+            token = attribute["values"][0]
+            info = token["content"]["encap_content_info"]["content"].parsed
+            return info["gen_time"].native.isoformat()
+    return None
