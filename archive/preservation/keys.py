@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -167,6 +168,13 @@ class DemoTimestampServer:
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()
+
+
+def serve_demo_tsa(tsa_p12: Path, port: int, on_ready: Callable[[str], None]) -> None:
+    """``keys tsa``: serve the demo TSA until interrupted (Ctrl-C)."""
+    with DemoTimestampServer(tsa_p12, port) as server:
+        on_ready(server.url)
+        threading.Event().wait()
 
 
 def _handler(stamper: object, server: DemoTimestampServer) -> type[BaseHTTPRequestHandler]:

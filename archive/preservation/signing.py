@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive.config import Config
+from archive.config import Config, load_config
 from archive.errors import DamagedBag, ExitCode, NotFound, TradeArchiveError
 from archive.storage.fixity import sha256_file
 from archive.storage.package import rebag
@@ -179,11 +179,13 @@ def _run(coroutine):
 # --- signing documents archived before a key was configured -----------------------------
 
 
-def sign_documents(archive: Archive, settings: SigningSettings, document: str | None = None) -> dict:
+def sign_documents(archive: Archive, document: str | None = None, settings: SigningSettings | None = None) -> dict:
     """``trade-archive sign``: sign one document, or every document not signed yet. Each
     bag is validated first (an altered package is never signed), its access PDF signed,
     its manifests rewritten and its tag manifest signed; each logged as a signing event
-    carrying the new tag manifest's SHA-256 (which ``verify`` follows from then on)."""
+    carrying the new tag manifest's SHA-256 (which ``verify`` follows from then on).
+    ``settings``: default the configuration's."""
+    settings = settings if settings is not None else SigningSettings.from_config(load_config())
     if not settings.enabled:
         raise SigningError("no signing_key configured: set signing_key in trade-archive.toml "
                            "(`trade-archive keys init --demo DIR` makes demo keys)")  # fmt: skip
@@ -195,12 +197,13 @@ def sign_documents(archive: Archive, settings: SigningSettings, document: str | 
     else:
         packages = archive.documents()
     signed, skipped = [], []
-    for package in packages:
-        if is_signed(package) and document is None:
-            skipped.append(package.name)
-            continue
-        sign_package(archive, package, settings)
-        signed.append(package.name)
+    with archive.writer_lock():  # bags are rewritten: no ingest or filing meanwhile
+        for package in packages:
+            if is_signed(package):
+                skipped.append(package.name)
+                continue
+            sign_package(archive, package, settings)
+            signed.append(package.name)
     return {"signed": signed, "already_signed": skipped}
 
 

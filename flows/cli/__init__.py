@@ -4,7 +4,8 @@ one error handler below maps the exception tree (archive.errors) to exit codes.
 
 The commands live by group: ``ingest`` (ingest, serve: the flows), ``records``
 (export, show, file, report, audit, config), ``preservation`` (verify, reindex,
-transfer) and ``review`` (accept and the review group)."""
+transfer), ``authenticity`` (keys, sign, check, handover) and ``review`` (accept and
+the review group)."""
 
 from __future__ import annotations
 
@@ -101,6 +102,6 @@ def _os_error(error: OSError) -> str:
 
 
 # The command groups register themselves on ``cli`` when imported.
-from flows.cli import ingest, preservation, records, review  # noqa: E402, F401
+from flows.cli import authenticity, ingest, preservation, records, review  # noqa: E402, F401
 
 __all__ = ["cli", "main"]
