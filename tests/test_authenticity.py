@@ -182,3 +182,20 @@ def test_handover_writes_register_catalogue_and_bags_that_validate(signed_copy, 
 
     result = _cli("handover", str(destination), "--archive", str(signed_copy.root))
     assert result.exit_code == 2 and "not empty" in result.output  # a hand-over goes to a new or empty folder
+
+
+def test_a_visible_mark_keeps_the_access_pdf_pdfa_and_valid(ingested_archive, demo_keys, tmp_path):
+    import pikepdf
+    import pikepdf.pdfa
+
+    from archive.preservation.signing import SigningSettings, _check_pdf, _trust_context, sign_pdf
+
+    pdf = tmp_path / "access.pdf"
+    shutil.copy(_access_pdfs(ingested_archive)[0], pdf)
+    settings = SigningSettings(demo_keys.centre, trust_roots=demo_keys.ca, visible=True)
+    sign_pdf(pdf, settings)
+    assert _check_pdf(pdf, _trust_context(settings)) == []
+    assert not pikepdf.pdfa.validate_written(pdf, "2b").violations  # the stamp's font is embedded
+    with pikepdf.open(pdf) as opened:
+        widget = next(a for a in opened.pages[0].get("/Annots", []) if a.get("/FT") == "/Sig")
+        assert float(widget.Rect[2]) > float(widget.Rect[0]) and "/AP" in widget  # drawn, not hidden
