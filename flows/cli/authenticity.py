@@ -31,7 +31,7 @@ def keys_init(folder: str) -> None:
     """
     from archive.preservation.keys import init_demo_keys
 
-    made = init_demo_keys(Path(folder))
+    made = init_demo_keys(Path(folder).resolve())
     click.echo(f"demo keys (NOT FOR PRODUCTION) in {folder}: {made.ca.name}, {made.centre.name}, {made.tsa.name}")
     click.echo(f'set signing_key = "{made.centre}" and trust_roots = "{made.ca}" in trade-archive.toml')
 
