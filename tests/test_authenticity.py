@@ -3,6 +3,7 @@ exchange with a timestamp authority on loopback, pyHanko's own validator on what
 wrote, the DA/T 70 four-property check and the hand-over to the archives bureau."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -140,6 +141,10 @@ def test_an_archive_signed_later_verifies_and_a_missing_signature_is_reported(in
     assert result.exit_code == 4
     assert {p["kind"] for p in json.loads(result.output)["problems"]} == {"signature_missing"}
 
+    from archive.preservation.signing import SigningSettings, sign_pdf
+
+    stopped = _access_pdfs(Archive(root))[0]  # a `sign` stopped after the PDF, before the manifests
+    sign_pdf(stopped, SigningSettings(Path(os.environ["TRADE_ARCHIVE_SIGNING_KEY"])))
     result = _cli("sign", "--all", "--archive", str(root))
     assert result.exit_code == 0 and "2 signed" in result.output, result.output
     result = _cli("verify", "--archive", str(root))

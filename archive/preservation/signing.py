@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,7 +167,7 @@ def _stamp_font(signer: str) -> str:
 
     path = next((Path(p) for p in CJK_FONTS if Path(p).is_file()), None)
     if path is None:
-        raise SigningError("signature_mark = \"visible\" needs a CJK font (Debian: apt-get install fonts-noto-cjk)")
+        raise SigningError('signature_mark = "visible" needs a CJK font (Debian: apt-get install fonts-noto-cjk)')
     font = next(f for f in TTCollection(str(path), lazy=True).fonts if f["name"].getDebugName(1).endswith(" SC"))
     options = subset.Options()
     options.notdef_outline = True
@@ -230,13 +231,26 @@ def sign_documents(archive: Archive, document: str | None = None, settings: Sign
         packages = archive.documents()
     signed, skipped = [], []
     with archive.writer_lock():  # bags are rewritten: no ingest or filing meanwhile
+        logged = _logged_tagmanifests(archive)
         for package in packages:
-            if is_signed(package):
+            # signed, and the log knows its tag manifest (a stop before the event: signed again, logged)
+            if is_signed(package) and logged.get(package.name) == sha256_file(package / "tagmanifest-sha256.txt"):
                 skipped.append(package.name)
                 continue
             sign_package(archive, package, settings)
             signed.append(package.name)
     return {"signed": signed, "already_signed": skipped}
+
+
+def _logged_tagmanifests(archive: Archive) -> dict[str, str]:
+    """Each document's tag manifest SHA-256 as the event log last recorded it."""
+    from archive.storage.events import read_events
+
+    logged = {}
+    for event in read_events(archive.events_path):
+        if event.get("type") in ("ingestion", "signing") and event.get("tagmanifest_sha256"):
+            logged[event.get("document")] = event["tagmanifest_sha256"]
+    return logged
 
 
 def is_signed(package: Path) -> bool:
@@ -249,8 +263,9 @@ def sign_package(archive: Archive, package: Path, settings: SigningSettings) -> 
     try:
         bagit.Bag(str(package)).validate(processes=1)
     except bagit.BagError as error:
-        raise DamagedBag(f"{package} fails validation ({error}): it is not signed; `trade-archive verify` "
-                         "shows what changed") from error  # fmt: skip
+        if not _signed_before_a_stop(package):
+            raise DamagedBag(f"{package} fails validation ({error}): it is not signed; `trade-archive verify` "
+                             "shows what changed") from error  # fmt: skip
     access = package / ACCESS_PDF
     if not _pdf_signature_count(access):
         sign_pdf(access, settings)
@@ -260,6 +275,36 @@ def sign_package(archive: Archive, package: Path, settings: SigningSettings) -> 
     archive.log("signing", document=package.name, path=str(package.relative_to(archive.root)),
                 signer=signer_name(settings), timestamp=bool(settings.tsa_url), files=[ACCESS_PDF, SIGNATURE_FILE],
                 tagmanifest_sha256=sha256_file(package / "tagmanifest-sha256.txt"))  # fmt: skip
+
+
+def _signed_before_a_stop(package: Path) -> bool:
+    """Whether a stopped ``sign`` left this bag: the access PDF signed, its manifests not yet
+    rewritten. A PDF signature is an incremental update, so the file as the manifest
+    recorded it is a prefix of the signed one, ending at an earlier end-of-file marker;
+    the bag is otherwise intact (only access.pdf differs)."""
+    import bagit
+
+    recorded = bagit.Bag(str(package)).entries.get(ACCESS_PDF, {}).get("sha256")
+    signed = (package / ACCESS_PDF).read_bytes()
+    if not recorded or not _pdf_signature_count(package / ACCESS_PDF):
+        return False
+    prefixes = (m + 5 + tail for m in _eof_markers(signed)[:-1] for tail in (0, 1, 2))
+    if not any(hashlib.sha256(signed[:end]).hexdigest() == recorded for end in prefixes):
+        return False
+    bag = bagit.Bag(str(package))
+    try:
+        bag._validate_entries(1)  # noqa: SLF001 - bagit names each mismatching file only here
+    except bagit.BagValidationError as error:
+        return {d.path for d in error.details or []} == {ACCESS_PDF}
+    return False
+
+
+def _eof_markers(data: bytes) -> list[int]:
+    found, start = [], 0
+    while (at := data.find(b"%%EOF", start)) >= 0:
+        found.append(at)
+        start = at + 5
+    return found
 
 
 def _pdf_signature_count(path: Path) -> int:
