@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,6 +68,9 @@ class SignatureFinding:
 def load_pkcs12(path: Path, password: bytes | None):  # -> pyhanko SimpleSigner
     from pyhanko.sign.signers import SimpleSigner
 
+    quiet = logging.getLogger("pyhanko.sign.signers.pdf_cms")  # it logs a traceback for a wrong password
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     try:
         signer = SimpleSigner.load_pkcs12(str(path), passphrase=password)
     except Exception as error:  # noqa: BLE001 - pyHanko raises assorted errors for a bad file or password
@@ -74,6 +78,8 @@ def load_pkcs12(path: Path, password: bytes | None):  # -> pyhanko SimpleSigner
         why = f"{type(error).__name__}: {error}"
     else:
         why = "wrong password, or no key in it"
+    finally:
+        quiet.setLevel(level)
     if signer is None:
         raise SigningError(f"signing_key {path} cannot be opened ({why}); a password goes in ${PASSWORD_ENV}")
     return signer
