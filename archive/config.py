@@ -43,6 +43,9 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
 }
 
 
+PATH_SETTINGS = ("signing_key", "trust_roots")  # files named in the config
+
+
 class ConfigError(TradeArchiveError):
     exit_code = ExitCode.bad_arguments
 
@@ -98,6 +101,14 @@ class Config:
     sources: dict[str, str] = field(default_factory=dict)
     roles: dict[str, Any] = field(default_factory=dict)  # access control, from the [roles] table
     file: Path | None = None
+
+    def path(self, name: str) -> Path | None:
+        """A file setting as a path (None where empty); relative in a config file: to that file's folder."""
+        if not self.values.get(name):
+            return None
+        found = Path(self.values[name]).expanduser()
+        in_file = self.file is not None and self.sources.get(name, "").startswith("file")
+        return found if found.is_absolute() or not in_file else self.file.parent / found
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -188,7 +199,8 @@ def export_to_environment(config: Config) -> None:
     for name, source in config.sources.items():
         key = f"{ENV_PREFIX}{name.upper()}"
         if source.startswith("file") and (key not in os.environ or key in _EXPORTED):
-            os.environ[key] = str(config.values[name])
+            path = config.path(name) if name in PATH_SETTINGS else None  # relative to the file, not the reader
+            os.environ[key] = str(path.resolve() if path else config.values[name])
             _EXPORTED.add(key)
         elif key in _EXPORTED and not source.startswith("file"):  # an earlier file's, which this one drops
             os.environ.pop(key, None)

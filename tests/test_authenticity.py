@@ -204,3 +204,26 @@ def test_a_visible_mark_keeps_the_access_pdf_pdfa_and_valid(ingested_archive, de
     with pikepdf.open(pdf) as opened:
         widget = next(a for a in opened.pages[0].get("/Annots", []) if a.get("/FT") == "/Sig")
         assert float(widget.Rect[2]) > float(widget.Rect[0]) and "/AP" in widget  # drawn, not hidden
+
+
+def test_signing_settings_come_from_the_config_file_relative_to_it_and_survive_serve_config(tmp_path, monkeypatch):
+    from archive import config
+    from archive.preservation.signing import SigningSettings
+
+    monkeypatch.chdir(tmp_path)  # no trade-archive.toml here
+    for name in ("SIGNING_KEY", "TRUST_ROOTS", "SIGNATURE_MARK", "TSA_URL", "CONFIG"):
+        monkeypatch.delenv(f"TRADE_ARCHIVE_{name}", raising=False)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "ta.toml").write_text('signing_key = "keys/centre.p12"\nsignature_mark = "visible"\n')
+    settings = SigningSettings.from_config(config.load_config(str(tmp_path / "etc" / "ta.toml")))
+    assert settings.key == tmp_path / "etc" / "keys" / "centre.p12" and settings.visible
+    assert not SigningSettings.from_config(config.load_config()).enabled  # nothing configured: nothing signed
+    try:  # `serve --config etc/ta.toml` exports the file's settings; ingest then finds no file of its own
+        config.export_to_environment(config.load_config(str(tmp_path / "etc" / "ta.toml")))
+        assert SigningSettings.from_config(config.load_config()).key == tmp_path / "etc" / "keys" / "centre.p12"
+    finally:
+        for key in list(config._EXPORTED):
+            monkeypatch.delenv(key, raising=False)
+            config._EXPORTED.discard(key)
+    with pytest.raises(config.ConfigError):
+        config.load_config(overrides={"signature_mark": "loud"})

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from archive.config import Config, load_config
+from archive.config import ENV_PREFIX, Config, load_config
 from archive.errors import DamagedBag, ExitCode, NotFound, TradeArchiveError
 from archive.storage.fixity import sha256_file
 from archive.storage.package import rebag
@@ -47,15 +47,24 @@ class SigningSettings:
 
     @classmethod
     def from_config(cls, config: Config) -> SigningSettings:
-        def path(name: str) -> Path | None:
-            return Path(config.values[name]).expanduser() if config.values.get(name) else None
+        def value(name: str) -> str | None:
+            # ``serve --config FILE`` exports FILE's settings; a later load_config() finds no file and ignores them
+            exported = os.environ.get(f"{ENV_PREFIX}{name.upper()}")
+            if config.file is None and config.sources.get(name) == "default" and exported:
+                return exported
+            return config.values.get(name) or None
 
-        return cls(path("signing_key"), config.values.get("tsa_url") or None, path("trust_roots"),
-                   config.values.get("signature_mark") == "visible")  # fmt: skip
+        key, roots = config.path("signing_key"), config.path("trust_roots")
+        return cls(key or _path(value("signing_key")), value("tsa_url"), roots or _path(value("trust_roots")),
+                   value("signature_mark") == "visible")  # fmt: skip
 
     @property
     def enabled(self) -> bool:
         return self.key is not None
+
+
+def _path(text: str | None) -> Path | None:
+    return Path(text).expanduser() if text else None
 
 
 @dataclass(frozen=True)
