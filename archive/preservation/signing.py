@@ -322,6 +322,17 @@ def _eof_markers(data: bytes) -> list[int]:
     return found
 
 
+def _unreadable(path: Path) -> str | None:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    try:
+        with open(path, "rb") as handle:
+            PdfFileReader(handle, strict=False).embedded_signatures  # noqa: B018 - parsing is the check
+    except Exception as error:  # noqa: BLE001 - whatever stops the parse
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
 def _pdf_signature_count(path: Path) -> int:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -363,6 +374,10 @@ def check_signatures(package: Path, settings: SigningSettings) -> list[Signature
     context = _trust_context(settings)
     if pdf_count:
         findings += _check_pdf(package / ACCESS_PDF, context)
+    elif unreadable := _unreadable(package / ACCESS_PDF):  # damaged past parsing: its signature with it
+        findings.append(
+            SignatureFinding("signature_invalid", ACCESS_PDF, f"the access PDF cannot be read ({unreadable})")
+        )
     else:
         findings.append(SignatureFinding("signature_missing", ACCESS_PDF, "the access PDF carries no signature"))
     if cms_file.exists():
