@@ -227,3 +227,15 @@ def test_signing_settings_come_from_the_config_file_relative_to_it_and_survive_s
             config._EXPORTED.discard(key)
     with pytest.raises(config.ConfigError):
         config.load_config(overrides={"signature_mark": "loud"})
+
+
+def test_an_access_pdf_damaged_past_parsing_is_an_invalid_signature_not_a_missing_one(signed_copy, demo_keys):
+    from archive.preservation.signing import SigningSettings
+    from archive.preservation.verify import verify_archive
+
+    pdf = _access_pdfs(signed_copy)[0]
+    pdf.write_bytes(pdf.read_bytes()[:200])
+    problems = verify_archive(signed_copy, signing=SigningSettings(demo_keys.centre, trust_roots=demo_keys.ca)).problems
+    assert [p.kind for p in problems if p.path.endswith("data/access.pdf") and p.kind.startswith("signature")] == [
+        "signature_invalid"
+    ]
