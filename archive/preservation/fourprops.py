@@ -24,7 +24,7 @@ from pathlib import Path
 
 from archive.config import load_config
 from archive.errors import ArchiveError, InvalidValue, NotFound
-from archive.preservation.signing import SigningSettings, check_signatures, is_signed
+from archive.preservation.signing import SigningSettings, check_signatures, is_signed, signature_summary
 from archive.preservation.verify import bag_problems
 from archive.records.export import iter_documents
 from archive.records.metadata import DOC_TYPES, FIELDS
@@ -172,8 +172,10 @@ def _signatures(context: _Context) -> tuple[str, list[str]]:
     failures = [f"{_name(context, p, f.file)}: {f.kind}: {f.detail}"
                 for p in context.packages for f in check_signatures(p, context.signing)]  # fmt: skip
     roots = context.signing.trust_roots or "the chain in signing_key"
+    stamped = sum(1 for p in signed if signature_summary(p, context.signing)["timestamp"])
     return _outcome(failures, [f"{len(signed)} packages: the access PDF's signature (PAdES) and the tag manifest's "
-                               f"detached CMS signature valid, with their timestamps, against {roots}"])  # fmt: skip
+                               f"detached CMS signature valid against {roots}; {stamped} with a valid RFC 3161 "
+                               "timestamp (the others' time is the signer's clock)"])  # fmt: skip
 
 
 def _digests(context: _Context) -> tuple[str, list[str]]:

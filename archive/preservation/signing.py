@@ -12,6 +12,7 @@ Without a ``signing_key`` nothing is signed and a missing signature is no proble
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
@@ -77,21 +78,32 @@ class SignatureFinding:
 def load_pkcs12(path: Path, password: bytes | None):  # -> pyhanko SimpleSigner
     from pyhanko.sign.signers import SimpleSigner
 
-    quiet = logging.getLogger("pyhanko.sign.signers.pdf_cms")  # it logs a traceback for a wrong password
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
     try:
-        signer = SimpleSigner.load_pkcs12(str(path), passphrase=password)
+        with _quiet_pyhanko():  # it logs a traceback for a wrong password
+            signer = SimpleSigner.load_pkcs12(str(path), passphrase=password)
     except Exception as error:  # noqa: BLE001 - pyHanko raises assorted errors for a bad file or password
         signer = None
         why = f"{type(error).__name__}: {error}"
     else:
         why = "wrong password, or no key in it"
-    finally:
-        quiet.setLevel(level)
     if signer is None:
         raise SigningError(f"signing_key {path} cannot be opened ({why}); a password goes in ${PASSWORD_ENV}")
     return signer
+
+
+@contextlib.contextmanager
+def _quiet_pyhanko() -> Iterator[None]:
+    """pyHanko logs a traceback for each failed validation or key load; the findings and
+    errors here say it once, in words."""
+    loggers = [logging.getLogger(name) for name in ("pyhanko", "pyhanko_certvalidator")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
 
 
 @functools.lru_cache(maxsize=4)
@@ -135,7 +147,8 @@ def sign_pdf(path: Path, settings: SigningSettings) -> None:
                 meta, _signer(settings), timestamper=_timestamper(settings),
                 new_field_spec=_field_spec(settings), stamp_style=_stamp_style(settings),
             )  # fmt: skip
-            _run(pdf_signer.async_sign_pdf(writer, output=out))
+            with _quiet_pyhanko():  # a failure is raised below, in words
+                _run(pdf_signer.async_sign_pdf(writer, output=out))
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
@@ -202,8 +215,9 @@ def sign_detached(path: Path, settings: SigningSettings) -> Path:
     data = path.read_bytes()
     content = cms.ContentInfo({"content_type": "data", "content": data})
     try:
-        signed = _run(_signer(settings).async_sign_general_data(content, "sha256", detached=True,
-                                                                 timestamper=_timestamper(settings)))  # fmt: skip
+        with _quiet_pyhanko():
+            signed = _run(_signer(settings).async_sign_general_data(content, "sha256", detached=True,
+                                                                     timestamper=_timestamper(settings)))  # fmt: skip
     except (OSError, SigningError):
         raise
     except Exception as error:  # noqa: BLE001 - a TSA that refuses, a key that cannot sign
@@ -365,13 +379,16 @@ def _trust_context(settings: SigningSettings):
 def check_signatures(package: Path, settings: SigningSettings) -> list[SignatureFinding]:
     """Every signature and timestamp of the package, validated; a signature missing is a
     finding only where signing is configured (or the package was signed in part)."""
-    findings: list[SignatureFinding] = []
     cms_file = package / SIGNATURE_FILE
     pdf_count = _pdf_signature_count(package / ACCESS_PDF)
-    expected = settings.enabled or cms_file.exists() or pdf_count
-    if not expected:
-        return findings
-    context = _trust_context(settings)
+    if not (settings.enabled or cms_file.exists() or pdf_count):
+        return []
+    with _quiet_pyhanko():
+        return _checked(package, cms_file, pdf_count, _trust_context(settings))
+
+
+def _checked(package: Path, cms_file: Path, pdf_count: int, context) -> list[SignatureFinding]:  # noqa: ANN001
+    findings: list[SignatureFinding] = []
     if pdf_count:
         findings += _check_pdf(package / ACCESS_PDF, context)
     elif unreadable := _unreadable(package / ACCESS_PDF):  # damaged past parsing: its signature with it
