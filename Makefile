@@ -17,7 +17,7 @@ BENCH_VENV := .bench-venv
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 export OMP_THREAD_LIMIT := 1
 
-.PHONY: demo test test-all bench bench-ocr bench-throughput bench-search system-deps venv lint clean
+.PHONY: demo test test-all bench bench-ocr bench-throughput bench-search bench-signing system-deps venv lint clean
 
 system-deps:  ## tesseract + Chinese data, poppler (pdftotext), CJK fonts, chromium (the review page's browser tests)
 	@if dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1; then echo "system packages present"; \
@@ -55,7 +55,7 @@ test: system-deps venv lint  ## the fast default suite (real OCR end to end incl
 test-all: system-deps venv
 	$(BIN)/python -m pytest -q
 
-bench: bench-ocr bench-throughput bench-search  ## every benchmark on ../shared/data/scans-dev (~25 min)
+bench: bench-ocr bench-throughput bench-search bench-signing  ## every benchmark on ../shared/data/scans-dev (~25 min)
 
 bench-ocr: system-deps venv  ## OCR accuracy (CER, orientation, blank pages), RapidOCR and tesseract
 	$(BIN)/python bench/ocr_quality.py --engine both
@@ -69,6 +69,9 @@ $(BENCH_VENV)/bin/ocrmypdf:
 bench-throughput: system-deps venv $(BENCH_VENV)/bin/ocrmypdf  ## pages/min vs OCRmyPDF, overhead, CER; 300-page memory
 	$(BIN)/python bench/throughput.py --vs-ocrmypdf
 	$(BIN)/python bench/throughput.py --big 300
+
+bench-signing: venv  ## what the centre's signature costs per page and per document (demo keys, loopback TSA)
+	$(BIN)/python bench/signing_cost.py
 
 bench-search: system-deps venv  ## search recall@10 on the dev set; both backends at 200,000 synthetic pages
 	$(BIN)/python bench/search_quality.py

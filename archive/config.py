@@ -40,6 +40,10 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "fonds": ("0001", str, "全宗号: the fonds number the archives bureau gave the centre"),
     "archival_code": ("{fonds}-{year}-{retention_code}-{item:04d}", str,
                       "档号 template over {fonds}, {year}, {retention_code} (Y/D30/D10), {retention}, {item}"),
+    "signing_key": ("", str, "the centre's PKCS#12 (password in $TRADE_ARCHIVE_SIGNING_PASSWORD); empty: no signing"),
+    "tsa_url": ("", str, "RFC 3161 timestamp authority for signatures; empty: no trusted time"),
+    "trust_roots": ("", str, "PEM file of the root certificates signatures must chain to (verify, check)"),
+    "signature_mark": ("invisible", str, "the access PDF's signature: invisible, or visible (a 签章标识 line)"),
 }  # fmt: skip
 
 # Retention periods (DA/T 22-2015) and their codes in the 档号 (DA/T 13-2022).
@@ -51,6 +55,9 @@ TABLES = {
     "retention": 'doc_type -> 永久 | 定期30年 | 定期10年 (or Y/D30/D10), "default" for the rest',
     "required_documents": 'transaction type (or "failed", for 流标/废标) -> doc_types it must leave behind',
 }
+
+
+PATH_SETTINGS = ("signing_key", "trust_roots")  # files named in the config
 
 
 class ConfigError(TradeArchiveError):
@@ -82,7 +89,8 @@ def _cron_line(value: str) -> bool:
 
 def _check(name: str, value: Any) -> str | None:
     """Why ``value`` cannot be the setting ``name``, or None where it can."""
-    choices = {"engine": ("rapidocr", "tesseract"), "index": ("whoosh", "tantivy")}.get(name)
+    choices = {"engine": ("rapidocr", "tesseract"), "index": ("whoosh", "tantivy"),
+               "signature_mark": ("invisible", "visible")}.get(name)  # fmt: skip
     if choices and value not in choices:
         return f"one of: {', '.join(choices)}"
     if name in ("workers", "stable_seconds") and value < 0:
@@ -110,6 +118,14 @@ class Config:
     required_documents: dict[str, list[str]] = field(default_factory=dict)  # transaction type -> doc_types
     table_sources: dict[str, str] = field(default_factory=dict)  # the tables' sources (never exported)
     file: Path | None = None
+
+    def path(self, name: str) -> Path | None:
+        """A file setting as a path (None where empty); relative in a config file: to that file's folder."""
+        if not self.values.get(name):
+            return None
+        found = Path(self.values[name]).expanduser()
+        in_file = self.file is not None and self.sources.get(name, "").startswith("file")
+        return found if found.is_absolute() or not in_file else self.file.parent / found
 
     def __getattr__(self, name: str) -> Any:
         try:
@@ -259,7 +275,8 @@ def export_to_environment(config: Config) -> None:
     for name, source in config.sources.items():
         key = f"{ENV_PREFIX}{name.upper()}"
         if source.startswith("file") and (key not in os.environ or key in _EXPORTED):
-            os.environ[key] = str(config.values[name])
+            path = config.path(name) if name in PATH_SETTINGS else None  # relative to the file, not the reader
+            os.environ[key] = str(path.resolve() if path else config.values[name])
             _EXPORTED.add(key)
         elif key in _EXPORTED and not source.startswith("file"):  # an earlier file's, which this one drops
             os.environ.pop(key, None)

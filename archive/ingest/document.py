@@ -26,7 +26,9 @@ from archive.capture.pageproc import DEFAULT_SETTINGS, PageJob, PageSettings, pr
 from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
+from archive.config import load_config
 from archive.errors import ArchiveError, BatchInterrupted, InputRejected, TradeArchiveError
+from archive.preservation.signing import SigningError, SigningSettings, sign_bag, sign_pdf
 from archive.records.arrangement import arrange
 from archive.records.batch import DocumentOutcome
 from archive.records.document import DocumentRecord
@@ -60,12 +62,16 @@ def ingest_document(
     settings: PageSettings = DEFAULT_SETTINGS,
     run_pages: PageRunner = run_pages_here,
     force_ocr: bool = False,
+    signing: SigningSettings | None = None,
 ) -> DocumentOutcome:
     """Archive or quarantine ``source``; only ``OSError`` (disk or network trouble,
-    worth a retry) and ``BatchInterrupted`` (the batch was stopped) escape.
-    ``settings``: how its pages are read (engine, thresholds, time limit).
-    ``force_ocr``: OCR every page even where the PDF has its own text layer."""
+    worth a retry), ``SigningError`` (the key or the timestamp authority failed: the
+    document is not filed, a re-run files it) and ``BatchInterrupted`` (the batch was
+    stopped) escape. ``settings``: how its pages are read (engine, thresholds, time
+    limit). ``force_ocr``: OCR every page even where the PDF has its own text layer.
+    ``signing``: the centre's key (default: the configuration's)."""
     started = time.monotonic()
+    signing = signing if signing is not None else SigningSettings.from_config(load_config())
     sha256 = sha256_file(source)
     document_id = document_id_for(sha256)
     # file names are bytes on disk (GBK from Windows, control characters): record a readable form
@@ -80,7 +86,7 @@ def ingest_document(
         try:
             with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
                 package = _build_package(source_pdf, sha256, document_id, reader, staging, Path(scratch),
-                                         manifest_row, settings, run_pages, batch, force_ocr)  # fmt: skip
+                                         manifest_row, settings, run_pages, batch, force_ocr, signing)  # fmt: skip
             target = file_package(archive, staging, document_id, package.metadata["project_code"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -89,7 +95,7 @@ def ingest_document(
             close_source(reader)
     except FileExistsError as error:  # the same bytes arrived twice in this batch and the other copy won
         return _duplicate(archive, outcome, Path(error.filename), batch, manifest_row)
-    except (OSError, BatchInterrupted):
+    except (OSError, BatchInterrupted, SigningError):
         raise  # disk or network trouble (the caller may retry), or a stop: nothing was filed
     except Exception as error:  # noqa: BLE001 - any other failure is this input's; keep it, go on
         name = readable_path(source.name)
@@ -117,14 +123,15 @@ def ingest_document(
     # Inside the "pages" stage, in the worker processes (so they overlap each other in time)
     outcome.stages.update({f"worker_{k}": v for k, v in package.process["page_stage_seconds"].items()})
     _log_ingestion(archive, target, batch, source=outcome.source, sha256=sha256, pages=outcome.pages,
-                   seconds=outcome.seconds)  # fmt: skip
+                   seconds=outcome.seconds, signed=signing.enabled)  # fmt: skip
     try:  # after the event: the package is archived whatever happens to its transaction's record
         refresh_transaction(archive, package.metadata["project_code"])
     except (OSError, ArchiveError) as error:  # verify reports the record; reindex rewrites it
         logger.warning("%s: its transaction's record was not updated (%s); `trade-archive reindex` rewrites it",
                        outcome.source, error)  # fmt: skip
     try:  # with the record written: a signature missing from the page is the transaction's parties
-        arrange(archive, target)
+        if arrange(archive, target) is not None and signing.enabled:
+            sign_bag(target, signing)  # its 档号 went into bag-info.txt: the tag manifest changed
     except (OSError, TradeArchiveError) as error:  # a number given is kept; reindex completes the arrangement
         logger.warning("%s: not yet arranged (%s); `trade-archive reindex` completes it", outcome.source, error)
     return outcome
@@ -209,8 +216,11 @@ def _build_package(
     run_pages: PageRunner,
     batch: str,
     force_ocr: bool = False,
+    signing: SigningSettings | None = None,
 ) -> DocumentRecord:
-    """Write every file of the package into ``staging`` and bag it; return its record."""
+    """Write every file of the package into ``staging`` and bag it; return its record.
+    With a signing key the access PDF is signed before the bag's manifests are made
+    (signing changes it), and the tag manifest once they are."""
     source = source_pdf.path
     name = readable_path(source.name)
     original = staging / "original.pdf"
@@ -239,6 +249,9 @@ def _build_package(
 
     conformance = join_pages([Path(r["page_pdf"]) for r in records], staging / "access.pdf", title=name)
     clock.lap("pdf")
+    if signing is not None and signing.enabled:
+        sign_pdf(staging / "access.pdf", signing)
+        clock.lap("sign")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
     document = DocumentRecord(
@@ -309,6 +322,8 @@ def _build_package(
             }.items()
         },
     )
+    if signing is not None and signing.enabled:
+        sign_bag(staging, signing)
     return document
 
 

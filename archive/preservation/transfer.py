@@ -24,7 +24,7 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
     validating each bag before and after the copy, and write ``transfer-manifest.json``.
     A bag already at its place from an earlier transfer (the same tag manifest) is kept;
     anything else there is refused, never overwritten."""
-    _check_destination(archive, destination)
+    check_destination(archive, destination)
     folder = archive.transaction_dir(project_code) if project_code else None
     packages = [p for p in archive.documents() if folder is None or p.parent == folder]
     if not packages:
@@ -32,14 +32,8 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
     destination.mkdir(parents=True, exist_ok=True)
     entries = []
     for package in packages:
-        try:
-            bagit.Bag(str(package)).validate(processes=1)  # never hand over a bag that is already bad
-        except bagit.BagError as error:
-            raise DamagedBag(f"{package} fails validation ({error}): it is not handed over; `trade-archive "
-                             "verify` shows what changed; restore the package from a backup") from error  # fmt: skip
         target = destination / package.parent.name / package.name
-        _copy_bag(package, target)
-        copied = _validated_copy(package, target)
+        copied = copy_bag(package, target)
         document = next(iter_documents(archive, iter([package]), in_source_order=False))  # as corrected
         entries.append({
             "bag": str(target.relative_to(destination)),
@@ -66,7 +60,19 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
     return manifest
 
 
-def _check_destination(archive: Archive, destination: Path) -> None:
+def copy_bag(package: Path, target: Path) -> bagit.Bag:
+    """``package`` validated, copied to ``target`` and the copy validated (a bag already
+    there from an earlier hand-over is kept when it is the same; anything else is refused)."""
+    try:
+        bagit.Bag(str(package)).validate(processes=1)  # never hand over a bag that is already bad
+    except bagit.BagError as error:
+        raise DamagedBag(f"{package} fails validation ({error}): it is not handed over; `trade-archive "
+                         "verify` shows what changed; restore the package from a backup") from error  # fmt: skip
+    _copy_bag(package, target)
+    return _validated_copy(package, target)
+
+
+def check_destination(archive: Archive, destination: Path) -> None:
     """A hand-over goes outside the archive: copied into it, the bags would land on (and
     replace) the packages they are copied from, or be taken for untracked files."""
     if is_inside(destination, archive.root):

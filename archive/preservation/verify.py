@@ -16,7 +16,9 @@ from pathlib import Path
 
 import bagit
 
+from archive.config import load_config
 from archive.errors import ArchiveError
+from archive.preservation.signing import SigningSettings, check_signatures
 from archive.records.document import DocumentRecord
 from archive.records.transaction import stale_records
 from archive.storage.events import check_chain, read_events
@@ -28,7 +30,7 @@ from archive.storage.store import Archive, read_json
 class Problem:
     kind: (
         str  # changed | missing | untracked | invalid_bag | missing_package | rebagged | log_chain | quarantine_changed
-        # | transaction_record
+        # | transaction_record | signature_invalid | signature_missing | timestamp_invalid
     )
     path: str
     detail: str
@@ -52,10 +54,12 @@ class VerifyReport:
                 "problems": [asdict(p) for p in self.problems]}  # fmt: skip
 
 
-def check_fixity(archive: Archive, on_document: Callable[[Path], None] | None = None) -> VerifyReport:
+def check_fixity(
+    archive: Archive, on_document: Callable[[Path], None] | None = None, signing: SigningSettings | None = None
+) -> VerifyReport:
     """``verify``: the whole archive checked, and the check logged as a fixity event.
     A log that cannot be written (a read-only copy) leaves the check standing."""
-    report = verify_archive(archive, on_document)
+    report = verify_archive(archive, on_document, signing)
     try:
         archive.log("fixity check", "success" if report.ok else "failure", documents=report.documents,
                     files=report.files, problems=len(report.problems))  # fmt: skip
@@ -64,14 +68,19 @@ def check_fixity(archive: Archive, on_document: Callable[[Path], None] | None = 
     return report
 
 
-def verify_archive(archive: Archive, on_document: Callable[[Path], None] | None = None) -> VerifyReport:
-    """``on_document``: called with each document package once it is checked (progress)."""
+def verify_archive(
+    archive: Archive, on_document: Callable[[Path], None] | None = None, signing: SigningSettings | None = None
+) -> VerifyReport:
+    """``on_document``: called with each document package once it is checked (progress).
+    ``signing``: the keys signatures are checked against (default: the configuration's)."""
+    signing = signing if signing is not None else SigningSettings.from_config(load_config())
     report = VerifyReport()
     seen: set[str] = set()
     for package in archive.documents():
         seen.add(str(package.relative_to(archive.root)))
         report.documents += 1
-        report.files += _verify_bag(archive, package, report.problems)
+        report.files += _verify_bag(archive.root, package, report.problems)
+        report.problems += signature_problems(archive.root, package, signing)
         if on_document is not None:
             on_document(package)
     _check_stray_files(archive, report.problems)
@@ -98,10 +107,26 @@ def verify_totals(archive: Archive) -> tuple[int, int]:
     return sum(map(declared_pages, packages)), len(packages)
 
 
-def _verify_bag(archive: Archive, package: Path, problems: list[Problem]) -> int:
+def signature_problems(root: Path, package: Path, signing: SigningSettings) -> list[Problem]:
+    """The package's signatures and timestamps (``archive.preservation.signing``) as problems:
+    a file altered and its bag's checksums rewritten to match still breaks these."""
+    transaction = package.parent.name if package.parent.parent.name == "transactions" else None
+    relative = package.relative_to(root) if package.is_relative_to(root) else package
+    return [Problem(f.kind, str(relative / f.file), f.detail, package.name, transaction)
+            for f in check_signatures(package, signing)]  # fmt: skip
+
+
+def bag_problems(root: Path, package: Path) -> tuple[int, list[Problem]]:
+    """(files, problems) of one bag, re-hashed with ``bagit``; paths relative to ``root``
+    (the archive, or a hand-over's folder)."""
+    problems: list[Problem] = []
+    return _verify_bag(root, package, problems), problems
+
+
+def _verify_bag(root: Path, package: Path, problems: list[Problem]) -> int:
     transaction = package.parent.name if package.parent.parent.name == "transactions" else None
     where = {"document": package.name, "transaction": transaction}
-    relative = package.relative_to(archive.root)
+    relative = package.relative_to(root) if package.is_relative_to(root) else package
     try:
         bag = bagit.Bag(str(package))
         with _bagit_quiet():
@@ -185,6 +210,8 @@ def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem
             where[event["document"]]["path"] = event["to"]
         elif event.get("type") == "arrangement" and event.get("tagmanifest_sha256") and event.get("document") in where:
             where[event["document"]]["tagmanifest_sha256"] = event["tagmanifest_sha256"]  # bag-info.txt gained its 档号
+        elif event.get("type") == "signing" and event.get("document") in where:  # signed after ingest: re-bagged
+            where[event["document"]]["tagmanifest_sha256"] = event.get("tagmanifest_sha256")
     _check_corrections(archive, problems)
     # ...and every package present was logged: a log cut short or removed loses the
     # record of how packages came to be, which the hash chain alone cannot show.

@@ -67,4 +67,11 @@ def update_bag(package: Path, payload: list[str], info: dict[str, str]) -> None:
         bag.info.update({key: _CONTROL.sub(" ", value).strip() for key, value in info.items()})
         bag.info["Payload-Oxum"] = f"{sum(p.stat().st_size for p in files)}.{len(files)}"
         bag.save(manifests=False)
+
+
+def rebag(package: Path) -> None:
+    """Rewrite a bag's manifests after a payload file was replaced on purpose (signing an
+    archived document): the new manifests are what the signing event records."""
+    with _BAGIT_CWD_LOCK:
+        bagit.Bag(str(package)).save(processes=1, manifests=True)
     fsync_tree(package)

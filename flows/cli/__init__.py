@@ -5,11 +5,11 @@ exception tree to exit codes.
 
 The commands live by group: ``ingest`` (ingest, serve: the flows), ``cluster``
 (deploy, cluster-certs: many machines), ``records`` (export, show, file, report,
-audit, config), ``arrangement`` (catalogue, paper, disposal), ``preservation``
-(verify, reindex, transfer) and ``review`` (accept and the review group; ``review
-serve`` starts the review page, ``flows.web``)."""
+audit, config), ``arrangement`` (catalogue, paper, disposal), ``authenticity`` (keys,
+sign, check, handover), ``preservation`` (verify, reindex, transfer) and ``review``
+(accept and the review group; ``review serve`` starts the review page, ``flows.web``)."""
 
-from flows.cli import arrangement, cluster, ingest, preservation, records, review  # noqa: F401 - they register
+from flows.cli import arrangement, authenticity, cluster, ingest, preservation, records, review  # noqa: F401
 from flows.cli.base import cli, main
 
 __all__ = ["cli", "main"]
