@@ -55,3 +55,17 @@ def scan_copy(tmp_path, resources):
     for pdf in resources.glob("*.pdf"):
         shutil.copy(pdf, src / pdf.name)
     return src
+
+
+@pytest.fixture(autouse=True)
+def _settings_stay_in_their_test():
+    """A command run in a test exports its configuration file's settings to the environment
+    (as for its OCR workers): they must not reach the next test."""
+    before = {key: value for key, value in os.environ.items() if key.startswith("TRADE_ARCHIVE_")}
+    yield
+    for key in [key for key in os.environ if key.startswith("TRADE_ARCHIVE_") and key not in before]:
+        del os.environ[key]
+    os.environ.update(before)
+    from archive import config
+
+    config._EXPORTED.clear()

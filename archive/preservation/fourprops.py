@@ -226,7 +226,11 @@ def _logged_as_filed(context: _Context) -> tuple[str, list[str]]:
     """The package's tag manifest is the one its ingestion (or signing) event recorded."""
     recorded: dict[str, str | None] = {}
     for event in context.events:
-        if event.get("type") in ("ingestion", "signing") and event.get("outcome") == "success" and event.get("path"):
+        if (
+            event.get("type") in ("ingestion", "signing", "arrangement")
+            and event.get("outcome") == "success"
+            and event.get("path")
+        ):  # each rewrites the tag manifest it records
             recorded[event.get("document")] = event.get("tagmanifest_sha256")
     failures = []
     for package in context.packages:

@@ -121,25 +121,26 @@ def _selected(archive: Archive, transactions: tuple[str, ...], year: int | None)
 
 
 def _year(document: ExportedDocument) -> int | None:
-    when = document.metadata.get("award_date") or (document.record.get("process") or {}).get("time") or ""
+    when = document.metadata.get("award_date") or document.record.process.get("time") or ""
     return int(when[:4]) if when[:4].isdigit() else None
 
 
 def catalogue_row(document: ExportedDocument) -> dict[str, object]:
-    """One document's line of the 归档文件目录 (DA/T 22 columns; null where the archive has no value yet)."""
-    meta = document.metadata
+    """One document's line of the 归档文件目录 (DA/T 22 columns): its arrangement and
+    description (records.arrangement); where a document has none yet, what its metadata says."""
+    meta, described = document.metadata, document.archival
     kind = DOC_TYPE_NAMES.get(document.doc_type, "").split(" ")[0]
-    title = " ".join(part for part in (meta.get("project_name"), kind) if part) or document.record.get("source")
+    title = " ".join(part for part in (meta.get("project_name"), kind) if part) or document.record.source
     return {
-        "档号": None,
-        "题名": title,
-        "责任者": meta.get("purchaser") or meta.get("agency"),
-        "日期": meta.get("award_date"),
-        "页数": document.record.get("pages"),
-        "保管期限": None,
-        "文号": None,
+        "档号": described.get("archival_code"),
+        "题名": described.get("title") or title,
+        "责任者": described.get("responsible") or meta.get("purchaser") or meta.get("agency"),
+        "日期": described.get("doc_date") or meta.get("award_date"),
+        "页数": document.record.pages,
+        "保管期限": described.get("retention"),
+        "文号": described.get("doc_number"),
         "项目编号": meta.get("project_code"),
-        "文件标识": document.record.get("document"),
+        "文件标识": document.record.document,
         "交易类型": meta.get("transaction_type"),
         "文件类型": document.doc_type,
         "信息包": f"transactions/{document.package.parent.name}/{document.package.name}",

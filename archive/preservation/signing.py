@@ -277,7 +277,7 @@ def _logged_tagmanifests(archive: Archive) -> dict[str, str]:
 
     logged = {}
     for event in read_events(archive.events_path):
-        if event.get("type") in ("ingestion", "signing") and event.get("tagmanifest_sha256"):
+        if event.get("type") in ("ingestion", "signing", "arrangement") and event.get("tagmanifest_sha256"):
             logged[event.get("document")] = event["tagmanifest_sha256"]
     return logged
 
