@@ -24,6 +24,7 @@ from pathlib import Path
 
 from archive.config import load_config
 from archive.errors import ArchiveError, InvalidValue, NotFound
+from archive.preservation.formats import ACTIVE_CONTENT, active_content, identify
 from archive.preservation.signing import SigningSettings, check_signatures, is_signed, signature_summary
 from archive.preservation.verify import bag_problems
 from archive.records.export import iter_documents
@@ -38,16 +39,7 @@ PASS, FAIL, NOT_CHECKED = "PASS", "FAIL", "NOT CHECKED"
 MAX_EVIDENCE = 20  # lines of failures per item; the rest counted
 
 # Formats kept, by what the bytes say (magic numbers), not by the file's name.
-MAGIC = (
-    (b"%PDF-", "PDF"),
-    (b"\xff\xd8\xff", "JPEG"),
-    (b"\x89PNG\r\n\x1a\n", "PNG"),
-    (b"II*\x00", "TIFF"),
-    (b"MM\x00*", "TIFF"),
-    (b"\x00\x00\x00\x0cjP  ", "JPEG 2000"),
-)
 ALLOWED_FORMATS = {"PDF", "JPEG", "PNG", "TIFF", "JPEG 2000", "JSON", "text"}
-ACTIVE_CONTENT = ("/JavaScript", "/JS", "/Launch", "/EmbeddedFiles", "/RichMedia", "/XFA", "/AA", "/SubmitForm")
 PACKAGE_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "tagmanifest-sha256.txt",
                  "data/original.pdf", "data/access.pdf", "data/document.json")  # fmt: skip
 
@@ -343,22 +335,6 @@ def _formats(context: _Context) -> tuple[str, list[str]]:
                                f"{counts}; allowed: {', '.join(sorted(ALLOWED_FORMATS))}"])  # fmt: skip
 
 
-def identify(path: Path) -> str:
-    """The file's format from its first bytes (JSON: parses), or "unknown"."""
-    with open(path, "rb") as handle:
-        head = handle.read(16)
-    for magic, kind in MAGIC:
-        if head.startswith(magic):
-            return kind
-    if path.suffix == ".json":
-        try:
-            json.loads(path.read_bytes())
-            return "JSON"
-        except ValueError:
-            return "unknown (not JSON)"
-    return "unknown"
-
-
 def _renders(context: _Context) -> tuple[str, list[str]]:
     import pypdfium2
 
@@ -417,7 +393,7 @@ def _no_encryption_or_active_content(context: _Context) -> tuple[str, list[str]]
             name = _name(context, package, file)
             try:
                 with pikepdf.open(package / file) as pdf:
-                    found = sorted(_active_content(pdf))
+                    found = sorted(active_content(pdf))
                     failures += [f"{name}: encrypted"] if pdf.is_encrypted else []
             except pikepdf.PasswordError:
                 failures.append(f"{name}: encrypted with a password")
@@ -431,18 +407,6 @@ def _no_encryption_or_active_content(context: _Context) -> tuple[str, list[str]]
                 kept.append(f"{name}: kept as received with {' '.join(found)} (flagged at intake, not in the copy)")
     checked = f"{2 * len(context.packages)} PDFs (originals and access copies): none encrypted; no access copy holds"
     return _outcome(failures, [f"{checked} any of {' '.join(ACTIVE_CONTENT)}", *kept[:MAX_EVIDENCE]])
-
-
-def _active_content(pdf) -> set[str]:  # noqa: ANN001 - a pikepdf.Pdf
-    import pikepdf
-
-    found = set()
-    for obj in pdf.objects:
-        if isinstance(obj, pikepdf.Dictionary):
-            found.update(key for key in ACTIVE_CONTENT if key in obj.keys())
-            if obj.get("/S") in ("/JavaScript", "/Launch"):
-                found.add(str(obj.get("/S")))
-    return found
 
 
 def _virus(context: _Context) -> tuple[str, list[str]]:
