@@ -65,6 +65,11 @@ class PageJob:
     text_boxes: list[dict] | None = None
     page_pdf_path: str | None = None  # where to write this page of the access PDF (None: the caller draws it)
 
+    @property
+    def key(self) -> str:
+        """What a worker notes while it reads this page (names the page if it dies)."""
+        return self.image_path
+
 
 class PageRejected(InputRejected):
     """A page-level rejection raised in a worker process: it must survive pickling

@@ -9,14 +9,22 @@ be a 200 KB Flate stream that inflates to gigabytes).
 
 A page that carries its own text layer (born digital, or already OCR'd) is
 rendered for its master image, and its text is taken from the PDF, with boxes,
-so the page worker need not OCR it (``PageImage.text_boxes``)."""
+so the page worker need not OCR it (``PageImage.text_boxes``).
+
+pdfium is not thread-safe: no two threads of a process may call it at once, not even
+on two documents (pypdfium2's documentation). Every pdfium call here holds
+``PDFIUM_LOCK``. In a batch, pages are extracted in the worker processes of
+``archive.capture.parallel`` (``extract_page``): a crash inside pdfium on a damaged
+file then costs that file (``worker_crashed``), not the batch."""
 
 from __future__ import annotations
 
 import ctypes
 import io
+import threading
 import unicodedata
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +47,8 @@ MAX_PIXELS = 200_000_000
 # private-use glyph codes) is broken (no ToUnicode map): the page is OCR'd instead.
 MAX_JUNK_TEXT = 0.1
 _RESOURCE_DEPTH = 16  # form XObjects inside form XObjects: deeper is hostile
+PDFIUM_LOCK = threading.RLock()  # pdfium: one call at a time per process
+_OPEN_IN_WORKER = 2  # documents a worker process keeps open between the pages it extracts
 
 
 @dataclass(frozen=True)
@@ -63,15 +73,55 @@ def extract_pages(reader: PdfReader, pdf_path: Path, out_dir: Path) -> Iterator[
     renderer = _Renderer(pdf_path)
     try:
         for index, page in _pages(reader, pdf_path):
-            number = index + 1
-            check_declared_pixels(page, number, pdf_path.name)  # before anything is decoded
-            try:
-                image = _extract_single_image(page, number, out_dir)
-            except Exception:  # any oddity in the image stream: fall back to rendering
-                image = None
-            yield image or renderer.render(index, number, out_dir)
+            yield _extract(page, index, out_dir, renderer)
     finally:
         renderer.close()
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """One page to extract in a worker process (plain values: it is pickled)."""
+
+    source: str
+    number: int  # 1-based
+    out_dir: str
+
+    @property
+    def key(self) -> str:
+        """What a worker notes while it works on this job (names the file if it dies)."""
+        return f"{self.source}#extract-{self.number}"
+
+
+_open: OrderedDict[tuple, tuple[PdfReader, _Renderer]] = OrderedDict()
+
+
+def extract_page(job: ExtractJob) -> PageImage:
+    """``job``'s page, in a worker process: the document stays open for its next pages
+    (the worker's last few documents; each is parsed once, not once a page)."""
+    path = Path(job.source)
+    stat = path.stat()
+    key = (job.source, stat.st_mtime_ns, stat.st_size)
+    if key not in _open:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _open[key] = (PdfReader(path, strict=False), _Renderer(path))
+        while len(_open) > _OPEN_IN_WORKER:
+            _, (_, renderer) = _open.popitem(last=False)
+            renderer.close()
+    _open.move_to_end(key)
+    reader, renderer = _open[key]
+    index = job.number - 1
+    return _extract(_page(reader, index, path.name), index, Path(job.out_dir), renderer)
+
+
+def _extract(page: PageObject, index: int, out_dir: Path, renderer: _Renderer) -> PageImage:
+    number = index + 1
+    check_declared_pixels(page, number, renderer.pdf_path.name)  # before anything is decoded
+    try:
+        image = _extract_single_image(page, number, out_dir)
+    except Exception:  # any oddity in the image stream: fall back to rendering
+        image = None
+    return image or renderer.render(index, number, out_dir)
 
 
 def _pages(reader: PdfReader, pdf_path: Path) -> Iterator[tuple[int, PageObject]]:
@@ -82,16 +132,18 @@ def _pages(reader: PdfReader, pdf_path: Path) -> Iterator[tuple[int, PageObject]
             "unreadable_pdf", f"the page tree of {pdf_path.name} cannot be read ({type(exc).__name__}); rescan it."
         ) from exc
     for index in range(count):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                page = reader.pages[index]
-        except Exception as exc:  # noqa: BLE001
-            raise InputRejected(
-                "unreadable_page",
-                f"page {index + 1} of {pdf_path.name} cannot be read ({type(exc).__name__}); rescan it.",
-            ) from exc
-        yield index, page
+        yield index, _page(reader, index, pdf_path.name)
+
+
+def _page(reader: PdfReader, index: int, name: str) -> PageObject:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return reader.pages[index]
+    except Exception as exc:  # noqa: BLE001
+        raise InputRejected(
+            "unreadable_page", f"page {index + 1} of {name} cannot be read ({type(exc).__name__}); rescan it."
+        ) from exc
 
 
 def check_declared_pixels(page: PageObject, number: int, name: str) -> None:
@@ -272,41 +324,54 @@ class _Renderer:
         self._document: pypdfium2.PdfDocument | None = None
 
     def close(self) -> None:
-        if self._document is not None:
-            self._document.close()
-            self._document = None
+        with PDFIUM_LOCK:
+            if self._document is not None:
+                self._document.close()
+                self._document = None
 
     def render(self, index: int, number: int, out_dir: Path) -> PageImage:
-        name = self.pdf_path.name
+        with PDFIUM_LOCK:
+            pil, boxes = self._render(index, number)
+        target = out_dir / f"{number:04d}.png"
+        pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
+        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes)
+
+    def _render(self, index: int, number: int) -> tuple[Image.Image, list[dict] | None]:
         try:
             if self._document is None:
                 self._document = pypdfium2.PdfDocument(str(self.pdf_path))
             page = self._document[index]
-            width_pt, height_pt = page.get_size()
-            scale = RENDER_DPI / 72
-            pixels = abs(width_pt * scale * height_pt * scale)
-            if pixels > MAX_PIXELS:
-                raise InputRejected(
-                    "image_too_large",
-                    f"page {number} of {name} is {width_pt / 72:.0f} x {height_pt / 72:.0f} inches: at "
-                    f"{RENDER_DPI} dpi that is {pixels / 1e6:,.0f} megapixels, more than the "
-                    f"{MAX_PIXELS // 1_000_000} MP limit; it was not rendered. Check the page size or split it.",
-                )
-            bitmap = page.render(scale=scale)
-            pil: Image.Image = bitmap.to_pil().convert("RGB")
             try:
-                boxes = pdf_text_boxes(page, pil.width, pil.height)
-            except Exception:  # noqa: BLE001 - an odd text layer: OCR the page instead
-                boxes = None
+                return self._render_page(page, number)
+            finally:
+                page.close()  # here, under the lock: not whenever (and in whichever thread) it is collected
         except InputRejected:
             raise
         except Exception as exc:  # noqa: BLE001 - pdfium's errors, MemoryError
             raise InputRejected(
-                "unreadable_page", f"page {number} of {name} cannot be read or rendered ({exc}); rescan it."
+                "unreadable_page",
+                f"page {number} of {self.pdf_path.name} cannot be read or rendered ({exc}); rescan it.",
             ) from exc
-        target = out_dir / f"{number:04d}.png"
-        pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
-        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes)
+
+    def _render_page(self, page: pypdfium2.PdfPage, number: int) -> tuple[Image.Image, list[dict] | None]:
+        width_pt, height_pt = page.get_size()
+        scale = RENDER_DPI / 72
+        pixels = abs(width_pt * scale * height_pt * scale)
+        if pixels > MAX_PIXELS:
+            raise InputRejected(
+                "image_too_large",
+                f"page {number} of {self.pdf_path.name} is {width_pt / 72:.0f} x {height_pt / 72:.0f} inches: at "
+                f"{RENDER_DPI} dpi that is {pixels / 1e6:,.0f} megapixels, more than the "
+                f"{MAX_PIXELS // 1_000_000} MP limit; it was not rendered. Check the page size or split it.",
+            )
+        bitmap = page.render(scale=scale)
+        pil: Image.Image = bitmap.to_pil().convert("RGB")
+        bitmap.close()
+        try:
+            boxes = pdf_text_boxes(page, pil.width, pil.height)
+        except Exception:  # noqa: BLE001 - an odd text layer: OCR the page instead
+            boxes = None
+        return pil, boxes
 
 
 def pdf_text_boxes(page: pypdfium2.PdfPage, width_px: int, height_px: int) -> list[dict] | None:

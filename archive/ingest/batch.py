@@ -178,6 +178,7 @@ def run_document(job: DocumentJob) -> dict:
     if pool is not None:
         on_page = progress.page_callback(job.source) if progress is not None else None
         kwargs["run_pages"] = functools.partial(pool.run, on_page=on_page)
+        kwargs["extract"] = pool.extract  # pdfium in the workers: a crash there costs this file only
     try:
         if stop_requested():
             raise BatchInterrupted("the batch was stopped before this document was started")

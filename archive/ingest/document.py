@@ -24,7 +24,7 @@ from archive import PIPELINE_VERSION
 from archive.capture.intake import SourcePdf, close_source, open_source_pdf
 from archive.capture.ocr import engine_version
 from archive.capture.pageproc import PageJob, process_page
-from archive.capture.pages import PageImage, extract_pages
+from archive.capture.pages import ExtractJob, PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
 from archive.errors import ArchiveError, BatchInterrupted, InputRejected
@@ -38,6 +38,9 @@ from archive.storage.store import Archive, read_json, readable_path
 logger = logging.getLogger(__name__)
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
+# Pages' images taken out of the PDF elsewhere (the batch's worker processes: pdfium there
+# cannot take the batch down with it); None: here, in this thread.
+Extractor = Callable[[Sequence[ExtractJob]], list[PageImage]]
 
 
 def run_pages_here(jobs: Sequence[PageJob]) -> list[dict]:
@@ -81,10 +84,12 @@ def ingest_document(
     engine: str = "rapidocr",
     run_pages: PageRunner = run_pages_here,
     force_ocr: bool = False,
+    extract: Extractor | None = None,
 ) -> DocumentOutcome:
     """Archive or quarantine ``source``; only ``OSError`` (disk or network trouble,
     worth a retry) and ``BatchInterrupted`` (the batch was stopped) escape.
-    ``force_ocr``: OCR every page even where the PDF has its own text layer."""
+    ``force_ocr``: OCR every page even where the PDF has its own text layer.
+    ``extract``: where the page images are taken out of the PDF (default: here)."""
     started = time.monotonic()
     sha256 = sha256_file(source)
     document_id = document_id_for(sha256)
@@ -100,7 +105,7 @@ def ingest_document(
         try:
             with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
                 package = _build_package(source_pdf, sha256, document_id, reader, staging, Path(scratch),
-                                         manifest_row, engine, run_pages, batch, force_ocr)  # fmt: skip
+                                         manifest_row, engine, (run_pages, extract), batch, force_ocr)  # fmt: skip
             target = file_package(archive, staging, document_id, package["metadata"]["project_code"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -221,7 +226,7 @@ def _build_package(
     scratch: Path,
     manifest_row: dict[str, str] | None,
     engine: str,
-    run_pages: PageRunner,
+    runners: tuple[PageRunner, Extractor | None],
     batch: str,
     force_ocr: bool = False,
 ) -> dict:
@@ -234,7 +239,8 @@ def _build_package(
         raise OSError(f"copy of {source} does not match its checksum; the disk or the source is changing")
 
     clock = StageClock()
-    images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
+    run_pages, extract = runners
+    images = _page_images(source_pdf, reader, staging / "pages", extract, name)
     clock.lap("extract")
     jobs = [
         PageJob(img.number, str(img.path), engine, img.dpi,
@@ -332,6 +338,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 def _tag_value(text: str) -> str:
     """One line of bag-info.txt: a newline in a manifest value must not start a tag of its own."""
     return _CONTROL.sub(" ", text).strip()
+
+
+def _page_images(source_pdf: SourcePdf, reader: pypdf.PdfReader, folder: Path, extract: Extractor | None,
+                 name: str) -> list[PageImage]:  # fmt: skip
+    if extract is None:
+        return list(extract_pages(reader, source_pdf.path, folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [ExtractJob(str(source_pdf.path), number, str(folder)) for number in range(1, source_pdf.page_count + 1)]
+    try:
+        return extract(jobs)
+    except InputRejected as error:  # its worker died (worker_crashed): name the file
+        if name in str(error):
+            raise
+        raise InputRejected(error.reason, f"{name}: {error}") from error
 
 
 def _without_paths(record: dict) -> dict:
