@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import os
 import signal
+import unicodedata
 from pathlib import Path
 
+import pytest
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
@@ -18,6 +20,7 @@ import index
 from archive.capture.pages import ExtractJob, extract_page
 from archive.capture.parallel import PagePool
 from archive.ingest.batch import HOST, run_batch, submit_here
+from archive.records.export import export_pages
 from archive.storage.store import Archive
 
 A4 = (595, 842)
@@ -107,3 +110,164 @@ def test_pdfium_is_never_called_from_two_threads_at_once(tmp_path, monkeypatch):
     with ThreadPoolExecutor(threads) as pool:
         assert list(pool.map(extract, files)) == [1] * threads
     assert most[0] == 1
+
+
+# --- the corpus: one small file per kind of trouble met in real files -----------------------------
+
+pdfmetrics.registerFont(UnicodeCIDFont("MSung-Light"))  # traditional Chinese (Adobe-CNS1)
+_TO_UNICODE = b"""/CIDInit /ProcSet findresource begin 12 dict begin begincmap
+/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def
+/CMapName /Adobe-Identity-UCS def /CMapType 2 def
+1 begincodespacerange <0000> <FFFF> endcodespacerange
+3 beginbfchar
+<0001> <80E1>
+<0002> <99FF>
+<0003> <D855DD5B>
+endbfchar
+endcmap CMapName currentdict /CMap defineresource pop end end"""
+
+
+def _drawn_twice(page: canvas.Canvas) -> None:
+    """Each character drawn on its own, a hair from its neighbour, in alternating sizes (a
+    producer's bold effect): taken by rectangles, each character came out twice."""
+    x = 72
+    for number, ch in enumerate("关于红军作战的决定"):
+        page.setFont("STSong-Light", 20 + number % 2)
+        page.drawString(x, 700 - (number % 2) * 0.8, ch)
+        x += 19
+    for shift in (0, 0.4):  # and a line drawn twice, a hair apart
+        page.setFont("STSong-Light", 16)
+        page.drawString(72 + shift, 650, "全世界无产者联合起来")
+
+
+def _positioned_words(page: canvas.Canvas) -> None:
+    """Words placed one by one, no space character between them (spacing by position)."""
+    page.setFont("Helvetica", 14)
+    x = 72
+    for word in "Lorem ipsum dolor sit amet consectetur".split():
+        page.drawString(x, 700, word)
+        x += page.stringWidth(word, "Helvetica", 14) + 4.5
+
+
+def _private_and_control(path: Path) -> Path:
+    """A Type0 font whose ToUnicode maps a code to a character beyond the BMP (U+2555B),
+    and a simple font whose code 2 (no Unicode meaning) sits inside a word."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    descendant = pikepdf.Dictionary(
+        Type=pikepdf.Name.Font, Subtype=pikepdf.Name.CIDFontType2, BaseFont=pikepdf.Name.SimSun, DW=1000,
+        CIDSystemInfo=pikepdf.Dictionary(Registry=pikepdf.String("Adobe"), Ordering=pikepdf.String("Identity"),
+                                         Supplement=0),
+        FontDescriptor=pikepdf.Dictionary(Type=pikepdf.Name.FontDescriptor, FontName=pikepdf.Name.SimSun, Flags=4,
+                                          FontBBox=[0, -200, 1000, 800], ItalicAngle=0, Ascent=800, Descent=-200,
+                                          CapHeight=700, StemV=80),
+    )  # fmt: skip
+    han = pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type0, BaseFont=pikepdf.Name.SimSun,
+                             Encoding=pikepdf.Name("/Identity-H"), DescendantFonts=[descendant],
+                             ToUnicode=pikepdf.Stream(pdf, _TO_UNICODE))  # fmt: skip
+    latin = pikepdf.Dictionary(Type=pikepdf.Name.Font, Subtype=pikepdf.Name.Type1, BaseFont=pikepdf.Name.Helvetica)
+    content = b"BT /F1 24 Tf 72 700 Td <000100020003> Tj ET BT /F2 18 Tf 72 650 Td (a dan\x02gerous road) Tj ET"
+    page = pikepdf.Dictionary(Type=pikepdf.Name.Page, MediaBox=[0, 0, 595, 842],
+                              Resources=pikepdf.Dictionary(Font=pikepdf.Dictionary(F1=han, F2=latin)),
+                              Contents=pikepdf.Stream(pdf, content))  # fmt: skip
+    pdf.pages.append(pikepdf.Page(page))
+    pdf.save(path)
+    return path
+
+
+def _traditional(page: canvas.Canvas) -> None:
+    _lines(page, ["收據", "機號：A123 日期：2023年5月1日", "金額：壹佰元整"], font="MSung-Light")
+
+
+@pytest.fixture(scope="module")
+def corpus_batch(tmp_path_factory):
+    """The corpus through one batch, on a one-worker pool; (report, archive, exported pages by file)."""
+    root = tmp_path_factory.mktemp("realworld")
+    src = root / "scans"
+    src.mkdir()
+    _pdf(src / "drawn-twice.pdf", _drawn_twice)
+    _pdf(src / "positioned-words.pdf", _positioned_words)
+    _private_and_control(src / "private-use.pdf")
+    _pdf(src / "traditional.pdf", _traditional)
+    with PagePool(1, "rapidocr") as pool:
+        report = _batch(src, root / "archive", pool)
+    archive = Archive(root / "archive")
+    pages = {Path(p["source"]).name: p for p in export_pages(archive)[1]}
+    return report, archive, pages
+
+
+def test_every_corpus_file_is_archived(corpus_batch):
+    report, _archive, pages = corpus_batch
+    assert report["archived"] == 4 and not report["quarantined"], report["quarantined"]
+    assert all(not page["blank"] for page in pages.values())
+
+
+def test_text_drawn_twice_is_read_once(corpus_batch):
+    text = corpus_batch[2]["drawn-twice.pdf"]["text"]
+    assert text.splitlines() == ["关于红军作战的决定", "全世界无产者联合起来"]
+
+
+def test_word_spaces_made_by_position_are_kept_and_searchable(corpus_batch):
+    _report, archive, pages = corpus_batch
+    assert pages["positioned-words.pdf"]["text"] == "Lorem ipsum dolor sit amet consectetur"
+    assert [hit["source"] for hit in index.search(archive, "Lorem")] == ["positioned-words.pdf"]
+
+
+def test_characters_beyond_the_bmp_kept_and_control_characters_dropped(corpus_batch):
+    assert corpus_batch[2]["private-use.pdf"]["text"].splitlines() == ["胡駿\U0002555b", "a dangerous road"]
+
+
+def test_no_exported_page_holds_control_or_private_use_characters(corpus_batch):
+    for name, page in corpus_batch[2].items():
+        odd = [ch for ch in page["text"] if ch != "\n" and unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs")]
+        assert not odd, (name, odd)
+
+
+def test_a_traditional_page_keeps_its_script_and_is_found_in_either(corpus_batch):
+    _report, archive, pages = corpus_batch
+    assert pages["traditional.pdf"]["text"].splitlines()[0] == "收據"
+    assert "機號" in pages["traditional.pdf"]["text"]
+    for query in ("收据", "收據", "机号"):
+        assert [hit["source"] for hit in index.search(archive, query)] == ["traditional.pdf"], query
+
+
+def _page_image(path: Path, dark: bool, words: str, size: int) -> Path:
+    from PIL import Image, ImageDraw, ImageFont
+
+    ground, ink = (20, 20, 20) if dark else (255, 255, 255), (235, 235, 235) if dark else (0, 0, 0)
+    image = Image.new("RGB", (1240, 1754), ground)
+    font = ImageFont.load_default(size=size)
+    draw = ImageDraw.Draw(image)
+    for number, line in enumerate(words.splitlines()):
+        draw.text((120, 200 + number * int(size * 1.6)), line, fill=ink, font=font)
+    image.save(path)
+    return path
+
+
+def test_light_text_on_a_dark_ground_is_ink_and_is_read(tmp_path):
+    """Not blank whatever the polarity: the page is read, and its words are there."""
+    from PIL import Image
+
+    from archive.capture.imaging import ink_fraction
+    from archive.capture.pageproc import PageJob, process_page
+
+    page = _page_image(tmp_path / "dark.png", True, "INVOICE 2023\nTOTAL AMOUNT 1234.00\nPAID IN FULL", 64)
+    with Image.open(page) as opened:
+        assert ink_fraction(opened) > 0.003
+    record = process_page(PageJob(1, str(page), "rapidocr", dpi=150))
+    assert record["blank"] is False and "INVOICE" in record["text"].upper(), record["text"]
+
+
+def test_a_page_with_one_short_word_is_not_blank(tmp_path):
+    """Far below the blank page's ink share, yet text: a page is blank only without any."""
+    from PIL import Image
+
+    from archive.capture.imaging import BLANK_INK_FRACTION, ink_fraction
+    from archive.capture.pageproc import PageJob, process_page
+
+    page = _page_image(tmp_path / "word.png", False, "PAID", 40)
+    with Image.open(page) as opened:
+        assert 0 < ink_fraction(opened) < BLANK_INK_FRACTION
+    record = process_page(PageJob(1, str(page), "rapidocr", dpi=150))
+    assert record["blank"] is False and "PAID" in record["text"].upper(), record

@@ -38,14 +38,15 @@ def paper_colour(rgb: Image.Image) -> tuple[int, int, int]:
 def ink_fraction(image: Image.Image) -> float:
     """Share of the page covered by ink, robust to paper tone and scanner speckle:
     darkness is measured against the page's own paper level, and a median filter
-    removes isolated noise pixels before counting."""
+    removes isolated noise pixels before counting. Either polarity counts: light
+    text on a dark ground is ink too (measured against the ground's level)."""
     grey = cv2.medianBlur(np.asarray(small_copy(image).convert("L")), 3)
-    paper = _percentile(grey, 90)
-    ink = grey < paper - INK_CONTRAST
+    dark = grey < _percentile(grey, 90) - INK_CONTRAST
+    light = grey > _percentile(grey, 10) + INK_CONTRAST
     # Ignore a margin: scanner edges and punch holes are not content.
-    h, w = ink.shape
+    h, w = grey.shape
     my, mx = h // 25, w // 25
-    return float(ink[my : h - my, mx : w - mx].mean())
+    return max(float(ink[my : h - my, mx : w - mx].mean()) for ink in (dark, light))
 
 
 def _percentile(grey: np.ndarray, percent: float) -> int:

@@ -186,7 +186,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     if job.text_boxes:
         assert master is not None
         return _pdf_text_page(job, master, record, started), as_scanned
-    if ink < BLANK_INK_FRACTION:
+    if ink == 0.0:  # not a mark on it (either polarity): blank without asking the recogniser
         record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
         record.update(seals=[], text_source="none", width=size[0], height=size[1])
         record["seconds"] = round(time.monotonic() - started, 3)
@@ -219,13 +219,16 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         line.text = text
     chars = sum(len(line.text) for line in lines)
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
+    # Blank only where there is no text: a page with little ink (one short word, a stamp) is read first.
+    blank = not chars and ink < BLANK_INK_FRACTION
+    confidence = 1.0 if blank else confidence
     # Seal names are read from the work copy, stood upright (a small image to turn);
     # their boxes are given in page pixels.
     seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
     for seal in seal_records:
         seal["box"] = [round(v * scale) for v in seal["box"]]
     record.update(
-        blank=False,
+        blank=blank,
         # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the
         # counter-clockwise turn that undoes it
         orientation=(360 - turn) % 360,
@@ -234,7 +237,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         text="\n".join(line.text for line in lines),
         confidence=round(confidence, 4),
         low_confidence=confidence < LOW_CONFIDENCE,
-        text_source="ocr",
+        text_source="none" if blank else "ocr",
         seals=seal_records,
         width=width,
         height=height,
