@@ -6,6 +6,7 @@ No OCR is needed for most of them: born-digital pages carry their own text."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import unicodedata
@@ -180,6 +181,19 @@ def _traditional(page: canvas.Canvas) -> None:
     _lines(page, ["收據", "機號：A123 日期：2023年5月1日", "金額：壹佰元整"], font="MSung-Light")
 
 
+def _stamped(page: canvas.Canvas) -> None:
+    """Born-digital text with a red rectangular stamp placed over it as a picture."""
+    from PIL import Image, ImageDraw, ImageFont
+    from reportlab.lib.utils import ImageReader
+
+    _lines(page, ["关于公布试行办法的通知", "各有关单位：现将办法印发给你们，请遵照执行。"])
+    stamp = Image.new("RGB", (900, 260), "white")
+    draw = ImageDraw.Draw(stamp)
+    draw.rectangle((8, 8, 891, 251), outline=(215, 30, 30), width=14)
+    draw.text((70, 70), "VALID 2024", fill=(215, 30, 30), font=ImageFont.load_default(size=110))
+    page.drawImage(ImageReader(stamp), 300, 700, width=180, height=52)
+
+
 @pytest.fixture(scope="module")
 def corpus_batch(tmp_path_factory):
     """The corpus through one batch, on a one-worker pool; (report, archive, exported pages by file)."""
@@ -190,6 +204,7 @@ def corpus_batch(tmp_path_factory):
     _pdf(src / "positioned-words.pdf", _positioned_words)
     _private_and_control(src / "private-use.pdf")
     _pdf(src / "traditional.pdf", _traditional)
+    _pdf(src / "stamped.pdf", _stamped)
     with PagePool(1, "rapidocr") as pool:
         report = _batch(src, root / "archive", pool)
     archive = Archive(root / "archive")
@@ -199,7 +214,7 @@ def corpus_batch(tmp_path_factory):
 
 def test_every_corpus_file_is_archived(corpus_batch):
     report, _archive, pages = corpus_batch
-    assert report["archived"] == 4 and not report["quarantined"], report["quarantined"]
+    assert report["archived"] == 5 and not report["quarantined"], report["quarantined"]
     assert all(not page["blank"] for page in pages.values())
 
 
@@ -271,3 +286,12 @@ def test_a_page_with_one_short_word_is_not_blank(tmp_path):
         assert 0 < ink_fraction(opened) < BLANK_INK_FRACTION
     record = process_page(PageJob(1, str(page), "rapidocr", dpi=150))
     assert record["blank"] is False and "PAID" in record["text"].upper(), record
+
+
+def test_a_stamp_on_a_born_digital_page_is_recorded_with_its_text(corpus_batch):
+    report, _archive, pages = corpus_batch
+    assert pages["stamped.pdf"]["text"].startswith("关于公布试行办法的通知")
+    [outcome] = [o for o in report["outcomes"] if o["source"].endswith("stamped.pdf")]
+    record = json.loads((Path(outcome["path"]) / "data" / "ocr" / "0001.json").read_text(encoding="utf-8"))
+    [stamp] = record["seals"]
+    assert stamp["text"] and "VALID" in stamp["text"].upper() and "2024" in stamp["text"], stamp

@@ -37,7 +37,7 @@ from archive.capture.imaging import (
 )
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
-from archive.capture.seals import Seal, find_seals, ring_glyphs, without_seals
+from archive.capture.seals import Seal, find_seals, ring_glyphs, stamp_ink, without_seals
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
 from archive.capture.timing import StageClock, model_seconds
@@ -64,6 +64,7 @@ class PageJob:
     # None: OCR the page. ``ingest_document(force_ocr=True)`` leaves it None.
     text_boxes: list[dict] | None = None
     page_pdf_path: str | None = None  # where to write this page of the access PDF (None: the caller draws it)
+    image_boxes: tuple[tuple[float, float, float, float], ...] = ()  # pictures on a text-layer page
 
     @property
     def key(self) -> str:
@@ -266,12 +267,35 @@ def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: floa
         confidence=1.0,
         low_confidence=False,
         text_source="pdf",
-        seals=read_seals(image, job.dpi, found) if (found := find_seals(image, job.dpi)) else [],  # 电子签章
+        seals=_born_digital_seals(image, job),  # 电子签章, stamps
         width=image.width,
         height=image.height,
         seconds=round(time.monotonic() - started, 3),
     )
     return record
+
+
+def _born_digital_seals(image: Image.Image, job: PageJob) -> list[dict]:
+    """Round seals on the rendered page, and the red pictures placed on it (a rectangular
+    stamp, an electronic seal as an image) with the text read off them."""
+    found = find_seals(image, job.dpi)
+    seals = read_seals(image, job.dpi, found) if found else []
+    for box in job.image_boxes:
+        box = tuple(round(v) for v in box)
+        if any(_overlaps(box, seal.box) for seal in found):
+            continue  # a round seal, read already
+        stamp = stamp_ink(image.crop(box))
+        if stamp is not None:
+            lines = reading_order(get_engine("rapidocr").read(stamp))
+            text = "".join(line.text for line in lines)
+            confidence = sum(line.confidence * len(line.text) for line in lines) / len(text) if text else 0.0
+            seals.append({"text": text if confidence >= SEAL_LEGIBLE else None, "confidence": round(confidence, 4),
+                          "box": list(box)})  # fmt: skip
+    return seals
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
 def read_seals(upright: Image.Image, dpi: int, found: list[Seal] | None = None) -> list[dict]:

@@ -67,6 +67,9 @@ class PageImage:
     # The page's own text layer as boxes in master-image pixels ({"text", "box",
     # "confidence": 1.0}), when it has a usable one; None: the page must be OCR'd.
     text_boxes: list[dict] | None = None
+    # Pictures placed on a page with a text layer (a stamp, a signature, a logo), in
+    # master-image pixels: the page worker records the red ones as seals.
+    image_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
 
 def extract_pages(reader: PdfReader, pdf_path: Path, out_dir: Path) -> Iterator[PageImage]:
@@ -334,12 +337,12 @@ class _Renderer:
 
     def render(self, index: int, number: int, out_dir: Path) -> PageImage:
         with PDFIUM_LOCK:
-            pil, boxes = self._render(index, number)
+            pil, boxes, pictures = self._render(index, number)
         target = out_dir / f"{number:04d}.png"
         pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
-        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes)
+        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes, pictures)
 
-    def _render(self, index: int, number: int) -> tuple[Image.Image, list[dict] | None]:
+    def _render(self, index: int, number: int) -> tuple[Image.Image, list[dict] | None, tuple]:
         try:
             if self._document is None:
                 self._document = pypdfium2.PdfDocument(str(self.pdf_path))
@@ -356,7 +359,7 @@ class _Renderer:
                 f"page {number} of {self.pdf_path.name} cannot be read or rendered ({exc}); rescan it.",
             ) from exc
 
-    def _render_page(self, page: pypdfium2.PdfPage, number: int) -> tuple[Image.Image, list[dict] | None]:
+    def _render_page(self, page: pypdfium2.PdfPage, number: int) -> tuple[Image.Image, list[dict] | None, tuple]:
         width_pt, height_pt = page.get_size()
         scale = RENDER_DPI / 72
         pixels = abs(width_pt * scale * height_pt * scale)
@@ -372,9 +375,10 @@ class _Renderer:
         bitmap.close()
         try:
             boxes = pdf_text_boxes(page, pil.width, pil.height, (self.pdf_path, number))
+            pictures = _pictures(page, pil.width, pil.height) if boxes else ()
         except Exception:  # noqa: BLE001 - an odd text layer: OCR the page instead
-            boxes = None
-        return pil, boxes
+            boxes, pictures = None, ()
+        return pil, boxes, pictures
 
 
 def pdf_text_boxes(
@@ -521,6 +525,20 @@ def _to_device(page: pypdfium2.PdfPage, width: int, height: int, x: float, y: fl
     dx, dy = ctypes.c_int(), ctypes.c_int()
     pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, width, height, 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
     return dx.value, dy.value
+
+
+def _pictures(page: pypdfium2.PdfPage, width: int, height: int) -> tuple[tuple[float, float, float, float], ...]:
+    """The boxes (rendering pixels) of the images drawn on the page, smaller than the page."""
+    page_w, page_h = page.get_size()
+    boxes = []
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=_RESOURCE_DEPTH):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) >= MIN_PAGE_COVER * page_w * page_h:
+            continue
+        x0, y0 = _to_device(page, width, height, left, top)
+        x1, y1 = _to_device(page, width, height, right, bottom)
+        boxes.append((float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1))))
+    return tuple(boxes)
 
 
 def _visible_text_over_scan(page: pypdfium2.PdfPage) -> bool:

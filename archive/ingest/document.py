@@ -244,7 +244,7 @@ def _build_package(
     clock.lap("extract")
     jobs = [
         PageJob(img.number, str(img.path), engine, img.dpi,
-                None if force_ocr else img.text_boxes, str(scratch / f"{img.number:04d}.pdf"))
+                None if force_ocr else img.text_boxes, str(scratch / f"{img.number:04d}.pdf"), img.image_boxes)
         for img in images
     ]  # fmt: skip
     try:
