@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -43,6 +44,9 @@ class TemporaryServer:
         from prefect.settings import get_current_settings
 
         self.port = _free_port()
+        # The server's own log (its shutdown's "Error flushing events" tracebacks among it) is no
+        # archivist's business: kept here, and shown only if the server fails to start.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - closed by stop
         environment = {
             **os.environ,
             "PREFECT_UI_ENABLED": "0",
@@ -55,6 +59,8 @@ class TemporaryServer:
              "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=environment,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             preexec_fn=_dies_with(os.getpid()) if sys.platform == "linux" else None,
             start_new_session=True,  # Ctrl-C on the terminal is the CLI's to handle: the server serves to the end
         )  # fmt: skip
@@ -68,7 +74,8 @@ class TemporaryServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}")
+                raise RuntimeError(f"the temporary Prefect server exited with code {self.process.returncode}"
+                                   f"{self._log_tail()}")  # fmt: skip
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as response:
                     if response.status == 200:
@@ -76,7 +83,17 @@ class TemporaryServer:
             except (urllib.error.URLError, OSError):
                 pass
             time.sleep(0.1)
-        raise RuntimeError(f"the temporary Prefect server did not answer within {timeout:.0f} s")
+        raise RuntimeError(f"the temporary Prefect server did not answer within {timeout:.0f} s{self._log_tail()}")
+
+    def _log_tail(self, limit: int = 2000) -> str:
+        """The end of the server's log, for a message saying why it did not start."""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            self._log.seek(max(0, self._log.tell() - limit))
+            tail = self._log.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError):
+            return ""
+        return f"; its log ends:\n{tail}" if tail else ""
 
     def stop(self) -> None:
         self.process.terminate()
@@ -85,6 +102,7 @@ class TemporaryServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._log.close()
 
 
 @contextlib.contextmanager

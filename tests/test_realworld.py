@@ -194,6 +194,26 @@ def _stamped(page: canvas.Canvas) -> None:
     page.drawImage(ImageReader(stamp), 300, 700, width=180, height=52)
 
 
+def _brotli(path: Path) -> Path:
+    """A page whose content stream says it is Brotli-compressed (pdf.js has such files)."""
+    import pikepdf
+
+    pdf = pikepdf.new()
+    pdf.add_blank_page(page_size=A4)
+    content = pikepdf.Stream(pdf, b"\x1b\x03\x00\xf8\x8d\x94\x6e\xde\x44\x67")
+    content.Filter = pikepdf.Name("/BrotliDecode")
+    pdf.pages[0].Contents = content
+    pdf.save(path, compress_streams=False)
+    return path
+
+
+def _headerless(path: Path) -> Path:
+    """A PDF without its %PDF- header line, which pdfium, poppler and pypdf all open."""
+    _pdf(path, lambda c: _lines(c, ["无文件头的文件"]))
+    path.write_bytes(path.read_bytes().replace(b"%PDF-1.4", b"", 1))
+    return path
+
+
 @pytest.fixture(scope="module")
 def corpus_batch(tmp_path_factory):
     """The corpus through one batch, on a one-worker pool; (report, archive, exported pages by file)."""
@@ -205,6 +225,8 @@ def corpus_batch(tmp_path_factory):
     _private_and_control(src / "private-use.pdf")
     _pdf(src / "traditional.pdf", _traditional)
     _pdf(src / "stamped.pdf", _stamped)
+    _brotli(src / "brotli.pdf")
+    _headerless(src / "no-header.pdf")
     with PagePool(1, "rapidocr") as pool:
         report = _batch(src, root / "archive", pool)
     archive = Archive(root / "archive")
@@ -212,10 +234,21 @@ def corpus_batch(tmp_path_factory):
     return report, archive, pages
 
 
-def test_every_corpus_file_is_archived(corpus_batch):
+def test_every_corpus_file_is_archived_or_quarantined_for_its_real_cause(corpus_batch):
     report, _archive, pages = corpus_batch
-    assert report["archived"] == 5 and not report["quarantined"], report["quarantined"]
+    assert report["archived"] == 6, report["quarantined"]
     assert all(not page["blank"] for page in pages.values())
+    assert pages["no-header.pdf"]["text"] == "无文件头的文件"  # no header line, yet a PDF: not 'not a PDF'
+    [brotli] = report["quarantined"]
+    assert brotli["source"].endswith("brotli.pdf") and brotli["reason"] == "unsupported_compression"
+    assert "Brotli" in brotli["message"] and "not damaged" in brotli["message"] and "pip" not in brotli["message"]
+
+
+def test_library_advice_to_install_packages_is_not_passed_on():
+    from archive.capture.intake import brief
+
+    error = RuntimeError("brotli is required for BrotliDecode. Install it with: pip install pypdf[brotli]")
+    assert brief(error) == "brotli is required for BrotliDecode."
 
 
 def test_text_drawn_twice_is_read_once(corpus_batch):

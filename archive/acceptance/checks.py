@@ -18,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from archive.acceptance.report import load_report
+from archive.capture.pages import MAX_PIXELS
 from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
 from archive.records.corrections import latest_page_text, resolved_flags
@@ -25,6 +26,10 @@ from archive.records.export import document_record
 from archive.records.manifest import TRANSACTION_TYPES
 from archive.records.metadata import DOC_TYPES
 from archive.storage.store import Archive, read_json
+
+# The archive's own page images, each held to this limit when it was taken in: no
+# decompression-bomb warning for a large (A0) scan (Pillow warns past 89 MP).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 MIN_DPI = 200
 MAX_SKEW = 3.0

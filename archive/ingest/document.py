@@ -21,7 +21,7 @@ import bagit
 import pypdf
 
 from archive import PIPELINE_VERSION
-from archive.capture.intake import SourcePdf, close_source, open_source_pdf
+from archive.capture.intake import SourcePdf, brief, close_source, open_source_pdf
 from archive.capture.ocr import engine_version
 from archive.capture.pageproc import PageJob, process_page
 from archive.capture.pages import ExtractJob, PageImage, extract_pages
@@ -125,7 +125,7 @@ def ingest_document(
                                      "too deeply or refers to itself (RecursionError); rescan it.")  # fmt: skip
         else:
             rejected = InputRejected(
-                "processing_error", f"{name} could not be processed ({type(error).__name__}: {error}); "
+                "processing_error", f"{name} could not be processed ({type(error).__name__}: {brief(error)}); "
                 "it is kept in quarantine; report it with this message.")  # fmt: skip
         message = str(rejected).encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates in JSON
         archive.quarantine(source, sha256, rejected.reason, message, batch)
@@ -287,7 +287,7 @@ def _build_package(
             "operator": getpass.getuser(),
             "host": platform.node(),
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "pdf_version": reader.pdf_header.lstrip("%"),
+            "pdf_version": source_pdf.pdf_version,
         },
         "page_images": [
             {
