@@ -16,14 +16,30 @@ def join_han(text: str) -> str:
     return _SPACE_BETWEEN_HAN.sub("", text)
 
 
-@lru_cache(maxsize=1)
-def _t2s():  # noqa: ANN202 - opencc's converter
+@lru_cache(maxsize=2)
+def _opencc(config: str):  # noqa: ANN202 - opencc's converter
     from opencc import OpenCC
 
-    return OpenCC("t2s")
+    return OpenCC(config)
 
 
 def to_simplified(text: str) -> str:
     """``text`` in simplified characters (phrase by phrase: 乾隆 stays), for reading values
-    off a page whatever its script; the page's stored text keeps the script it was written in."""
-    return _t2s().convert(text)
+    off a page whatever its script."""
+    return _opencc("t2s").convert(text)
+
+
+def script_counts(text: str) -> tuple[int, int]:
+    """(simplified-only, traditional-only) Han characters in ``text``: those that change
+    when converted to the other script. Most characters are common to both and count
+    for neither."""
+    simplified = traditional = 0
+    for ch in set(text):
+        if not ("\u3400" <= ch <= "\u9fff" or "\uf900" <= ch <= "\ufaff"):
+            continue
+        times = text.count(ch)
+        if _opencc("s2t").convert(ch) != ch:
+            simplified += times
+        elif _opencc("t2s").convert(ch) != ch:
+            traditional += times
+    return simplified, traditional

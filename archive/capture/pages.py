@@ -408,7 +408,7 @@ def pdf_text_boxes(
     visible = [ch for ch, _ in chars if not ch.isspace()]
     if not visible:
         return None
-    junk = sum(ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cs") for ch in visible)
+    junk = sum(ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cc", "Cs") for ch in visible)
     if junk > MAX_JUNK_TEXT * len(visible) or _visible_text_over_scan(page):
         return None
     boxes = []
