@@ -108,12 +108,18 @@ def extract_page(job: ExtractJob) -> PageImage:
     stat = path.stat()
     key = (job.source, stat.st_mtime_ns, stat.st_size)
     if key not in _open:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _open[key] = (PdfReader(path, strict=False), _Renderer(path))
+        handle = open(path, "rb")  # noqa: SIM115 - a handle, not a path: pypdf reads objects as needed (not the whole scan)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _open[key] = (PdfReader(handle, strict=False), _Renderer(path))
+        except BaseException:
+            handle.close()
+            raise
         while len(_open) > _OPEN_IN_WORKER:
-            _, (_, renderer) = _open.popitem(last=False)
+            _, (reader, renderer) = _open.popitem(last=False)
             renderer.close()
+            reader.stream.close()
     _open.move_to_end(key)
     reader, renderer = _open[key]
     index = job.number - 1
