@@ -328,3 +328,18 @@ def test_a_stamp_on_a_born_digital_page_is_recorded_with_its_text(corpus_batch):
     record = json.loads((Path(outcome["path"]) / "data" / "ocr" / "0001.json").read_text(encoding="utf-8"))
     [stamp] = record["seals"]
     assert stamp["text"] and "VALID" in stamp["text"].upper() and "2024" in stamp["text"], stamp
+
+
+def test_a_page_with_marks_but_no_text_is_blank(tmp_path):
+    """Punch holes and show-through are ink, not text: nothing read, little ink, blank."""
+    from PIL import Image, ImageDraw
+
+    from archive.capture.pageproc import PageJob, process_page
+
+    image = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(image)
+    for y in (500, 1250):
+        draw.ellipse((90, y, 150, y + 60), fill=(40, 40, 40))  # punch holes
+    image.save(tmp_path / "holes.png")
+    record = process_page(PageJob(1, str(tmp_path / "holes.png"), "rapidocr", dpi=150))
+    assert record["blank"] is True and record["ink"] > 0 and record["text"] == "", record

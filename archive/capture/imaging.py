@@ -11,6 +11,9 @@ ANALYSIS_SIDE = 1000  # long side of the small copy used for the cheap checks
 # A page is blank when less than this share of it is ink after noise removal.
 # Dev scans: blank backs measure < 0.0005, the sparsest real page > 0.01.
 BLANK_INK_FRACTION = 0.003
+# A page on which nothing is read is blank below this share of ink: show-through, punch
+# holes, a scanner lid's shadow (hard dev scans: 0.010-0.028); a picture or a photo is more.
+NO_TEXT_BLANK_INK = 0.05
 INK_CONTRAST = 60  # grey levels darker than the paper to count as ink
 SKEW_NOT_WORTH = 0.05  # degrees: less than a pixel across a page, left as scanned
 

@@ -28,7 +28,7 @@ from PIL import Image
 
 from archive.capture.imaging import (
     ANALYSIS_SIDE,
-    BLANK_INK_FRACTION,
+    NO_TEXT_BLANK_INK,
     ink_fraction,
     paper_colour,
     small_copy,
@@ -220,8 +220,9 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         line.text = text
     chars = sum(len(line.text) for line in lines)
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
-    # Blank only where there is no text: a page with little ink (one short word, a stamp) is read first.
-    blank = not chars and ink < BLANK_INK_FRACTION
+    # Blank only where there is no text, whatever the ink (one short word is read first); a page
+    # with nothing read and little ink (show-through, punch holes) is blank.
+    blank = not chars and ink < NO_TEXT_BLANK_INK
     confidence = 1.0 if blank else confidence
     # Seal names are read from the work copy, stood upright (a small image to turn);
     # their boxes are given in page pixels.
