@@ -436,7 +436,7 @@ def _page_chars(textpage: pypdfium2.PdfTextPage) -> list[tuple[str, Box | None]]
     pdfium inferred from the positions. Surrogate pairs are one character; a glyph
     drawn again over the same glyph is dropped."""
     chars: list[tuple[str, Box | None]] = []
-    drawn: dict[str, list[Box]] = {}
+    drawn: dict[tuple[str, int, int], list[Box]] = {}  # (character, cell of its centre) -> boxes
     count, index = textpage.count_chars(), 0
     while index < count:
         code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
@@ -450,11 +450,17 @@ def _page_chars(textpage: pypdfium2.PdfTextPage) -> list[tuple[str, Box | None]]
                 index += 1
         ch = chr(code)
         if box is not None and not ch.isspace():
-            if any(_same_place(box, other) for other in drawn.get(ch, ())):
+            cell_x, cell_y = int((box[0] + box[2]) / 2 // _CELL), int((box[1] + box[3]) / 2 // _CELL)
+            near = (other for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                    for other in drawn.get((ch, cell_x + dx, cell_y + dy), ()))  # fmt: skip
+            if any(_same_place(box, other) for other in near):
                 continue  # drawn twice: once for the eye, once more to look bold (or the page twice)
-            drawn.setdefault(ch, []).append(box)
+            drawn.setdefault((ch, cell_x, cell_y), []).append(box)
         chars.append((ch, box))
     return chars
+
+
+_CELL = 8.0  # points: glyphs drawn over each other (a bold effect: a hair apart) are in neighbouring cells
 
 
 def _same_place(a: Box, b: Box) -> bool:
