@@ -108,7 +108,7 @@ class PagePool:
         self._extract_function = extract_function
         self._reading = tempfile.mkdtemp(prefix="trade-archive-reading-")  # worker pid -> the page it reads
         self._lock = threading.Lock()  # documents run on several threads and share the pool
-        self._crashed: dict[str, int | None] = {}  # image path -> exit code of the worker that died reading it
+        self._crashed: dict[str, int | None] = {}  # job key -> exit code of the worker that died on it
         self._stopping = threading.Event()
         self._stopped_from_outside = False
         self._executor = self._start()
