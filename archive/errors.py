@@ -40,6 +40,9 @@ class InputRejected(TradeArchiveError):
         super().__init__(message)
         self.reason = reason
 
+    def __reduce__(self):  # noqa: ANN204 - raised in worker processes too: it must survive pickling back
+        return (type(self), (self.reason, str(self)))
+
 
 class InvalidValue(TradeArchiveError):
     """A value given on the command line that the archive cannot take as it is."""

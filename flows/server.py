@@ -30,6 +30,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.error
@@ -53,11 +54,16 @@ class TemporaryServer:
         import prefect
 
         self.port = _free_port()
+        # The server's own log (its shutdown's "Error flushing events" tracebacks among it) is no
+        # archivist's business: kept here, and shown only if the server fails to start.
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - the server's, for its life
         self.process = subprocess.Popen(
             [sys.executable, "-m", "uvicorn", "--app-dir", str(Path(prefect.__file__).parent.parent),
              "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(self.port),
              "--log-level", "error", "--lifespan", "on"],
             env=_server_environment(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
             preexec_fn=_dies_with(os.getpid()) if sys.platform == "linux" else None,
             start_new_session=True,  # Ctrl-C on the terminal is the CLI's to handle: the server serves to the end
         )  # fmt: skip
@@ -71,11 +77,22 @@ class TemporaryServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"the local Prefect server exited with code {self.process.returncode}")
+                raise RuntimeError(f"the local Prefect server exited with code {self.process.returncode}"
+                                   f"{self._log_tail()}")  # fmt: skip
             if _healthy(self.api_url):
                 return
             time.sleep(0.1)
-        raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s")
+        raise RuntimeError(f"the local Prefect server did not answer within {timeout:.0f} s{self._log_tail()}")
+
+    def _log_tail(self, limit: int = 2000) -> str:
+        """The end of the server's log, for a message saying why it did not start."""
+        try:
+            self._log.seek(0, os.SEEK_END)
+            self._log.seek(max(0, self._log.tell() - limit))
+            tail = self._log.read().decode("utf-8", "replace").strip()
+        except (OSError, ValueError, AttributeError):
+            return ""
+        return f"; its log ends:\n{tail}" if tail else ""
 
     def stop(self) -> None:
         self.process.terminate()
@@ -84,6 +101,7 @@ class TemporaryServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._log.close()
 
 
 class LocalServer(TemporaryServer):

@@ -148,8 +148,30 @@ def test_near_identical_pages_are_flagged_once_each_not_pairwise(tmp_path, monke
 
     monkeypatch.setattr(acceptance, "_difference_hash", lambda image: 0b1010 if "sheet" in image.name else 2**64 - 1)
     documents = [DocumentRecord(f"d{n:02d}", f"{n}.pdf", package=tmp_path) for n in range(13)]
-    pages = {d.document: [{"page": 1, "blank": False, "master_image": "sheet.jpg" if n < 12 else "other.jpg"}]
+    pages = {d.document: [{"page": 1, "blank": False, "master_image": "sheet.jpg" if n < 12 else "other.jpg",
+                           "text": "中标通知书" + "。" * (n % 2)}]
              for n, d in enumerate(documents)}  # fmt: skip
     check = acceptance._duplicates(BatchSummary("b", "a"), documents, pages)
     assert [f.document for f in check.flags] == [f"d{n:02d}" for n in range(1, 12)]
     assert all("same sheet as 0.pdf p.1" in f.message and "12 pages look alike" in f.message for f in check.flags)
+
+
+def test_unrelated_sparse_pages_that_hash_alike_are_not_one_sheet(tmp_path, monkeypatch):
+    """A sparse page hashes like any other sparse page: a one-line notice, a font sample, a
+    multilingual sample and a photo are not flagged; the same sheet twice still is."""
+    from PIL import Image
+
+    from archive.acceptance import checks as acceptance
+
+    monkeypatch.setattr(acceptance, "_difference_hash", lambda image: 0)  # all four hash alike
+    (tmp_path / "data").mkdir()
+    Image.new("L", (200, 280), 255).save(tmp_path / "data" / "white.png")
+    Image.new("L", (200, 280), 90).save(tmp_path / "data" / "photo.png")
+    texts = ["关于做好档案工作的通知", "ABCDEFG abcdefg 0123456789", "Hello 你好 こんにちは", "", ""]
+    images = ["white.png"] * 4 + ["photo.png"]
+    documents = [{"document": f"d{n}", "source": f"{n}.pdf", "_package": tmp_path} for n in range(5)]
+    pages = {d["document"]: [{"page": 1, "blank": False, "master_image": images[n], "text": texts[n]}]
+             for n, d in enumerate(documents)}  # fmt: skip
+    assert acceptance._duplicates({}, documents, pages).flags == []
+    pages["d1"][0]["text"] = "关于做好档案工作的通知"  # the first sheet scanned again
+    assert [f.document for f in acceptance._duplicates({}, documents, pages).flags] == ["d1"]

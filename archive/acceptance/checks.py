@@ -8,6 +8,7 @@ recognises a flag an archivist has resolved.
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from dataclasses import asdict, dataclass, field
@@ -17,6 +18,7 @@ import numpy as np
 from PIL import Image
 
 from archive.acceptance.report import load_report
+from archive.capture.pages import MAX_PIXELS
 from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
 from archive.records.arrangement import (
@@ -34,6 +36,10 @@ from archive.records.export import archival_description, document_record
 from archive.records.manifest import TRANSACTION_TYPES
 from archive.records.metadata import DOC_TYPES
 from archive.storage.store import Archive, read_json
+
+# The archive's own page images, each held to this limit when it was taken in: no
+# decompression-bomb warning for a large (A0) scan (Pillow warns past 89 MP).
+Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 MIN_DPI = 200
 MAX_SKEW = 3.0
@@ -201,12 +207,36 @@ def _difference_hash(image_path: Path) -> int:
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
 
+# Two pages whose images hash alike are one sheet only if their texts agree this closely (a
+# sparse page hashes like any other sparse page: a one-line notice, a font sample, a photo).
+SAME_SHEET_TEXT = 0.7
+SAME_SHEET_GREY = 6.0  # mean grey-level difference of 32 x 32 thumbnails, for pages without text
+
+
+def _same_sheet(a: tuple[DocumentRecord, dict], b: tuple[DocumentRecord, dict]) -> bool:
+    """Whether two pages whose image hashes are near are the same sheet: their texts agree
+    (OCR of one sheet twice differs a little); pages with no text compare finer thumbnails."""
+    text_a, text_b = (re.sub(r"\s", "", page.get("text") or "") for _, page in (a, b))
+    if text_a or text_b:
+        matcher = difflib.SequenceMatcher(None, text_a, text_b, autojunk=False)
+        return matcher.quick_ratio() >= SAME_SHEET_TEXT and matcher.ratio() >= SAME_SHEET_TEXT
+    thumbs = [_thumbnail(document.package / "data" / page["master_image"]) for document, page in (a, b)]
+    return float(np.abs(thumbs[0] - thumbs[1]).mean()) <= SAME_SHEET_GREY
+
+
+def _thumbnail(image_path: Path) -> np.ndarray:
+    with Image.open(image_path) as image:
+        image.draft("L", (128, 128))
+        return np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BILINEAR), dtype=np.float32)
+
+
 def _duplicates(summary: BatchSummary, documents: list[DocumentRecord], pages: dict[str, list[dict]]) -> Check:
     check = Check("duplicates")
     copies = [item for item in summary.duplicate_files if not item.get("rerun")]
     for item in copies:  # a re-run of the same file (after an interruption) is no duplicate
         _flag(check, f"{Path(item['source']).name} is the same file as {item['archived_as']}", key=item["source"])
     hashes = []
+    pages_by_number = {d.document: {p["page"]: p for p in pages[d.document]} for d in documents}
     for document in documents:
         for page in pages[document.document]:
             if not page["blank"]:
@@ -222,9 +252,12 @@ def _duplicates(summary: BatchSummary, documents: list[DocumentRecord], pages: d
             i = first[i]
         return i
 
-    for i, (hash_a, _, _) in enumerate(hashes):
+    for i, (hash_a, doc_a, page_a) in enumerate(hashes):
         for j in range(i + 1, len(hashes)):
-            if bin(hash_a ^ hashes[j][0]).count("1") <= NEAR_DUPLICATE_BITS:
+            hash_b, doc_b, page_b = hashes[j]
+            if bin(hash_a ^ hash_b).count("1") <= NEAR_DUPLICATE_BITS and _same_sheet(
+                (doc_a, pages_by_number[doc_a.document][page_a]), (doc_b, pages_by_number[doc_b.document][page_b])
+            ):
                 a, b = root(i), root(j)
                 first[max(a, b)] = min(a, b)
     sheets: dict[int, list[int]] = {}

@@ -11,6 +11,9 @@ ANALYSIS_SIDE = 1000  # long side of the small copy used for the cheap checks
 # A page is blank when less than this share of it is ink after noise removal.
 # Dev scans: blank backs measure < 0.0005, the sparsest real page > 0.01.
 BLANK_INK_FRACTION = 0.003
+# A page on which nothing is read is blank below this share of ink: show-through, punch
+# holes, a scanner lid's shadow (hard dev scans: 0.010-0.028); a picture or a photo is more.
+NO_TEXT_BLANK_INK = 0.05
 INK_CONTRAST = 60  # grey levels darker than the paper to count as ink
 SKEW_NOT_WORTH = 0.05  # degrees: less than a pixel across a page, left as scanned
 
@@ -38,14 +41,15 @@ def paper_colour(rgb: Image.Image) -> tuple[int, int, int]:
 def ink_fraction(image: Image.Image) -> float:
     """Share of the page covered by ink, robust to paper tone and scanner speckle:
     darkness is measured against the page's own paper level, and a median filter
-    removes isolated noise pixels before counting."""
+    removes isolated noise pixels before counting. Either polarity counts: light
+    text on a dark ground is ink too (measured against the ground's level)."""
     grey = cv2.medianBlur(np.asarray(small_copy(image).convert("L")), 3)
-    paper = _percentile(grey, 90)
-    ink = grey < paper - INK_CONTRAST
+    dark = grey < _percentile(grey, 90) - INK_CONTRAST
+    light = grey > _percentile(grey, 10) + INK_CONTRAST
     # Ignore a margin: scanner edges and punch holes are not content.
-    h, w = ink.shape
+    h, w = grey.shape
     my, mx = h // 25, w // 25
-    return float(ink[my : h - my, mx : w - mx].mean())
+    return max(float(ink[my : h - my, mx : w - mx].mean()) for ink in (dark, light))
 
 
 def _percentile(grey: np.ndarray, percent: float) -> int:

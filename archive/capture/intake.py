@@ -14,6 +14,7 @@ access PDF written from the page images never carries it, so it is only reported
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,7 +57,7 @@ def open_source_pdf(path: Path) -> tuple[SourcePdf, PdfReader]:
         raise InputRejected("empty_file", f"{path.name} is empty (0 bytes); rescan or recopy it.")
     with open(path, "rb") as handle:
         head = handle.read(1024)
-    if PDF_MAGIC not in head:
+    if PDF_MAGIC not in head and not _pdf_trailer(path, size):  # a PDF may lack its header line; PDF readers cope
         kind = _sniff(head)
         raise InputRejected(
             "not_pdf",
@@ -72,25 +73,53 @@ def open_source_pdf(path: Path) -> tuple[SourcePdf, PdfReader]:
                 close_source(reader)
                 raise _encrypted(path, reader)
             count = len(reader.pages)
-            version = reader.pdf_header.lstrip("%")
+            version = reader.pdf_header.lstrip("%") if reader.pdf_header.startswith(PDF_MAGIC.decode()) else "unknown"
     except InputRejected:
         raise
-    except RecursionError as exc:
-        raise InputRejected(
+    except Exception as exc:  # noqa: BLE001 - sorted below: what the reader could not do, or damage
+        raise _unreadable(path, exc) from exc
+    if count == 0:
+        raise InputRejected("no_pages", f"{path.name} has no pages; rescan it.")
+    found = active_content(reader)
+    if "brotli" in found:
+        close_source(reader)
+        raise _brotli(path)
+    source = SourcePdf(path=path, page_count=count, pdf_version=version, active_content=found - {"brotli"})
+    return source, reader
+
+
+def _unreadable(path: Path, exc: BaseException) -> InputRejected:
+    if "brotli" in str(exc).lower():
+        return _brotli(path)
+    if isinstance(exc, RecursionError):
+        return InputRejected(
             "unreadable_pdf",
             f"{path.name} cannot be read: its object tree is nested too deeply or refers to itself "
             f"(RecursionError); rescan or re-export it.",
-        ) from exc
-    except Exception as exc:  # any pypdf failure on a damaged or hostile file (MemoryError included)
-        raise InputRejected(
-            "unreadable_pdf",
-            f"{path.name} is damaged, truncated or malformed and cannot be read ({type(exc).__name__}: {_short(exc)}); "
-            "rescan or recopy it.",
-        ) from exc
-    if count == 0:
-        raise InputRejected("no_pages", f"{path.name} has no pages; rescan it.")
-    source = SourcePdf(path=path, page_count=count, pdf_version=version, active_content=active_content(reader))
-    return source, reader
+        )
+    return InputRejected(  # any pypdf failure on a damaged or hostile file (MemoryError included)
+        "unreadable_pdf",
+        f"{path.name} is damaged, truncated or malformed and cannot be read ({type(exc).__name__}: {brief(exc)}); "
+        "rescan or recopy it.",
+    )
+
+
+def _brotli(path: Path) -> InputRejected:
+    return InputRejected(
+        "unsupported_compression",
+        f"{path.name} is compressed with the Brotli filter (/BrotliDecode, a recent extension of PDF) that the "
+        "PDF reader used here cannot decode, so its pages cannot be shown faithfully; it is not damaged. Save it "
+        "again with standard compression (most programs do: Save As, or Print to PDF) and ingest the copy.",
+    )
+
+
+def _pdf_trailer(path: Path, size: int) -> bool:
+    """Whether the file ends as a PDF does (``startxref`` / ``%%EOF``): one without its
+    ``%PDF-`` header line is still a PDF to pdfium, poppler and pypdf."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, size - 2048))
+        tail = handle.read()
+    return b"startxref" in tail or b"%%EOF" in tail
 
 
 def _encrypted(path: Path, reader: PdfReader) -> InputRejected:
@@ -162,6 +191,8 @@ def _active_kinds(node: DictionaryObject) -> set[str]:
         kinds.add("embedded_files")
     if "/XFA" in keys:  # in the AcroForm dictionary
         kinds.add("xfa")
+    if "/BrotliDecode" in str(node.get("/Filter", "")):  # not active content: a filter nothing here decodes
+        kinds.add("brotli")
     return kinds
 
 
@@ -169,8 +200,12 @@ def _container(value: object) -> bool:
     return isinstance(value, (IndirectObject, DictionaryObject, ArrayObject))
 
 
-def _short(exc: BaseException, limit: int = 200) -> str:
-    text = str(exc)
+_INSTALL_HINT = re.compile(r"[^.;]*\bpip install\b[^.;]*[.;]?", re.IGNORECASE)
+
+
+def brief(exc: BaseException, limit: int = 200) -> str:
+    """A library's message, short, without its advice to install packages (not the archivist's job)."""
+    text = _INSTALL_HINT.sub("", str(exc)).strip(" :;")
     return text if len(text) <= limit else text[:limit] + "…"
 
 

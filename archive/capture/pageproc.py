@@ -31,7 +31,7 @@ from PIL import Image
 
 from archive.capture.imaging import (
     ANALYSIS_SIDE,
-    BLANK_INK_FRACTION,
+    NO_TEXT_BLANK_INK,
     ink_fraction,
     paper_colour,
     small_copy,
@@ -40,7 +40,7 @@ from archive.capture.imaging import (
 )
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
-from archive.capture.seals import Seal, find_seals, ring_glyphs, without_seals
+from archive.capture.seals import Seal, find_seals, ring_glyphs, stamp_ink, without_seals
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
 from archive.capture.timing import StageClock, model_seconds
@@ -85,6 +85,12 @@ class PageJob:
     page_pdf_path: str | None = None  # where to write this page of the access PDF (None: the caller draws it)
     low_confidence: float = DEFAULT_LOW_CONFIDENCE
     page_seconds: float = DEFAULT_PAGE_SECONDS
+    image_boxes: tuple[tuple[float, float, float, float], ...] = ()  # pictures on a text-layer page
+
+    @property
+    def key(self) -> str:
+        """What a worker notes while it reads this page (names the page if it dies)."""
+        return self.image_path
 
 
 class PageRejected(InputRejected):
@@ -193,7 +199,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     if job.text_boxes:
         assert master is not None
         return _pdf_text_page(job, master, record, started), as_scanned
-    if ink < BLANK_INK_FRACTION:
+    if ink == 0.0:  # not a mark on it (either polarity): blank without asking the recogniser
         record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
         record.update(seals=[], text_source="none", width=size[0], height=size[1])
         record["seconds"] = round(time.monotonic() - started, 3)
@@ -226,13 +232,17 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         line.text = text
     chars = sum(len(line.text) for line in lines)
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
+    # Blank only where there is no text, whatever the ink (one short word is read first); a page
+    # with nothing read and little ink (show-through, punch holes) is blank.
+    blank = not chars and ink < NO_TEXT_BLANK_INK
+    confidence = 1.0 if blank else confidence
     # Seal names are read from the work copy, stood upright (a small image to turn);
     # their boxes are given in page pixels.
     seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
     for seal in seal_records:
         seal["box"] = [round(v * scale) for v in seal["box"]]
     record.update(
-        blank=False,
+        blank=blank,
         # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the
         # counter-clockwise turn that undoes it
         orientation=(360 - turn) % 360,
@@ -241,7 +251,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         text="\n".join(line.text for line in lines),
         confidence=round(confidence, 4),
         low_confidence=confidence < job.low_confidence,
-        text_source="ocr",
+        text_source="none" if blank else "ocr",
         seals=seal_records,
         width=width,
         height=height,
@@ -270,12 +280,35 @@ def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: floa
         confidence=1.0,
         low_confidence=False,
         text_source="pdf",
-        seals=read_seals(image, job.dpi, found) if (found := find_seals(image, job.dpi)) else [],  # 电子签章
+        seals=_born_digital_seals(image, job),  # 电子签章, stamps
         width=image.width,
         height=image.height,
         seconds=round(time.monotonic() - started, 3),
     )
     return record
+
+
+def _born_digital_seals(image: Image.Image, job: PageJob) -> list[dict]:
+    """Round seals on the rendered page, and the red pictures placed on it (a rectangular
+    stamp, an electronic seal as an image) with the text read off them."""
+    found = find_seals(image, job.dpi)
+    seals = read_seals(image, job.dpi, found) if found else []
+    for box in job.image_boxes:
+        box = tuple(round(v) for v in box)
+        if any(_overlaps(box, seal.box) for seal in found):
+            continue  # a round seal, read already
+        stamp = stamp_ink(image.crop(box))
+        if stamp is not None:
+            lines = reading_order(get_engine("rapidocr").read(stamp))
+            text = "".join(line.text for line in lines)
+            confidence = sum(line.confidence * len(line.text) for line in lines) / len(text) if text else 0.0
+            seals.append({"text": text if confidence >= SEAL_LEGIBLE else None, "confidence": round(confidence, 4),
+                          "box": list(box)})  # fmt: skip
+    return seals
+
+
+def _overlaps(a: tuple, b: tuple) -> bool:
+    return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
 def read_seals(upright: Image.Image, dpi: int, found: list[Seal] | None = None) -> list[dict]:

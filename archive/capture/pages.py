@@ -9,14 +9,24 @@ be a 200 KB Flate stream that inflates to gigabytes).
 
 A page that carries its own text layer (born digital, or already OCR'd) is
 rendered for its master image, and its text is taken from the PDF, with boxes,
-so the page worker need not OCR it (``PageImage.text_boxes``)."""
+so the page worker need not OCR it (``PageImage.text_boxes``).
+
+pdfium is not thread-safe: no two threads of a process may call it at once, not even
+on two documents (pypdfium2's documentation). Every pdfium call here holds
+``PDFIUM_LOCK``. In a batch, pages are extracted in the worker processes of
+``archive.capture.parallel`` (``extract_page``): a crash inside pdfium on a damaged
+file then costs that file (``worker_crashed``), not the batch."""
 
 from __future__ import annotations
 
 import ctypes
+import difflib
 import io
+import subprocess
+import threading
 import unicodedata
 import warnings
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +37,7 @@ from PIL import Image
 from pypdf import PageObject, PdfReader
 from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject
 
+from archive.capture.textclean import without_control
 from archive.errors import InputRejected
 
 RENDER_DPI = 300
@@ -39,6 +50,8 @@ MAX_PIXELS = 200_000_000
 # private-use glyph codes) is broken (no ToUnicode map): the page is OCR'd instead.
 MAX_JUNK_TEXT = 0.1
 _RESOURCE_DEPTH = 16  # form XObjects inside form XObjects: deeper is hostile
+PDFIUM_LOCK = threading.RLock()  # pdfium: one call at a time per process
+_OPEN_IN_WORKER = 2  # documents a worker process keeps open between the pages it extracts
 
 
 @dataclass(frozen=True)
@@ -54,6 +67,9 @@ class PageImage:
     # The page's own text layer as boxes in master-image pixels ({"text", "box",
     # "confidence": 1.0}), when it has a usable one; None: the page must be OCR'd.
     text_boxes: list[dict] | None = None
+    # Pictures placed on a page with a text layer (a stamp, a signature, a logo), in
+    # master-image pixels: the page worker records the red ones as seals.
+    image_boxes: tuple[tuple[float, float, float, float], ...] = ()
 
 
 def extract_pages(reader: PdfReader, pdf_path: Path, out_dir: Path) -> Iterator[PageImage]:
@@ -63,15 +79,61 @@ def extract_pages(reader: PdfReader, pdf_path: Path, out_dir: Path) -> Iterator[
     renderer = _Renderer(pdf_path)
     try:
         for index, page in _pages(reader, pdf_path):
-            number = index + 1
-            check_declared_pixels(page, number, pdf_path.name)  # before anything is decoded
-            try:
-                image = _extract_single_image(page, number, out_dir)
-            except Exception:  # any oddity in the image stream: fall back to rendering
-                image = None
-            yield image or renderer.render(index, number, out_dir)
+            yield _extract(page, index, out_dir, renderer)
     finally:
         renderer.close()
+
+
+@dataclass(frozen=True)
+class ExtractJob:
+    """One page to extract in a worker process (plain values: it is pickled)."""
+
+    source: str
+    number: int  # 1-based
+    out_dir: str
+
+    @property
+    def key(self) -> str:
+        """What a worker notes while it works on this job (names the file if it dies)."""
+        return f"{self.source}#extract-{self.number}"
+
+
+_open: OrderedDict[tuple, tuple[PdfReader, _Renderer]] = OrderedDict()
+
+
+def extract_page(job: ExtractJob) -> PageImage:
+    """``job``'s page, in a worker process: the document stays open for its next pages
+    (the worker's last few documents; each is parsed once, not once a page)."""
+    path = Path(job.source)
+    stat = path.stat()
+    key = (job.source, stat.st_mtime_ns, stat.st_size)
+    if key not in _open:
+        handle = open(path, "rb")  # noqa: SIM115 - a handle, not a path: pypdf reads objects as needed (not the whole scan)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _open[key] = (PdfReader(handle, strict=False), _Renderer(path))
+        except BaseException:
+            handle.close()
+            raise
+        while len(_open) > _OPEN_IN_WORKER:
+            _, (reader, renderer) = _open.popitem(last=False)
+            renderer.close()
+            reader.stream.close()
+    _open.move_to_end(key)
+    reader, renderer = _open[key]
+    index = job.number - 1
+    return _extract(_page(reader, index, path.name), index, Path(job.out_dir), renderer)
+
+
+def _extract(page: PageObject, index: int, out_dir: Path, renderer: _Renderer) -> PageImage:
+    number = index + 1
+    check_declared_pixels(page, number, renderer.pdf_path.name)  # before anything is decoded
+    try:
+        image = _extract_single_image(page, number, out_dir)
+    except Exception:  # any oddity in the image stream: fall back to rendering
+        image = None
+    return image or renderer.render(index, number, out_dir)
 
 
 def _pages(reader: PdfReader, pdf_path: Path) -> Iterator[tuple[int, PageObject]]:
@@ -82,16 +144,18 @@ def _pages(reader: PdfReader, pdf_path: Path) -> Iterator[tuple[int, PageObject]
             "unreadable_pdf", f"the page tree of {pdf_path.name} cannot be read ({type(exc).__name__}); rescan it."
         ) from exc
     for index in range(count):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                page = reader.pages[index]
-        except Exception as exc:  # noqa: BLE001
-            raise InputRejected(
-                "unreadable_page",
-                f"page {index + 1} of {pdf_path.name} cannot be read ({type(exc).__name__}); rescan it.",
-            ) from exc
-        yield index, page
+        yield index, _page(reader, index, pdf_path.name)
+
+
+def _page(reader: PdfReader, index: int, name: str) -> PageObject:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return reader.pages[index]
+    except Exception as exc:  # noqa: BLE001
+        raise InputRejected(
+            "unreadable_page", f"page {index + 1} of {name} cannot be read ({type(exc).__name__}); rescan it."
+        ) from exc
 
 
 def check_declared_pixels(page: PageObject, number: int, name: str) -> None:
@@ -272,72 +336,200 @@ class _Renderer:
         self._document: pypdfium2.PdfDocument | None = None
 
     def close(self) -> None:
-        if self._document is not None:
-            self._document.close()
-            self._document = None
+        with PDFIUM_LOCK:
+            if self._document is not None:
+                self._document.close()
+                self._document = None
 
     def render(self, index: int, number: int, out_dir: Path) -> PageImage:
-        name = self.pdf_path.name
+        with PDFIUM_LOCK:
+            pil, boxes, pictures = self._render(index, number)
+        target = out_dir / f"{number:04d}.png"
+        pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
+        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes, pictures)
+
+    def _render(self, index: int, number: int) -> tuple[Image.Image, list[dict] | None, tuple]:
         try:
             if self._document is None:
                 self._document = pypdfium2.PdfDocument(str(self.pdf_path))
             page = self._document[index]
-            width_pt, height_pt = page.get_size()
-            scale = RENDER_DPI / 72
-            pixels = abs(width_pt * scale * height_pt * scale)
-            if pixels > MAX_PIXELS:
-                raise InputRejected(
-                    "image_too_large",
-                    f"page {number} of {name} is {width_pt / 72:.0f} x {height_pt / 72:.0f} inches: at "
-                    f"{RENDER_DPI} dpi that is {pixels / 1e6:,.0f} megapixels, more than the "
-                    f"{MAX_PIXELS // 1_000_000} MP limit; it was not rendered. Check the page size or split it.",
-                )
-            bitmap = page.render(scale=scale)
-            pil: Image.Image = bitmap.to_pil().convert("RGB")
             try:
-                boxes = pdf_text_boxes(page, pil.width, pil.height)
-            except Exception:  # noqa: BLE001 - an odd text layer: OCR the page instead
-                boxes = None
+                return self._render_page(page, number)
+            finally:
+                page.close()  # here, under the lock: not whenever (and in whichever thread) it is collected
         except InputRejected:
             raise
         except Exception as exc:  # noqa: BLE001 - pdfium's errors, MemoryError
             raise InputRejected(
-                "unreadable_page", f"page {number} of {name} cannot be read or rendered ({exc}); rescan it."
+                "unreadable_page",
+                f"page {number} of {self.pdf_path.name} cannot be read or rendered ({exc}); rescan it.",
             ) from exc
-        target = out_dir / f"{number:04d}.png"
-        pil.save(target, format="PNG", dpi=(RENDER_DPI, RENDER_DPI))
-        return PageImage(number, target, pil.width, pil.height, RENDER_DPI, "RGB", "rendered", "png", boxes)
+
+    def _render_page(self, page: pypdfium2.PdfPage, number: int) -> tuple[Image.Image, list[dict] | None, tuple]:
+        width_pt, height_pt = page.get_size()
+        scale = RENDER_DPI / 72
+        pixels = abs(width_pt * scale * height_pt * scale)
+        if pixels > MAX_PIXELS:
+            raise InputRejected(
+                "image_too_large",
+                f"page {number} of {self.pdf_path.name} is {width_pt / 72:.0f} x {height_pt / 72:.0f} inches: at "
+                f"{RENDER_DPI} dpi that is {pixels / 1e6:,.0f} megapixels, more than the "
+                f"{MAX_PIXELS // 1_000_000} MP limit; it was not rendered. Check the page size or split it.",
+            )
+        bitmap = page.render(scale=scale)
+        pil: Image.Image = bitmap.to_pil().convert("RGB")
+        bitmap.close()
+        try:
+            boxes = pdf_text_boxes(page, pil.width, pil.height, (self.pdf_path, number))
+            pictures = _pictures(page, pil.width, pil.height) if boxes else ()
+        except Exception:  # noqa: BLE001 - an odd text layer: OCR the page instead
+            boxes, pictures = None, ()
+        return pil, boxes, pictures
 
 
-def pdf_text_boxes(page: pypdfium2.PdfPage, width_px: int, height_px: int) -> list[dict] | None:
+def pdf_text_boxes(
+    page: pypdfium2.PdfPage, width_px: int, height_px: int, source: tuple[Path, int] | None = None
+) -> list[dict] | None:
     """The page's own text as boxes in the pixels of its rendering at ``width_px``
     x ``height_px``, or None when the page has no usable text layer: no text, a
     broken one (mostly unmappable glyphs), or visible text laid over a full-page
     scan (a stamp or page number on a scan: the scan itself still needs OCR; an
-    invisible OCR layer over a scan is used)."""
+    invisible OCR layer over a scan is used).
+
+    Read character by character from pdfium's text page (not by rectangles: text
+    taken by rectangle repeats the characters where two rectangles meet), with the
+    spaces pdfium infers from the glyphs' positions, glyphs drawn twice in the same
+    place (a bold effect, a page drawn twice) read once, and no control characters.
+    ``source`` (the file and page number): where private-use code points are looked up
+    again (poppler's reading of the font's ToUnicode map)."""
     textpage = page.get_textpage()
     try:
         if textpage.count_chars() <= 0:
             return None
-        boxes = []
-        for i in range(textpage.count_rects()):
-            left, bottom, right, top = textpage.get_rect(i)
-            text = " ".join(textpage.get_text_bounded(left, bottom, right, top).split())
-            if not text:
-                continue
+        chars = _page_chars(textpage)
+    finally:
+        textpage.close()
+    if source is not None and any(_private(ch) for ch, _ in chars):
+        chars = _private_use_resolved(chars, poppler_text(*source))
+    visible = [ch for ch, _ in chars if not ch.isspace()]
+    if not visible:
+        return None
+    junk = sum(ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cc", "Cs") for ch in visible)
+    if junk > MAX_JUNK_TEXT * len(visible) or _visible_text_over_scan(page):
+        return None
+    boxes = []
+    for text, (left, bottom, right, top) in _segments(chars):
+        text = " ".join(without_control(text).split())
+        if text:
             x0, y0 = _to_device(page, width_px, height_px, left, top)
             x1, y1 = _to_device(page, width_px, height_px, right, bottom)
             box = (float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1)))
             boxes.append({"text": text, "box": box, "confidence": 1.0})
-    finally:
-        textpage.close()
-    chars = [ch for box in boxes for ch in box["text"] if not ch.isspace()]
-    if not chars:
-        return None
-    junk = sum(ch == "\ufffd" or unicodedata.category(ch) in ("Co", "Cc", "Cs") for ch in chars)
-    if junk > MAX_JUNK_TEXT * len(chars) or _visible_text_over_scan(page):
-        return None
-    return boxes
+    return boxes or None
+
+
+Box = tuple[float, float, float, float]  # left, bottom, right, top in PDF points
+
+
+def _page_chars(textpage: pypdfium2.PdfTextPage) -> list[tuple[str, Box | None]]:
+    """(character, its box) in pdfium's reading order; None: a space or line break
+    pdfium inferred from the positions. Surrogate pairs are one character; a glyph
+    drawn again over the same glyph is dropped."""
+    chars: list[tuple[str, Box | None]] = []
+    drawn: dict[tuple[str, int, int], list[Box]] = {}  # (character, cell of its centre) -> boxes
+    count, index = textpage.count_chars(), 0
+    while index < count:
+        code = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+        generated = pdfium_c.FPDFText_IsGenerated(textpage.raw, index) == 1
+        box = None if generated else textpage.get_charbox(index)
+        index += 1
+        if 0xD800 <= code < 0xDC00 and index < count:  # a character beyond the BMP, as UTF-16
+            low = pdfium_c.FPDFText_GetUnicode(textpage.raw, index)
+            if 0xDC00 <= low < 0xE000:
+                code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
+                index += 1
+        ch = chr(code)
+        if box is not None and not ch.isspace():
+            cell_x, cell_y = int((box[0] + box[2]) / 2 // _CELL), int((box[1] + box[3]) / 2 // _CELL)
+            near = (other for dx in (-1, 0, 1) for dy in (-1, 0, 1)
+                    for other in drawn.get((ch, cell_x + dx, cell_y + dy), ()))  # fmt: skip
+            if any(_same_place(box, other) for other in near):
+                continue  # drawn twice: once for the eye, once more to look bold (or the page twice)
+            drawn.setdefault((ch, cell_x, cell_y), []).append(box)
+        chars.append((ch, box))
+    return chars
+
+
+_CELL = 8.0  # points: glyphs drawn over each other (a bold effect: a hair apart) are in neighbouring cells
+
+
+def _same_place(a: Box, b: Box) -> bool:
+    """Two glyph boxes covering mostly the same spot (a bold effect offsets by a hair)."""
+    width = min(a[2] - a[0], b[2] - b[0])
+    height = min(a[3] - a[1], b[3] - b[1])
+    overlap_x = min(a[2], b[2]) - max(a[0], b[0])
+    overlap_y = min(a[3], b[3]) - max(a[1], b[1])
+    return width > 0 and height > 0 and overlap_x > 0.6 * width and overlap_y > 0.6 * height
+
+
+def _segments(chars: list[tuple[str, Box | None]]) -> Iterator[tuple[str, Box]]:
+    """Runs of text on one line, split at line breaks and at gaps wider than a
+    character (table cells), each with the box around its glyphs."""
+    text, box = "", None
+    for ch, char_box in chars:
+        if ch in "\r\n":
+            if box is not None:
+                yield text, box
+            text, box = "", None
+            continue
+        if char_box is None or char_box[2] <= char_box[0]:  # an inferred space, or a glyph with no extent
+            text += ch
+            continue
+        if box is not None and _wide_gap(box, char_box):
+            yield text, box
+            text, box = "", None
+        text += ch
+        box = char_box if box is None else (min(box[0], char_box[0]), min(box[1], char_box[1]),
+                                            max(box[2], char_box[2]), max(box[3], char_box[3]))  # fmt: skip
+    if box is not None:
+        yield text, box
+
+
+def _wide_gap(line: Box, char: Box) -> bool:
+    height = max(1.0, min(line[3] - line[1], char[3] - char[1]))
+    same_row = min(line[3], char[3]) - max(line[1], char[1]) > 0.5 * height
+    return same_row and char[0] - line[2] > 1.5 * height
+
+
+def _private(ch: str) -> bool:
+    return unicodedata.category(ch) == "Co"
+
+
+def poppler_text(pdf_path: Path, number: int) -> str:
+    """Page ``number``'s text as poppler's pdftotext reads it ("" where it cannot)."""
+    try:
+        done = subprocess.run(["pdftotext", "-q", "-enc", "UTF-8", "-f", str(number), "-l", str(number),
+                               str(pdf_path), "-"], capture_output=True, timeout=60, check=False)  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):  # no poppler here: the characters stay unresolved
+        return ""
+    return done.stdout.decode("utf-8", "replace")
+
+
+def _private_use_resolved(chars: list[tuple[str, Box | None]], other: str) -> list[tuple[str, Box | None]]:
+    """``chars`` with each private-use code point replaced by the character poppler reads
+    in its place, where the two readings agree around it character for character."""
+    ours = [i for i, (ch, _) in enumerate(chars) if not ch.isspace()]
+    theirs = [ch for ch in other if not ch.isspace()]
+    resolved = list(chars)
+    matcher = difflib.SequenceMatcher(None, [chars[i][0] for i in ours], theirs, autojunk=False)
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag != "replace" or a1 - a0 != b1 - b0:
+            continue
+        for offset in range(a1 - a0):
+            index, replacement = ours[a0 + offset], theirs[b0 + offset]
+            if _private(chars[index][0]) and without_control(replacement):
+                resolved[index] = (replacement, chars[index][1])
+    return resolved
 
 
 def _to_device(page: pypdfium2.PdfPage, width: int, height: int, x: float, y: float) -> tuple[int, int]:
@@ -345,6 +537,20 @@ def _to_device(page: pypdfium2.PdfPage, width: int, height: int, x: float, y: fl
     dx, dy = ctypes.c_int(), ctypes.c_int()
     pdfium_c.FPDF_PageToDevice(page.raw, 0, 0, width, height, 0, x, y, ctypes.byref(dx), ctypes.byref(dy))
     return dx.value, dy.value
+
+
+def _pictures(page: pypdfium2.PdfPage, width: int, height: int) -> tuple[tuple[float, float, float, float], ...]:
+    """The boxes (rendering pixels) of the images drawn on the page, smaller than the page."""
+    page_w, page_h = page.get_size()
+    boxes = []
+    for obj in page.get_objects(filter=(pdfium_c.FPDF_PAGEOBJ_IMAGE,), max_depth=_RESOURCE_DEPTH):
+        left, bottom, right, top = obj.get_bounds()
+        if (right - left) * (top - bottom) >= MIN_PAGE_COVER * page_w * page_h:
+            continue
+        x0, y0 = _to_device(page, width, height, left, top)
+        x1, y1 = _to_device(page, width, height, right, bottom)
+        boxes.append((float(min(x0, x1)), float(min(y0, y1)), float(max(x0, x1)), float(max(y0, y1))))
+    return tuple(boxes)
 
 
 def _visible_text_over_scan(page: pypdfium2.PdfPage) -> bool:

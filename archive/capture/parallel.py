@@ -1,4 +1,6 @@
-"""Pages in parallel across worker processes, each engine single-threaded.
+"""Pages in parallel across worker processes, each engine single-threaded; the
+pages' images are extracted from the PDFs there too (``PagePool.extract``), so a
+crash inside pdfium on a damaged file costs that file, not the batch.
 
 On 2 cores, one single-threaded OCR process per core was measured 5-7x faster
 than engines fighting over oversubscribed threads. Workers start with
@@ -26,8 +28,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from archive.capture.pageproc import PageJob, PageRejected, process_page
+from archive.capture.pages import ExtractJob, PageImage, extract_page
 from archive.errors import BatchInterrupted
 
 THREAD_ENV = {
@@ -82,6 +86,18 @@ def _exit_with_parent(parent: int) -> None:
 
 
 PageFunction = Callable[[PageJob], dict]
+ExtractFunction = Callable[[ExtractJob], PageImage]
+
+
+class _Job(Protocol):
+    number: int
+
+    @property
+    def key(self) -> str: ...
+
+
+J = TypeVar("J", bound=_Job)
+R = TypeVar("R")
 # A document whose pages meet this many broken pools (others' crashes) is given up too.
 MAX_POOL_BREAKS = 3
 # Seconds a document waits for the stop when every worker ended by SIGTERM (the process
@@ -91,16 +107,18 @@ STOP_POLL = 0.25  # seconds between a waiting document's looks at the stop flag
 
 
 class PagePool:
-    """A process pool for page jobs; use as a context manager, call ``run``.
-    ``page_function``: what a worker does with a job (tests pass one that crashes)."""
+    """A process pool for page jobs; use as a context manager, call ``extract`` and ``run``.
+    ``page_function`` / ``extract_function``: what a worker does with a job (tests pass ones that crash)."""
 
-    def __init__(self, workers: int, engine: str, page_function: PageFunction = process_page) -> None:
+    def __init__(self, workers: int, engine: str, page_function: PageFunction = process_page,
+                 extract_function: ExtractFunction = extract_page) -> None:  # fmt: skip
         os.environ.update(THREAD_ENV)  # inherited by the spawned workers too
         self.workers, self.engine = workers, engine
         self._page_function = page_function
+        self._extract_function = extract_function
         self._reading = tempfile.mkdtemp(prefix="trade-archive-reading-")  # worker pid -> the page it reads
         self._lock = threading.Lock()  # documents run on several threads and share the pool
-        self._crashed: dict[str, int | None] = {}  # image path -> exit code of the worker that died reading it
+        self._crashed: dict[str, int | None] = {}  # job key -> exit code of the worker that died on it
         self._stopping = threading.Event()
         self._stopped_from_outside = False
         self._executor = self._start()
@@ -119,7 +137,16 @@ class PagePool:
         as each page comes back, in the order they finish: live progress. Raises
         ``PageRejected("worker_crashed")`` where a worker died reading one of ``jobs``,
         ``BatchInterrupted`` once ``stop`` was called (after the page being read)."""
-        records: dict[int, dict] = {}
+        return self._run(jobs, self._page_function, on_page, "the OCR worker reading it")
+
+    def extract(self, jobs: Sequence[ExtractJob]) -> list[PageImage]:
+        """The pages' master images, extracted from their PDF in the workers, in job order;
+        raises as ``run`` does (a worker that died in pdfium: ``worker_crashed``)."""
+        return self._run(jobs, self._extract_function, None, "the worker taking it out of the PDF")
+
+    def _run(self, jobs: Sequence[J], function: Callable[[J], R], on_done: Callable[[], None] | None,
+             who: str) -> list[R]:  # fmt: skip
+        records: dict[int, R] = {}
         for _attempt in range(MAX_POOL_BREAKS):
             executor = self._executor
             futures = {}
@@ -127,22 +154,22 @@ class PagePool:
                 self._check_stopping()
                 for number, job in enumerate(jobs):
                     if number not in records:  # pages read before a break are kept
-                        futures[executor.submit(_read_page, self._reading, self._page_function, job)] = number
+                        futures[executor.submit(_read_page, self._reading, function, job)] = number
                 pending = set(futures)
                 while pending:  # not as_completed: a stop must not wait for this document's next page
                     done, pending = wait(pending, timeout=STOP_POLL, return_when=FIRST_COMPLETED)
                     self._check_stopping()
                     for future in done:
                         records[futures[future]] = future.result()  # a rejected page fails the document now
-                        if on_page is not None:
-                            on_page()
+                        if on_done is not None:
+                            on_done()
                 self._check_stopping()
                 return [records[number] for number in range(len(jobs))]
             except BrokenProcessPool:
                 self._check_stopping()  # workers stopped with the rest of the process group: not a crash
                 if self._restart(executor) and self._stopping.wait(STOP_GRACE):
                     self._check_stopping()  # every worker ended by SIGTERM: the stop is on its way to us
-                _reject_crashed(jobs, self._crashed)
+                _reject_crashed(jobs, self._crashed, who)
             finally:
                 # After a failed page the document's other pages are not wanted. But never cancel on a
                 # broken pool or a stop: the executor's own thread fails or drops those futures itself, and
@@ -151,7 +178,7 @@ class PagePool:
                     for future in futures:
                         future.cancel()
         raise PageRejected(
-            "worker_crashed", f"OCR workers died {MAX_POOL_BREAKS} times while this document's pages were "
+            "worker_crashed", f"workers died {MAX_POOL_BREAKS} times while this document's pages were "
             "being read (short of memory?); it is kept in quarantine: ingest it again on its own."
         )  # fmt: skip
 
@@ -191,22 +218,22 @@ class PagePool:
         shutil.rmtree(self._reading, ignore_errors=True)
 
 
-def _read_page(reading: str, page_function: PageFunction, job: PageJob) -> dict:
-    """In a worker: ``page_function(job)``, with a note of the page for as long as it is read."""
+def _read_page(reading: str, function: Callable[[J], R], job: J) -> R:
+    """In a worker: ``function(job)``, with a note of the job for as long as it runs."""
     note = Path(reading) / str(os.getpid())
     try:
-        note.write_text(job.image_path, encoding="utf-8")
+        note.write_text(job.key, encoding="utf-8")
     except OSError:  # the note only names a page if this worker dies; without it the page is still read
         pass
     try:
-        return page_function(job)
+        return function(job)
     finally:
         note.unlink(missing_ok=True)
 
 
 def _pages_being_read(broken: ProcessPoolExecutor, reading: Path) -> tuple[bool, dict[str, int | None]]:
-    """(stopped from outside, the pages the dead workers of ``broken`` were reading:
-    image path -> exit code).
+    """(stopped from outside, the jobs the dead workers of ``broken`` were on:
+    job key -> exit code).
 
     When one worker dies, the executor stops the others with SIGTERM; a worker that
     ended otherwise (SIGKILL from the kernel's out-of-memory killer, SIGSEGV, an exit
@@ -244,14 +271,22 @@ def _exit_code(process: multiprocessing.process.BaseProcess, deadline: float) ->
     return process.exitcode
 
 
-def _reject_crashed(jobs: Sequence[PageJob], crashed: dict[str, int | None]) -> None:
+def _reject_crashed(jobs: Sequence[_Job], crashed: dict[str, int | None], who: str) -> None:
     for job in jobs:
-        if job.image_path in crashed:
-            how = _how(crashed[job.image_path])
+        if job.key in crashed:
+            how = _how(crashed[job.key])
             raise PageRejected(
-                "worker_crashed", f"page {job.number}: the OCR worker reading it died ({how}); the file is kept in "
-                "quarantine: rescan the page, or ingest the file alone on a machine with more memory."
+                "worker_crashed", f"page {job.number}: {who} died ({how}); the file is kept in quarantine: "
+                f"{_advice(crashed[job.key], isinstance(job, ExtractJob))}"
             )  # fmt: skip
+
+
+def _advice(exit_code: int | None, extracting: bool) -> str:
+    if exit_code == -signal.SIGKILL:
+        return "ingest the file alone on a machine with more memory, or rescan the page at a lower resolution."
+    if extracting:  # a crash inside pdfium: the file is damaged or built in a way the PDF reader cannot take
+        return "the PDF is damaged or unusual; re-export it from the program that made it, or rescan it."
+    return "rescan the page, or ingest the file alone on a machine with more memory."
 
 
 def _how(exit_code: int | None) -> str:

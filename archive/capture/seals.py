@@ -120,3 +120,18 @@ def ring_glyphs(image: Image.Image, seal: Seal, radial: bool) -> Image.Image | N
         parts += [resized, np.full((height, height // 4), 255, np.uint8)]
     line = np.hstack(parts)
     return Image.fromarray(np.pad(line, 16, constant_values=255)).convert("RGB")
+
+
+STAMP_RED_SHARE = 0.03  # of a picture's pixels in seal red: a stamp, not a photo or a logo in other colours
+
+
+def stamp_ink(picture: Image.Image) -> Image.Image | None:
+    """A picture placed on a page (a born-digital page's stamp) as black ink on white, for
+    reading, when it is mostly seal red; None otherwise."""
+    if picture.width < 8 or picture.height < 8:
+        return None
+    rgb = np.asarray(picture.convert("RGB"))
+    if red_mask(rgb).mean() < STAMP_RED_SHARE:
+        return None
+    ink = 255 - np.clip(redness(rgb).astype(np.int16) * 3, 0, 255).astype(np.uint8)
+    return Image.fromarray(np.pad(ink, 16, constant_values=255)).convert("RGB")

@@ -138,9 +138,11 @@ def run_document(job: DocumentJob) -> DocumentOutcome:
     try:
         if stop_requested():
             raise BatchInterrupted("the batch was stopped before this document was started")
-        run_pages = functools.partial((pool or HOST.own_pool(job.settings.engine)).run, on_page=on_page)
+        workers = pool or HOST.own_pool(job.settings.engine)
+        run_pages = functools.partial(workers.run, on_page=on_page)
+        # pdfium in the workers too: a crash there costs this file only
         outcome = ingest_document(Path(job.source), Archive(Path(job.archive_root)), job.batch, job.manifest_row,
-                                  job.settings, run_pages)  # fmt: skip
+                                  job.settings, run_pages, extract=workers.extract)  # fmt: skip
     except BatchInterrupted as stopped:
         return DocumentOutcome(readable_path(Path(job.source)), status="interrupted", message=str(stopped))
     if progress is not None:

@@ -20,10 +20,10 @@ import bagit
 import pypdf
 
 from archive import PIPELINE_VERSION
-from archive.capture.intake import SourcePdf, close_source, open_source_pdf
+from archive.capture.intake import SourcePdf, brief, close_source, open_source_pdf
 from archive.capture.ocr import engine_version
 from archive.capture.pageproc import DEFAULT_SETTINGS, PageJob, PageSettings, process_page
-from archive.capture.pages import PageImage, extract_pages
+from archive.capture.pages import ExtractJob, PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
 from archive.config import load_config
@@ -42,6 +42,9 @@ from archive.storage.store import Archive, read_json, readable_path
 logger = logging.getLogger(__name__)
 
 PageRunner = Callable[[Sequence[PageJob]], list[dict]]
+# Pages' images taken out of the PDF elsewhere (the batch's worker processes: pdfium there
+# cannot take the batch down with it); None: here, in this thread.
+Extractor = Callable[[Sequence[ExtractJob]], list[PageImage]]
 
 
 def run_pages_here(jobs: Sequence[PageJob]) -> list[dict]:
@@ -63,13 +66,15 @@ def ingest_document(
     run_pages: PageRunner = run_pages_here,
     force_ocr: bool = False,
     signing: SigningSettings | None = None,
+    extract: Extractor | None = None,
 ) -> DocumentOutcome:
     """Archive or quarantine ``source``; only ``OSError`` (disk or network trouble,
     worth a retry), ``SigningError`` (the key or the timestamp authority failed: the
     document is not filed, a re-run files it) and ``BatchInterrupted`` (the batch was
     stopped) escape. ``settings``: how its pages are read (engine, thresholds, time
     limit). ``force_ocr``: OCR every page even where the PDF has its own text layer.
-    ``signing``: the centre's key (default: the configuration's)."""
+    ``signing``: the centre's key (default: the configuration's). ``extract``: where the
+    page images are taken out of the PDF (default: here)."""
     started = time.monotonic()
     signing = signing if signing is not None else SigningSettings.from_config(load_config())
     sha256 = sha256_file(source)
@@ -86,7 +91,8 @@ def ingest_document(
         try:
             with tempfile.TemporaryDirectory(prefix="trade-archive-") as scratch:
                 package = _build_package(source_pdf, sha256, document_id, reader, staging, Path(scratch),
-                                         manifest_row, settings, run_pages, batch, force_ocr, signing)  # fmt: skip
+                                         manifest_row, settings, (run_pages, extract), batch, force_ocr,
+                                         signing)  # fmt: skip
             target = file_package(archive, staging, document_id, package.metadata["project_code"])
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
@@ -106,7 +112,7 @@ def ingest_document(
                                      "too deeply or refers to itself (RecursionError); rescan it.")  # fmt: skip
         else:
             rejected = InputRejected(
-                "processing_error", f"{name} could not be processed ({type(error).__name__}: {error}); "
+                "processing_error", f"{name} could not be processed ({type(error).__name__}: {brief(error)}); "
                 "it is kept in quarantine; report it with this message.")  # fmt: skip
         message = str(rejected).encode("utf-8", "backslashreplace").decode("utf-8")  # no lone surrogates in JSON
         archive.quarantine(source, sha256, rejected.reason, message, batch)
@@ -213,7 +219,7 @@ def _build_package(
     scratch: Path,
     manifest_row: dict[str, str] | None,
     settings: PageSettings,
-    run_pages: PageRunner,
+    runners: tuple[PageRunner, Extractor | None],
     batch: str,
     force_ocr: bool = False,
     signing: SigningSettings | None = None,
@@ -229,11 +235,13 @@ def _build_package(
         raise OSError(f"copy of {source} does not match its checksum; the disk or the source is changing")
 
     clock = StageClock()
-    images: list[PageImage] = list(extract_pages(reader, source, staging / "pages"))
+    run_pages, extract = runners
+    images = _page_images(source_pdf, reader, staging / "pages", extract, name)
     clock.lap("extract")
     jobs = [
         PageJob(img.number, str(img.path), settings.engine, img.dpi, None if force_ocr else img.text_boxes,
-                str(scratch / f"{img.number:04d}.pdf"), settings.low_confidence, settings.page_seconds)
+                str(scratch / f"{img.number:04d}.pdf"), settings.low_confidence, settings.page_seconds,
+                img.image_boxes)
         for img in images
     ]  # fmt: skip
     try:
@@ -280,7 +288,7 @@ def _build_package(
             "operator": getpass.getuser(),
             "host": platform.node(),
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "pdf_version": reader.pdf_header.lstrip("%"),
+            "pdf_version": source_pdf.pdf_version,
         },
         page_images=[
             {
@@ -333,6 +341,20 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
 def _tag_value(text: str) -> str:
     """One line of bag-info.txt: a newline in a manifest value must not start a tag of its own."""
     return _CONTROL.sub(" ", text).strip()
+
+
+def _page_images(source_pdf: SourcePdf, reader: pypdf.PdfReader, folder: Path, extract: Extractor | None,
+                 name: str) -> list[PageImage]:  # fmt: skip
+    if extract is None:
+        return list(extract_pages(reader, source_pdf.path, folder))
+    folder.mkdir(parents=True, exist_ok=True)
+    jobs = [ExtractJob(str(source_pdf.path), number, str(folder)) for number in range(1, source_pdf.page_count + 1)]
+    try:
+        return extract(jobs)
+    except InputRejected as error:  # its worker died (worker_crashed): name the file
+        if name in str(error):
+            raise
+        raise InputRejected(error.reason, f"{name}: {error}") from error
 
 
 def _without_paths(record: dict) -> dict:

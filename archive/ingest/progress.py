@@ -60,14 +60,17 @@ def count_pages(path: Path) -> int:
     0 for anything it cannot open: such files are quarantined in seconds anyway."""
     import pypdfium2
 
-    try:
-        document = pypdfium2.PdfDocument(str(path))
-    except Exception:  # noqa: BLE001 - empty, not a PDF, encrypted, truncated: no pages to wait for
-        return 0
-    try:
-        return len(document)
-    finally:
-        document.close()
+    from archive.capture.pages import PDFIUM_LOCK
+
+    with PDFIUM_LOCK:  # pdfium is not thread-safe: document tasks may be extracting pages
+        try:
+            document = pypdfium2.PdfDocument(str(path))
+        except Exception:  # noqa: BLE001 - empty, not a PDF, encrypted, truncated: no pages to wait for
+            return 0
+        try:
+            return len(document)
+        finally:
+            document.close()
 
 
 class BatchProgress:

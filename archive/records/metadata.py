@@ -10,6 +10,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from archive.han import to_simplified
 from archive.records.amounts import parse_capitals, parse_figures
 
 FIELDS = ("project_code", "project_name", "transaction_type", "purchaser", "agency", "winner", "amount", "award_date")
@@ -206,6 +207,7 @@ def extract_fields(text: str) -> dict[str, object]:
 def merge(manifest_row: dict[str, str] | None, text: str) -> DocumentMetadata:
     """Manifest values win; extracted values fill gaps; disagreements are kept and flagged."""
     row = manifest_row or {}
+    text = to_simplified(text)  # a traditional page (or a recogniser's 開標) reads as its simplified labels
     doc_type = normalise_doc_type(row.get("doc_type")) or doc_type_from_text(text)
     extracted = extract_fields(text)
     if doc_type != "award_notice":
