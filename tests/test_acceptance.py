@@ -162,6 +162,8 @@ def test_unrelated_sparse_pages_that_hash_alike_are_not_one_sheet(tmp_path, monk
     from PIL import Image
 
     from archive.acceptance import checks as acceptance
+    from archive.records.batch import BatchSummary
+    from archive.records.document import DocumentRecord
 
     monkeypatch.setattr(acceptance, "_difference_hash", lambda image: 0)  # all four hash alike
     (tmp_path / "data").mkdir()
@@ -169,9 +171,9 @@ def test_unrelated_sparse_pages_that_hash_alike_are_not_one_sheet(tmp_path, monk
     Image.new("L", (200, 280), 90).save(tmp_path / "data" / "photo.png")
     texts = ["关于做好档案工作的通知", "ABCDEFG abcdefg 0123456789", "Hello 你好 こんにちは", "", ""]
     images = ["white.png"] * 4 + ["photo.png"]
-    documents = [{"document": f"d{n}", "source": f"{n}.pdf", "_package": tmp_path} for n in range(5)]
-    pages = {d["document"]: [{"page": 1, "blank": False, "master_image": images[n], "text": texts[n]}]
+    documents = [DocumentRecord(f"d{n}", f"{n}.pdf", package=tmp_path) for n in range(5)]
+    pages = {d.document: [{"page": 1, "blank": False, "master_image": images[n], "text": texts[n]}]
              for n, d in enumerate(documents)}  # fmt: skip
-    assert acceptance._duplicates({}, documents, pages).flags == []
+    assert acceptance._duplicates(BatchSummary("b", "a"), documents, pages).flags == []
     pages["d1"][0]["text"] = "关于做好档案工作的通知"  # the first sheet scanned again
-    assert [f.document for f in acceptance._duplicates({}, documents, pages).flags] == ["d1"]
+    assert [f.document for f in acceptance._duplicates(BatchSummary("b", "a"), documents, pages).flags] == ["d1"]

@@ -18,6 +18,7 @@ from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.pdfgen import canvas
 
 import index
+from archive.capture.pageproc import PageSettings
 from archive.capture.pages import ExtractJob, extract_page
 from archive.capture.parallel import PagePool
 from archive.ingest.batch import HOST, run_batch, submit_here
@@ -54,7 +55,8 @@ def _batch(src: Path, root: Path, pool: PagePool) -> dict:
     archive = Archive.open(root, create=True)
     HOST.ready_pools.append(pool)
     try:
-        summary = run_batch(archive, src, submit_here, index.update, workers=pool.workers, engine=pool.engine)
+        summary = run_batch(archive, src, submit_here, index.update, workers=pool.workers,
+                            settings=PageSettings(engine=pool.engine))
     finally:
         HOST.ready_pools.remove(pool)
     return summary.to_json()
