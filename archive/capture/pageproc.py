@@ -38,6 +38,7 @@ from archive.capture.imaging import (
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
 from archive.capture.seals import Seal, find_seals, ring_glyphs, without_seals
+from archive.capture.tables import has_ruling, read_tables
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
 from archive.capture.timing import StageClock, model_seconds
@@ -183,7 +184,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         return _pdf_text_page(job, master, record, started), as_scanned
     if ink < BLANK_INK_FRACTION:
         record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
-        record.update(seals=[], text_source="none", width=size[0], height=size[1])
+        record.update(seals=[], text_source="none", width=size[0], height=size[1], tables=[])
         record["seconds"] = round(time.monotonic() - started, 3)
         clock.lap("prepare")
         return record, as_scanned
@@ -217,6 +218,11 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     # Seal names are read from the work copy, stood upright (a small image to turn);
     # their boxes are given in page pixels.
     seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
+    clock.lap("ocr")
+    # Ruled tables: a look at the small copy first, so a page of prose pays a few milliseconds.
+    ruled = has_ruling(turn_upright(thumb, turn, skew, paper))
+    tables = read_tables(turn_upright(body, turn, skew, paper), boxes, scale) if ruled else []
+    clock.lap("tables")
     for seal in seal_records:
         seal["box"] = [round(v * scale) for v in seal["box"]]
     record.update(
@@ -231,6 +237,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         low_confidence=confidence < LOW_CONFIDENCE,
         text_source="ocr",
         seals=seal_records,
+        tables=tables,  # rows of cell strings, header first (bid-opening records)
         width=width,
         height=height,
         seconds=round(time.monotonic() - started, 3),
