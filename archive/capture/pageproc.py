@@ -52,6 +52,10 @@ DEFAULT_PAGE_SECONDS = 120.0
 
 
 SEAL_LEGIBLE = 0.8  # below this the seal's name is recorded as unreadable (null)
+# A page with ink but no more than this many characters read, at less than this confidence,
+# is a blank back showing its front through the paper (mirrored, faint) or only noise.
+SHOW_THROUGH_CHARS = 20
+SHOW_THROUGH_CONFIDENCE = 0.85
 LOW_CONFIDENCE = float(os.environ.get("TRADE_ARCHIVE_LOW_CONFIDENCE", "0.80"))
 
 
@@ -183,11 +187,8 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         assert master is not None
         return _pdf_text_page(job, master, record, started), as_scanned
     if ink < BLANK_INK_FRACTION:
-        record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
-        record.update(seals=[], text_source="none", width=size[0], height=size[1], tables=[])
-        record["seconds"] = round(time.monotonic() - started, 3)
         clock.lap("prepare")
-        return record, as_scanned
+        return _blank(record, size, started), as_scanned
     engine = get_engine(job.engine)  # only now: blank pages and pages with a text layer need none
     detector = get_engine("rapidocr")  # orientation for every engine; seals
     model_before = model_seconds(engine, detector)
@@ -215,6 +216,9 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         line.text = text
     chars = sum(len(line.text) for line in lines)
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
+    if chars <= SHOW_THROUGH_CHARS and confidence < SHOW_THROUGH_CONFIDENCE:  # nothing legible: blank
+        clock.lap("ocr")
+        return _blank(record, size, started, show_through=True), as_scanned
     # Seal names are read from the work copy, stood upright (a small image to turn);
     # their boxes are given in page pixels.
     seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
@@ -249,6 +253,17 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     clock.move(spent.get("upside_down_share", 0.0), "ocr", "orient_deskew")
     record["engine_seconds"] = round(sum(spent.values()), 3)  # time inside the OCR models
     return record, replace(access, lines=record["lines"])
+
+
+def _blank(record: dict, size: tuple[int, int], started: float, show_through: bool = False) -> dict:
+    """A blank page's record; ``show_through``: it had ink, but nothing OCR could read
+    (the front seen through a blank back, dirt); its master keeps whatever is there."""
+    record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
+    record.update(seals=[], text_source="none", width=size[0], height=size[1], tables=[])
+    if show_through:
+        record["show_through"] = True
+    record["seconds"] = round(time.monotonic() - started, 3)
+    return record
 
 
 def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: float) -> dict:
