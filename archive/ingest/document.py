@@ -28,6 +28,7 @@ from archive.capture.pages import PageImage, extract_pages
 from archive.capture.textpdf import join_pages
 from archive.capture.timing import StageClock, add_up
 from archive.errors import ArchiveError, BatchInterrupted, InputRejected
+from archive.records.bidders import bids_in_tables, winner_price_differs
 from archive.records.metadata import merge
 from archive.records.transaction import refresh_folder, refresh_transaction
 from archive.storage.events import read_events
@@ -256,6 +257,9 @@ def _build_package(
     clock.lap("pdf")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
+    bids = bids_in_tables([table for record in records for table in record.get("tables", [])])
+    if winner_price_differs(bids, meta.values["winner"], meta.values["amount"]):
+        meta.qc_flags.append("winner_bid_vs_amount")  # the bid-opening record's price is not the award's
     document = {
         "document": document_id,
         "source": name,
@@ -266,6 +270,7 @@ def _build_package(
         "metadata": meta.values,
         "provenance": meta.provenance,
         "extracted": meta.extracted,
+        "bidders": [bid.to_json() for bid in bids],  # name and price per bidder (bid-opening tables)
         "conflicts": meta.conflicts,
         "qc_flags": meta.qc_flags
         + source_pdf.qc_flags  # pdf_has_javascript, ...: active content the original keeps and access.pdf not
