@@ -24,6 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from archive.capture.imaging import (
@@ -37,7 +38,7 @@ from archive.capture.imaging import (
 )
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
-from archive.capture.seals import Seal, find_seals, ring_glyphs, without_seals
+from archive.capture.seals import Seal, find_rings, find_seals, ring_glyphs, without_seals
 from archive.capture.tables import has_ruling, read_tables
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
@@ -56,6 +57,7 @@ SEAL_LEGIBLE = 0.8  # below this the seal's name is recorded as unreadable (null
 # is a blank back showing its front through the paper (mirrored, faint) or only noise.
 SHOW_THROUGH_CHARS = 20
 SHOW_THROUGH_CONFIDENCE = 0.85
+COLOURLESS = 3.0  # mean channel spread (grey levels) below which a page was scanned without colour
 LOW_CONFIDENCE = float(os.environ.get("TRADE_ARCHIVE_LOW_CONFIDENCE", "0.80"))
 
 
@@ -207,6 +209,12 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         master = master or load_page_image(job.image_path, job.number)
         boxes = engine.read(turn_upright(without_seals(master, [s.scaled(scale) for s in seals]), turn, skew))
     clock.lap("ocr")
+    upright_thumb = turn_upright(thumb, turn, skew, paper)  # for the shape checks below: a few ms
+    if not seals and colourless(thumb):  # a black seal (bitonal, grey scan): its ring text is no body text
+        factor = size[0] / thumb.width
+        rings = [ring.scaled(factor) for ring in find_rings(upright_thumb, job.dpi / factor)]
+        boxes = [box for box in boxes if not any(ring.holds_ring_text(box.box) for ring in rings)]
+        clock.lap("seals")
     width, height = upright_size(size, turn, skew)
     access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
                         image_size=size, background=paper)  # fmt: skip
@@ -224,7 +232,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
     clock.lap("ocr")
     # Ruled tables: a look at the small copy first, so a page of prose pays a few milliseconds.
-    ruled = has_ruling(turn_upright(thumb, turn, skew, paper))
+    ruled = has_ruling(upright_thumb)
     tables = read_tables(turn_upright(body, turn, skew, paper), boxes, scale) if ruled else []
     clock.lap("tables")
     for seal in seal_records:
@@ -253,6 +261,12 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     clock.move(spent.get("upside_down_share", 0.0), "ocr", "orient_deskew")
     record["engine_seconds"] = round(sum(spent.values()), 3)  # time inside the OCR models
     return record, replace(access, lines=record["lines"])
+
+
+def colourless(image: Image.Image) -> bool:
+    """Whether a (small) page image has no colour at all: a bitonal or grey scan."""
+    rgb = np.asarray(image.convert("RGB"))[::4, ::4].astype(np.int16)  # every 16th pixel tells
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) < COLOURLESS
 
 
 def _blank(record: dict, size: tuple[int, int], started: float, show_through: bool = False) -> dict:
