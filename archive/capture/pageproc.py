@@ -38,7 +38,7 @@ from archive.capture.imaging import (
 )
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
-from archive.capture.seals import Seal, find_rings, find_seals, ring_glyphs, without_seals
+from archive.capture.seals import Ring, Seal, find_rings, find_seals, ring_glyphs, without_seals
 from archive.capture.tables import has_ruling, read_tables
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
@@ -210,11 +210,18 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         boxes = engine.read(turn_upright(without_seals(master, [s.scaled(scale) for s in seals]), turn, skew))
     clock.lap("ocr")
     upright_thumb = turn_upright(thumb, turn, skew, paper)  # for the shape checks below: a few ms
-    if not seals and colourless(thumb):  # a black seal (bitonal, grey scan): its ring text is no body text
+    # Seal names are read from the work copy, stood upright (a small image to turn); their
+    # boxes are given in page pixels. Ring text is no body text: a red seal's, left where its
+    # ink was too dark to paint out, and a black seal's (bitonal, grey scan), told by its outline.
+    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
+    for seal in seal_records:
+        seal["box"] = [round(v * scale) for v in seal["box"]]
+    rings = [Ring.around(seal["box"]) for seal in seal_records]
+    if not seals and colourless(thumb):
         factor = size[0] / thumb.width
-        rings = [ring.scaled(factor) for ring in find_rings(upright_thumb, job.dpi / factor)]
-        boxes = [box for box in boxes if not any(ring.holds_ring_text(box.box) for ring in rings)]
-        clock.lap("seals")
+        rings += [ring.scaled(factor) for ring in find_rings(upright_thumb, job.dpi / factor)]
+    boxes = [box for box in boxes if not any(ring.holds_ring_text(box.box) for ring in rings)]
+    clock.lap("seals")
     width, height = upright_size(size, turn, skew)
     access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
                         image_size=size, background=paper)  # fmt: skip
@@ -227,16 +234,11 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     if chars <= SHOW_THROUGH_CHARS and confidence < SHOW_THROUGH_CONFIDENCE:  # nothing legible: blank
         clock.lap("ocr")
         return _blank(record, size, started, show_through=True), as_scanned
-    # Seal names are read from the work copy, stood upright (a small image to turn);
-    # their boxes are given in page pixels.
-    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
     clock.lap("ocr")
     # Ruled tables: a look at the small copy first, so a page of prose pays a few milliseconds.
     ruled = has_ruling(upright_thumb)
     tables = read_tables(turn_upright(body, turn, skew, paper), boxes, scale) if ruled else []
     clock.lap("tables")
-    for seal in seal_records:
-        seal["box"] = [round(v * scale) for v in seal["box"]]
     record.update(
         blank=False,
         # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the

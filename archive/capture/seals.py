@@ -16,6 +16,7 @@ from PIL import Image
 from archive.capture.imaging import paper_colour, small_copy
 
 SEAL_MIN_INCHES, SEAL_MAX_INCHES = 0.8, 2.8  # official seals are 38-45 mm across; allow for the odd one
+SEAL_LUMA_SHARE = 0.8  # a pixel darker than this share of the seal ink's typical lightness is text: kept
 RING_SIDE = 500  # seals are resampled to this size before their glyphs are taken out
 REDNESS = 22  # red above both green and blue, in grey levels, for seal ink and its pink halo
 
@@ -82,8 +83,13 @@ def without_seals(image: Image.Image, seals: list[Seal], paper: tuple[int, int, 
         x0, y0, x1, y1 = seal.box
         x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
         region = arr[y0 : y1 + pad, x0 : x1 + pad]
-        mask = cv2.dilate(red_mask(region).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        region[mask & (region[..., 0] > 110)] = paper
+        red = red_mask(region)
+        mask = cv2.dilate(red.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        # Text under the seal is darker than the seal's ink even where a JPEG's coarse colour
+        # tints it red (faded text, low quality): only pixels about as light as the ink go.
+        luma = region.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        light = luma >= SEAL_LUMA_SHARE * float(np.median(luma[red])) if red.any() else True
+        region[mask & (region[..., 0] > 110) & light] = paper
     return Image.fromarray(arr)
 
 
@@ -122,6 +128,7 @@ def ring_glyphs(image: Image.Image, seal: Seal, radial: bool) -> Image.Image | N
     return Image.fromarray(np.pad(line, 16, constant_values=255)).convert("RGB")
 
 
+SEAL_LUMA_SHARE = 0.8  # a pixel darker than this share of the seal ink's typical lightness is text: kept
 RING_SIDE = 500  # long side of the copy searched for rings
 RING_INK = 0.85  # share of a seal's outline that must be ink (text clutter and table rules make no closed ring)
 
@@ -133,6 +140,12 @@ class Ring:
     x: float
     y: float
     r: float
+
+    @classmethod
+    def around(cls, box: list[int] | tuple[int, ...]) -> Ring:
+        """The ring of a seal found by its colour, from its box."""
+        x0, y0, x1, y1 = box
+        return cls((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2)
 
     def scaled(self, factor: float) -> Ring:
         return Ring(self.x * factor, self.y * factor, self.r * factor)
