@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
@@ -51,3 +52,18 @@ def test_prose_has_no_rings() -> None:
     page = bitonal_page_with_seal()
     ImageDraw.Draw(page).ellipse((CX - R - 8, CY - R - 8, CX + R + 8, CY + R + 8), fill=(255, 255, 255))
     assert find_rings(page, DPI) == []
+
+
+def test_faded_text_tinted_red_under_a_red_seal_is_not_painted_out() -> None:
+    from archive.capture.seals import Seal, without_seals
+
+    page = Image.new("RGB", (600, 600), (246, 243, 236))
+    draw = ImageDraw.Draw(page)
+    draw.ellipse((150, 150, 450, 450), outline=(225, 120, 120), width=8)  # the seal's ring
+    draw.ellipse((260, 260, 340, 340), fill=(225, 120, 120))  # its star, as a blob
+    for x in range(120, 480, 24):  # strokes of faded text that a q30 JPEG tinted red, under the ring
+        draw.rectangle((x, 430, x + 3, 470), fill=(130, 90, 90))
+    cleaned = np.asarray(without_seals(page, [Seal((140, 140, 460, 460))]))
+    assert (cleaned[440:460, 121:123] == (130, 90, 90)).all()  # the text stays
+    assert (cleaned[440:460, 289:291] == (130, 90, 90)).all()  # where the ring crosses it too
+    assert (cleaned[290:310, 290:310] == (246, 243, 236)).all()  # the seal's ink goes
