@@ -1,10 +1,12 @@
 """Clean-up of recognised text that is safe on any page: full-width letters and
 digits folded to ASCII (CJK punctuation kept as printed), spaces between
-Chinese characters removed, and traditional forms the recogniser sometimes
-emits (開標, 廣西) mapped back to simplified, on Simplified Chinese pages only."""
+Chinese characters removed, a ¥ read as a space before an amount restored, and
+traditional forms the recogniser sometimes emits (開標, 廣西) mapped back to
+simplified, on Simplified Chinese pages only."""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 from opencc import OpenCC
@@ -16,6 +18,9 @@ _FULLWIDTH_ALNUM = {code: code - 0xFEE0 for code in range(0xFF10, 0xFF5B) if chr
 # A page where more of the Han characters than this are traditional-only is a
 # traditional-Chinese page (Hong Kong, Taiwan, old documents): leave it alone.
 TRADITIONAL_PAGE_SHARE = 0.3
+# Chinese text has no spaces: a space the recogniser puts between a word and an amount in
+# figures (thousands separated, 元 after) stands for the ¥ it could not read (faded, small).
+_LOST_YUAN_SIGN = re.compile(r"(?<=[\u4e00-\u9fff：:]) (?=\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?元)")
 
 
 @lru_cache(maxsize=1)
@@ -37,6 +42,6 @@ def clean_page_lines(lines: list[str]) -> list[str]:
     converter = _t2s()
     cleaned = []
     for line in lines:
-        line = join_han(line.translate(_FULLWIDTH_ALNUM))
+        line = _LOST_YUAN_SIGN.sub("¥", join_han(line.translate(_FULLWIDTH_ALNUM)))
         cleaned.append(converter.convert(line) if simplified_page else line)
     return cleaned
