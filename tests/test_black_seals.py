@@ -67,3 +67,8 @@ def test_faded_text_tinted_red_under_a_red_seal_is_not_painted_out() -> None:
     assert (cleaned[440:460, 121:123] == (130, 90, 90)).all()  # the text stays
     assert (cleaned[440:460, 289:291] == (130, 90, 90)).all()  # where the ring crosses it too
     assert (cleaned[290:310, 290:310] == (246, 243, 236)).all()  # the seal's ink goes
+
+
+def test_tiny_or_odd_pages_have_no_rings() -> None:
+    assert find_rings(Image.new("RGB", (20, 30), (255, 255, 255)), DPI) == []
+    assert find_rings(Image.new("RGB", (1240, 1754), (255, 255, 255)), 5) == []

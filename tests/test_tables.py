@@ -113,3 +113,10 @@ def test_the_page_worker_stores_the_table(tmp_path: Path) -> None:
     assert len(record["tables"]) == 1
     assert [len(row) for row in record["tables"][0]] == [4, 4, 4, 4]
     assert record["tables"][0][1][2] == "112337.24"
+
+
+def test_tiny_and_empty_pages() -> None:
+    for size in ((8, 8), (40, 3000), (1600, 1000)):
+        page = Image.new("RGB", size, (255, 255, 255))
+        assert not has_ruling(page)
+        assert read_tables(page, [], 1.0) == []

@@ -169,6 +169,8 @@ def find_rings(image: Image.Image, dpi: float) -> list[Ring]:
     shrink = small.width / image.width
     grey, dpi = np.asarray(small.convert("L")), dpi * shrink
     low, high = SEAL_MIN_INCHES / 2 * dpi, SEAL_MAX_INCHES / 2 * dpi
+    if low < 4 or min(grey.shape) < 2 * low:
+        return []  # a page too small (or a dpi too low) to hold a seal
     circles = cv2.HoughCircles(cv2.medianBlur(grey, 3), cv2.HOUGH_GRADIENT, dp=2, minDist=low,
                                param1=120, param2=50, minRadius=int(low), maxRadius=int(high))  # fmt: skip
     if circles is None:
