@@ -19,10 +19,11 @@ from PIL import Image
 from archive.acceptance.report import load_report
 from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
+from archive.records.bidders import Bid, winner_price_differs
 from archive.records.corrections import latest_page_text, resolved_flags
 from archive.records.export import document_record
 from archive.records.manifest import TRANSACTION_TYPES
-from archive.records.metadata import DOC_TYPES
+from archive.records.metadata import DOC_TYPES, same_name
 from archive.storage.store import Archive, read_json
 
 MIN_DPI = 200
@@ -297,6 +298,12 @@ def _metadata(documents: list[dict]) -> Check:
             elif qc == "amount_figures_vs_capitals":
                 capitals = document.get("extracted", {}).get("amount_capitals")
                 _flag(check, f"amount in figures and in capitals ({capitals}) disagree", document, key=qc)
+        # The bid-opening record's price of the winner against the transaction's award amount.
+        bids = [Bid(b["name"], b["price"]) for b in document.get("bidders", [])]
+        if winner_price_differs(bids, meta.get("winner"), meta.get("amount")):
+            price = next(b.price for b in bids if same_name(b.name, meta["winner"]) and b.price is not None)
+            _flag(check, f"the winner's bid {price} in the bid-opening record is not the award amount "
+                         f"{meta['amount']}", document, key="winner_bid_vs_amount")  # fmt: skip
     check.evidence.append(f"{len(documents)} documents checked for required fields, domains and agreement")
     return check
 
