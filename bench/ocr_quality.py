@@ -98,6 +98,8 @@ def measure(args: argparse.Namespace, engine: str) -> None:
         errors += distance
         length += len(want)
         for group, key in (("kind", truth_doc["doc_type"]), ("mode", truth.get("mode")), ("dpi", truth_doc.get("dpi"))):
+            if key is None:
+                continue  # the easy set's truth does not say the scan mode
             groups[group][str(key)][0] += distance
             groups[group][str(key)][1] += len(want)
         worst.append((distance / max(1, len(want)), page["source"], page["page"]))
