@@ -220,9 +220,10 @@ _TAIL_DIGITS = re.compile(r"(\d+)$")
 def mend_amounts(table: list[list[str]]) -> list[list[str]]:
     """Handwritten prices run over their cell's rules, and the detector then reads a
     price's first digits with the name on its left, or its last ones with the figure on
-    its right. In a column of amounts (most cells figures), digits glued to the end of
-    the cell on the left move back, and a price short of its two decimals (yuan to the
-    fen) takes them from the start of the cell on its right."""
+    its right. In a column of amounts (most cells figures with a decimal point), digits
+    glued to the end of the cell on the left move back, a price short of its two decimals
+    (yuan to the fen) takes them from the start of the cell on its right, and a figure
+    whose point was lost gets it back before its last two digits."""
     if len(table) < 2:
         return table
     rows = [list(row) for row in table]
@@ -238,4 +239,6 @@ def mend_amounts(table: list[list[str]]) -> list[list[str]]:
                 need = 2 - len(decimals)
                 if re.match(rf"^\d{{{need}}}", row[col + 1]) and len(row[col + 1]) > need:
                     row[col], row[col + 1] = row[col] + row[col + 1][:need], row[col + 1][need:]
+            if re.fullmatch(r"\d{4,}", row[col]):  # the point lost (a handwritten dot is small): fen are two digits
+                row[col] = f"{row[col][:-2]}.{row[col][-2:]}"
     return rows
