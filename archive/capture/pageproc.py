@@ -233,6 +233,8 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
     if chars <= SHOW_THROUGH_CHARS and confidence < SHOW_THROUGH_CONFIDENCE:  # nothing legible: blank
         clock.lap("ocr")
+        spent = sum(model_seconds(engine, detector).values()) - sum(model_before.values())
+        record["engine_seconds"] = round(spent, 3)  # the page was read, though nothing came of it
         return _blank(record, size, started, show_through=True), as_scanned
     clock.lap("ocr")
     # Ruled tables: a look at the small copy first, so a page of prose pays a few milliseconds.
