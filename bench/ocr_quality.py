@@ -10,7 +10,8 @@ truth has a ``table`` (bid-opening records), the exported ``tables`` are scored 
 tables found, and cells exactly right after NFKC and removing white space (rows
 aligned at the best offset, a missing cell counts as wrong).
 
-    python bench/ocr_quality.py [--set DIR] [--engine rapidocr|tesseract|both] [--workers N] [--archive DIR]
+    python bench/ocr_quality.py [--set DIR] [--engine rapidocr|tesseract|both] [--workers N]
+                                 [--archive DIR] [--no-manifest]
 """
 
 from __future__ import annotations
