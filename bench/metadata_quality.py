@@ -6,7 +6,11 @@ merged view) against ``truth/*.json``: per-field accuracy (amounts within
 0.005, strings equal after NFKC and white-space removal), doc_type accuracy,
 and how many documents sit under the right transaction.
 
-    python bench/metadata_quality.py [--set DIR] [--workers N]
+    python bench/metadata_quality.py [--set DIR] [--workers N] [--without ARCHIVE] [--with ARCHIVE]
+
+``--without`` / ``--with`` score archives already ingested from the set (without
+and with its manifest) instead of ingesting again. Documents filed under the
+wrong transaction (or left in ``unfiled/``) are listed.
 """
 
 from __future__ import annotations
@@ -39,14 +43,15 @@ def run(command: list[str]) -> str:
     return subprocess.run(command, check=True, cwd=ROOT, capture_output=True, text=True).stdout
 
 
-def score(data: Path, manifest: bool, workers: int | None) -> None:
-    archive = Path(tempfile.mkdtemp(prefix="metadata-bench-"))
-    command = [sys.executable, "-m", "flows.cli", "ingest", str(data / "scans"), "--archive", str(archive)]
-    if manifest:
-        command += ["--manifest", str(data / "manifest.csv")]
-    if workers:
-        command += ["--workers", str(workers)]
-    run(command)
+def score(data: Path, manifest: bool, workers: int | None, archive: Path | None = None) -> None:
+    if archive is None:
+        archive = Path(tempfile.mkdtemp(prefix="metadata-bench-"))
+        command = [sys.executable, "-m", "flows.cli", "ingest", str(data / "scans"), "--archive", str(archive)]
+        if manifest:
+            command += ["--manifest", str(data / "manifest.csv")]
+        if workers:
+            command += ["--workers", str(workers)]
+        run(command)
     documents = {}
     for line in run(
         [sys.executable, "-m", "flows.cli", "export", "--format", "jsonl", "--archive", str(archive)]
@@ -66,13 +71,15 @@ def score(data: Path, manifest: bool, workers: int | None) -> None:
         doc_type_right += page["doc_type"] == DOC_TYPES.get(truth["doc_type"], truth["doc_type"])
         package = next(archive.glob(f"*/*/{page['document']}"), None) or next(archive.glob(f"*/{page['document']}"))
         filed_right += package.parent.name == truth["metadata"]["project_code"]
+        if package.parent.name != truth["metadata"]["project_code"]:
+            misses.append(f"{source} filed under {package.parent.name} (truth {truth['metadata']['project_code']})")
     n = len(documents)
     print(f"\n== {'with' if manifest else 'without'} manifest: {n} documents (archive {archive})")
     for field in FIELDS:
         print(f"  {field:17s} {100 * right[field] / n:6.1f}%  ({right[field]}/{n})")
     print(f"  {'doc_type':17s} {100 * doc_type_right / n:6.1f}%  ({doc_type_right}/{n})")
     print(f"  {'filed right':17s} {100 * filed_right / n:6.1f}%  ({filed_right}/{n})")
-    for miss in misses[:12]:
+    for miss in misses[:40]:
         print("  miss:", miss)
 
 
@@ -80,9 +87,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", dest="data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--without", type=Path, default=None, help="archive ingested without the manifest")
+    parser.add_argument("--with", dest="with_manifest", type=Path, default=None, help="archive ingested with it")
     args = parser.parse_args()
-    score(args.data, manifest=False, workers=args.workers)
-    score(args.data, manifest=True, workers=args.workers)
+    score(args.data, manifest=False, workers=args.workers, archive=args.without)
+    score(args.data, manifest=True, workers=args.workers, archive=args.with_manifest)
     return 0
 
 

@@ -384,3 +384,23 @@ def test_a_row_that_fits_several_files_is_given_to_none_and_folders_above_src_co
     keys = manifest.keys_for(["/scans/a/0001.pdf", "/scans/x/0002.pdf", "/scans/y/0002.pdf"])  # SRC: /scans/a
     assert keys == {"/scans/a/0001.pdf": "a/0001.pdf", "/scans/x/0002.pdf": None, "/scans/y/0002.pdf": None}
     assert any("0002.pdf fits 2 files" in problem for problem in manifest.problems)
+
+
+def test_a_document_archived_without_a_project_name_is_filed_by_its_real_title(ingested_archive, tmp_path):
+    root = tmp_path / "archive"
+    shutil.copytree(ingested_archive.root, root)
+    archive = Archive(root)
+    folder = archive.transaction_dir("GXZC2023-G1-001234-KWZB")
+    notice = next(folder.glob("*/bagit.txt")).parent
+    shutil.move(str(notice), str(root / "unfiled" / notice.name))
+    shutil.rmtree(folder)
+    # As an archive from before red headers were read kept it: no project name in the record.
+    record_path = root / "unfiled" / notice.name / "data" / "document.json"
+    document = json.loads(record_path.read_text())
+    document["metadata"]["project_name"] = None
+    record_path.write_text(json.dumps(document, ensure_ascii=False))
+    record = archive.transaction_dir("GX-2023-77") / "transaction.json"
+    record.parent.mkdir()
+    record.write_text(json.dumps({"project_code": "GX-2023-77", "metadata": {"project_name": "做好档案数字化工作"},
+                                  "provenance": {}, "documents": []}, ensure_ascii=False))  # fmt: skip
+    assert file_unfiled_by_project_name(archive) == [(notice.name, "GX-2023-77")]

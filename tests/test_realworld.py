@@ -55,8 +55,9 @@ def _batch(src: Path, root: Path, pool: PagePool) -> dict:
     archive = Archive.open(root, create=True)
     HOST.ready_pools.append(pool)
     try:
-        summary = run_batch(archive, src, submit_here, index.update, workers=pool.workers,
-                            settings=PageSettings(engine=pool.engine))
+        summary = run_batch(
+            archive, src, submit_here, index.update, workers=pool.workers, settings=PageSettings(engine=pool.engine)
+        )
     finally:
         HOST.ready_pools.remove(pool)
     return summary.to_json()

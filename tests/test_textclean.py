@@ -35,3 +35,13 @@ def test_fullwidth_letters_and_digits_fold_but_cjk_punctuation_stays():
 
 def test_spaces_between_chinese_characters_go():
     assert clean_page_lines(["中 标 通 知 书 No. 12"]) == ["中标通知书 No. 12"]
+
+
+def test_a_yuan_sign_read_as_a_space_before_an_amount_comes_back() -> None:
+    lines = ["中标（成交）金额为 3,545,000.00元（大写", "合同总价款为 34,569,951.03元", "共 3 页", "金额为 1200元"]
+    assert clean_page_lines(lines) == [
+        "中标（成交）金额为¥3,545,000.00元（大写",
+        "合同总价款为¥34,569,951.03元",
+        "共 3 页",  # a number that is no amount keeps its space
+        "金额为 1200元",  # nor one without thousands separators: too little to go on
+    ]

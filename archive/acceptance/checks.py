@@ -30,11 +30,12 @@ from archive.records.arrangement import (
     type_name,
 )
 from archive.records.batch import BatchSummary
+from archive.records.bidders import Bid, winner_price_differs
 from archive.records.corrections import latest_metadata, latest_page_text, resolved_flags
 from archive.records.document import DocumentRecord
 from archive.records.export import archival_description, document_record
 from archive.records.manifest import TRANSACTION_TYPES
-from archive.records.metadata import DOC_TYPES
+from archive.records.metadata import DOC_TYPES, same_name
 from archive.storage.store import Archive, read_json
 
 # The archive's own page images, each held to this limit when it was taken in: no
@@ -341,6 +342,12 @@ def _metadata(documents: list[DocumentRecord]) -> Check:
             elif qc == "amount_figures_vs_capitals":
                 capitals = document.extracted.get("amount_capitals")
                 _flag(check, f"amount in figures and in capitals ({capitals}) disagree", document, key=qc)
+        # The bid-opening record's price of the winner against the transaction's award amount.
+        bids = [Bid(b["name"], b["price"]) for b in document.bidders or []]
+        if winner_price_differs(bids, meta.get("winner"), meta.get("amount")):
+            price = next(b.price for b in bids if same_name(b.name, meta["winner"]) and b.price is not None)
+            _flag(check, f"the winner's bid {price} in the bid-opening record is not the award amount "
+                         f"{meta['amount']}", document, key="winner_bid_vs_amount")  # fmt: skip
     check.evidence.append(f"{len(documents)} documents checked for required fields, domains and agreement")
     return check
 

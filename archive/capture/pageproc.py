@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
 from PIL import Image
 
 from archive.capture.imaging import (
@@ -40,7 +41,8 @@ from archive.capture.imaging import (
 )
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
-from archive.capture.seals import Seal, find_seals, ring_glyphs, stamp_ink, without_seals
+from archive.capture.seals import Ring, Seal, find_rings, find_seals, ring_glyphs, stamp_ink, without_seals
+from archive.capture.tables import has_ruling, read_tables
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
 from archive.capture.timing import StageClock, model_seconds
@@ -71,6 +73,11 @@ class PageSettings:
 
 
 DEFAULT_SETTINGS = PageSettings()
+# A page with ink but no more than this many characters read, at less than this confidence,
+# is a blank back showing its front through the paper (mirrored, faint) or only noise.
+SHOW_THROUGH_CHARS = 20
+SHOW_THROUGH_CONFIDENCE = 0.85
+COLOURLESS = 3.0  # mean channel spread (grey levels) below which a page was scanned without colour
 
 
 @dataclass(frozen=True)
@@ -200,11 +207,8 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         assert master is not None
         return _pdf_text_page(job, master, record, started), as_scanned
     if ink == 0.0:  # not a mark on it (either polarity): blank without asking the recogniser
-        record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
-        record.update(seals=[], text_source="none", width=size[0], height=size[1])
-        record["seconds"] = round(time.monotonic() - started, 3)
         clock.lap("prepare")
-        return record, as_scanned
+        return _blank(record, size, started), as_scanned
     engine = get_engine(job.engine)  # only now: blank pages and pages with a text layer need none
     detector = get_engine("rapidocr")  # orientation for every engine; seals
     model_before = model_seconds(engine, detector)
@@ -223,6 +227,19 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         master = master or load_page_image(job.image_path, job.number)
         boxes = engine.read(turn_upright(without_seals(master, [s.scaled(scale) for s in seals]), turn, skew))
     clock.lap("ocr")
+    upright_thumb = turn_upright(thumb, turn, skew, paper)  # for the shape checks below: a few ms
+    # Seal names are read from the work copy, stood upright (a small image to turn); their
+    # boxes are given in page pixels. Ring text is no body text: a red seal's, left where its
+    # ink was too dark to paint out, and a black seal's (bitonal, grey scan), told by its outline.
+    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
+    for seal in seal_records:
+        seal["box"] = [round(v * scale) for v in seal["box"]]
+    rings = [Ring.around(seal["box"]) for seal in seal_records]
+    if not seals and colourless(thumb):
+        factor = size[0] / thumb.width
+        rings += [ring.scaled(factor) for ring in find_rings(upright_thumb, job.dpi / factor)]
+    boxes = [box for box in boxes if not any(ring.holds_ring_text(box.box) for ring in rings)]
+    clock.lap("seals")
     width, height = upright_size(size, turn, skew)
     access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
                         image_size=size, background=paper)  # fmt: skip
@@ -232,15 +249,21 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         line.text = text
     chars = sum(len(line.text) for line in lines)
     confidence = sum(line.confidence * len(line.text) for line in lines) / chars if chars else 0.0
-    # Blank only where there is no text, whatever the ink (one short word is read first); a page
-    # with nothing read and little ink (show-through, punch holes) is blank.
-    blank = not chars and ink < NO_TEXT_BLANK_INK
-    confidence = 1.0 if blank else confidence
-    # Seal names are read from the work copy, stood upright (a small image to turn);
-    # their boxes are given in page pixels.
-    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
-    for seal in seal_records:
-        seal["box"] = [round(v * scale) for v in seal["box"]]
+    # Blank only where nothing legible is on it, whatever the ink's polarity: nothing read on
+    # little ink (punch holes, dirt), or a few characters read with no confidence (the front
+    # showing through a blank back). One short word read well is text.
+    illegible = 0 < chars <= SHOW_THROUGH_CHARS and confidence < SHOW_THROUGH_CONFIDENCE
+    if (not chars and ink < NO_TEXT_BLANK_INK) or illegible:
+        clock.lap("ocr")
+        spent = sum(model_seconds(engine, detector).values()) - sum(model_before.values())
+        record["engine_seconds"] = round(spent, 3)  # the page was read, though nothing came of it
+        return _blank(record, size, started, show_through=illegible), as_scanned
+    blank = False
+    clock.lap("ocr")
+    # Ruled tables: a look at the small copy first, so a page of prose pays a few milliseconds.
+    ruled = has_ruling(upright_thumb)
+    tables = read_tables(turn_upright(body, turn, skew, paper), boxes, scale) if ruled else []
+    clock.lap("tables")
     record.update(
         blank=blank,
         # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the
@@ -253,6 +276,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         low_confidence=confidence < job.low_confidence,
         text_source="none" if blank else "ocr",
         seals=seal_records,
+        tables=tables,  # rows of cell strings, header first (bid-opening records)
         width=width,
         height=height,
         seconds=round(time.monotonic() - started, 3),
@@ -264,6 +288,23 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     clock.move(spent.get("upside_down_share", 0.0), "ocr", "orient_deskew")
     record["engine_seconds"] = round(sum(spent.values()), 3)  # time inside the OCR models
     return record, replace(access, lines=record["lines"])
+
+
+def colourless(image: Image.Image) -> bool:
+    """Whether a (small) page image has no colour at all: a bitonal or grey scan."""
+    rgb = np.asarray(image.convert("RGB"))[::4, ::4].astype(np.int16)  # every 16th pixel tells
+    return float((rgb.max(axis=2) - rgb.min(axis=2)).mean()) < COLOURLESS
+
+
+def _blank(record: dict, size: tuple[int, int], started: float, show_through: bool = False) -> dict:
+    """A blank page's record; ``show_through``: it had ink, but nothing OCR could read
+    (the front seen through a blank back, dirt); its master keeps whatever is there."""
+    record.update(blank=True, orientation=0, skew=0.0, lines=[], text="", confidence=1.0, low_confidence=False)
+    record.update(seals=[], text_source="none", width=size[0], height=size[1], tables=[])
+    if show_through:
+        record["show_through"] = True
+    record["seconds"] = round(time.monotonic() - started, 3)
+    return record
 
 
 def _pdf_text_page(job: PageJob, image: Image.Image, record: dict, started: float) -> dict:

@@ -16,7 +16,8 @@ from PIL import Image
 from archive.capture.imaging import paper_colour, small_copy
 
 SEAL_MIN_INCHES, SEAL_MAX_INCHES = 0.8, 2.8  # official seals are 38-45 mm across; allow for the odd one
-RING_SIDE = 640  # seals are resampled to this size before their glyphs are taken out
+SEAL_LUMA_SHARE = 0.8  # a pixel darker than this share of the seal ink's typical lightness is text: kept
+RING_SIDE = 500  # seals are resampled to this size before their glyphs are taken out
 REDNESS = 22  # red above both green and blue, in grey levels, for seal ink and its pink halo
 
 
@@ -82,8 +83,13 @@ def without_seals(image: Image.Image, seals: list[Seal], paper: tuple[int, int, 
         x0, y0, x1, y1 = seal.box
         x0, y0 = max(0, x0 - pad), max(0, y0 - pad)
         region = arr[y0 : y1 + pad, x0 : x1 + pad]
-        mask = cv2.dilate(red_mask(region).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
-        region[mask & (region[..., 0] > 110)] = paper
+        red = red_mask(region)
+        mask = cv2.dilate(red.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+        # Text under the seal is darker than the seal's ink even where a JPEG's coarse colour
+        # tints it red (faded text, low quality): only pixels about as light as the ink go.
+        luma = region.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+        light = luma >= SEAL_LUMA_SHARE * float(np.median(luma[red])) if red.any() else True
+        region[mask & (region[..., 0] > 110) & light] = paper
     return Image.fromarray(arr)
 
 
@@ -135,3 +141,61 @@ def stamp_ink(picture: Image.Image) -> Image.Image | None:
         return None
     ink = 255 - np.clip(redness(rgb).astype(np.int16) * 3, 0, 255).astype(np.uint8)
     return Image.fromarray(np.pad(ink, 16, constant_values=255)).convert("RGB")
+
+
+SEAL_LUMA_SHARE = 0.8  # a pixel darker than this share of the seal ink's typical lightness is text: kept
+RING_SIDE = 500  # long side of the copy searched for rings
+RING_INK = 0.85  # share of a seal's outline that must be ink (text clutter and table rules make no closed ring)
+
+
+@dataclass(frozen=True)
+class Ring:
+    """A seal's round outline found by its shape (a black seal on a bitonal scan): centre and radius."""
+
+    x: float
+    y: float
+    r: float
+
+    @classmethod
+    def around(cls, box: list[int] | tuple[int, ...]) -> Ring:
+        """The ring of a seal found by its colour, from its box."""
+        x0, y0, x1, y1 = box
+        return cls((x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0) / 2)
+
+    def scaled(self, factor: float) -> Ring:
+        return Ring(self.x * factor, self.y * factor, self.r * factor)
+
+    def holds_ring_text(self, box: tuple[float, float, float, float]) -> bool:
+        """Whether a text box lies wholly inside the outline and off its centre: the seal's
+        name set around the ring. A line of the page under the seal runs out of it."""
+        x0, y0, x1, y1 = box
+        corners = ((x0, y0), (x1, y0), (x0, y1), (x1, y1))
+        # corners of an upright box round text that follows the ring stick out a little
+        inside = all((x - self.x) ** 2 + (y - self.y) ** 2 <= (1.2 * self.r) ** 2 for x, y in corners)
+        centre = ((x0 + x1) / 2 - self.x) ** 2 + ((y0 + y1) / 2 - self.y) ** 2
+        return inside and (0.4 * self.r) ** 2 <= centre <= self.r**2
+
+
+def find_rings(image: Image.Image, dpi: float) -> list[Ring]:
+    """Round seals told by their shape, whatever their colour: circles of seal size
+    (Hough) whose outline is mostly ink. For pages where colour cannot tell (bitonal,
+    grey), so that the seal's ring text can be kept out of the page's text."""
+    small = small_copy(image, RING_SIDE)  # Hough's cost grows with the radii tried: a small copy
+    shrink = small.width / image.width
+    grey, dpi = np.asarray(small.convert("L")), dpi * shrink
+    low, high = SEAL_MIN_INCHES / 2 * dpi, SEAL_MAX_INCHES / 2 * dpi
+    if low < 4 or min(grey.shape) < 2 * low:
+        return []  # a page too small (or a dpi too low) to hold a seal
+    circles = cv2.HoughCircles(cv2.medianBlur(grey, 3), cv2.HOUGH_GRADIENT, dp=2, minDist=low,
+                               param1=120, param2=50, minRadius=int(low), maxRadius=int(high))  # fmt: skip
+    if circles is None:
+        return []
+    ink = grey < min(160, int(np.percentile(grey, 90)) - 60)
+    x, y, r = (circles[0][:, i, None, None] for i in range(3))  # every candidate at once
+    angles = np.linspace(0, 2 * np.pi, 180, endpoint=False)[None, None, :]
+    radii = r + np.arange(-2, 3)[None, :, None]  # the outline is a few pixels thick and the fit approximate
+    xs = np.clip(np.round(x + radii * np.cos(angles)).astype(int), 0, grey.shape[1] - 1)
+    ys = np.clip(np.round(y + radii * np.sin(angles)).astype(int), 0, grey.shape[0] - 1)
+    inked = ink[ys, xs].any(axis=1).mean(axis=1)  # share of directions with ink at the outline
+    return [Ring(float(cx), float(cy), float(cr)).scaled(1 / shrink)
+            for (cx, cy, cr), share in zip(circles[0], inked) if share >= RING_INK]  # fmt: skip

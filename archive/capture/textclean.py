@@ -1,7 +1,7 @@
 """Clean-up of recognised text that is safe on any page: full-width letters and
 digits folded to ASCII (CJK punctuation kept as printed), spaces between
-Chinese characters removed, no control or private-use characters, and the page's
-text kept in the page's own script.
+Chinese characters removed, a ¥ read as a space before an amount restored, no control
+or private-use characters, and the page's text kept in the page's own script.
 
 A page keeps the script it is written in. Most characters are common to both scripts
 (a traditional receipt may show hardly any traditional-only character), so a page is
@@ -12,6 +12,7 @@ converted (search matches either form; metadata is read through a simplified cop
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 from archive.han import join_han, script_counts, to_simplified
@@ -22,6 +23,9 @@ SIMPLIFIED_EVIDENCE = 3
 SIMPLIFIED_MAJORITY = 4
 # Full-width ASCII letters and digits (Ａ-Ｚ, ａ-ｚ, ０-９) -> ASCII; punctuation stays full-width.
 _FULLWIDTH_ALNUM = {code: code - 0xFEE0 for code in range(0xFF10, 0xFF5B) if chr(code - 0xFEE0).isalnum()}
+# Chinese text has no spaces: a space the recogniser puts between a word and an amount in
+# figures (thousands separated, 元 after) stands for the ¥ it could not read (faded, small).
+_LOST_YUAN_SIGN = re.compile(r"(?<=[\u4e00-\u9fff：:]) (?=\d{1,3}(?:,\d{3})+(?:\.\d{1,2})?元)")
 
 
 def without_control(text: str) -> str:
@@ -44,7 +48,7 @@ def simplified_page(text: str) -> bool:
 def clean_page_lines(lines: list[str]) -> list[str]:
     """The page's lines, cleaned; stray traditional forms mapped back on a simplified page
     (phrase by phrase: 乾隆 stays)."""
-    cleaned = [without_control(join_han(line.translate(_FULLWIDTH_ALNUM))) for line in lines]
+    cleaned = [without_control(_LOST_YUAN_SIGN.sub("¥", join_han(line.translate(_FULLWIDTH_ALNUM)))) for line in lines]
     if not any(script_counts(line)[1] for line in cleaned) or not simplified_page("".join(cleaned)):
         return cleaned
     return [to_simplified(line) for line in cleaned]

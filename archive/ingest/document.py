@@ -31,6 +31,7 @@ from archive.errors import ArchiveError, BatchInterrupted, InputRejected, TradeA
 from archive.preservation.signing import SigningError, SigningSettings, sign_bag, sign_pdf
 from archive.records.arrangement import arrange
 from archive.records.batch import DocumentOutcome
+from archive.records.bidders import bids_in_tables, winner_price_differs
 from archive.records.document import DocumentRecord
 from archive.records.metadata import merge
 from archive.records.transaction import refresh_folder, refresh_transaction
@@ -262,6 +263,9 @@ def _build_package(
         clock.lap("sign")
     text = "\n".join(r["text"] for r in records)
     meta = merge(manifest_row, text)
+    bids = bids_in_tables([table for record in records for table in record.get("tables", [])])
+    if winner_price_differs(bids, meta.values["winner"], meta.values["amount"]):
+        meta.qc_flags.append("winner_bid_vs_amount")  # the bid-opening record's price is not the award's
     document = DocumentRecord(
         document=document_id,
         source=name,
@@ -272,6 +276,7 @@ def _build_package(
         metadata=meta.values,
         provenance=meta.provenance,
         extracted=meta.extracted,
+        bidders=[bid.to_json() for bid in bids],  # name and price per bidder (bid-opening tables)
         conflicts=meta.conflicts,
         qc_flags=meta.qc_flags
         + source_pdf.qc_flags  # pdf_has_javascript, ...: active content the original keeps and access.pdf not

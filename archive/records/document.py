@@ -29,6 +29,7 @@ class DocumentRecord:
     metadata: dict[str, Any] = field(default_factory=dict)  # the contract's fields (docs/contracts.md)
     provenance: dict[str, str] = field(default_factory=dict)  # field -> where its value came from
     extracted: dict[str, Any] = field(default_factory=dict)  # what the text said, kept where the manifest won
+    bidders: list[dict[str, Any]] | None = None  # name and price per bidder, from bid-opening tables
     conflicts: list[str] = field(default_factory=list)  # fields where manifest and text disagree
     qc_flags: list[str] = field(default_factory=list)
     manifest_row: dict[str, str] | None = None
@@ -57,7 +58,7 @@ class DocumentRecord:
 
     def to_json(self) -> dict[str, Any]:
         data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name not in self._NOT_SAVED}
-        for name in ("source_path", "description", "arrangement"):
+        for name in ("source_path", "bidders", "description", "arrangement"):
             if data[name] is None:
                 data.pop(name)  # a record without it stays without it (the file as an older version wrote it)
         return data | self.other

@@ -111,6 +111,7 @@ def iter_pages(
                 "orientation": page["orientation"],
                 "blank": page["blank"],
                 "confidence": page["confidence"],
+                "tables": page.get("tables", []),  # pages archived before tables were read have none
                 "doc_type": exported.doc_type,
                 "metadata": exported.metadata,
                 **exported.archival,

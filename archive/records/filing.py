@@ -15,6 +15,7 @@ from archive.records.arrangement import arrange, note_group_change
 from archive.records.corrections import correct_metadata
 from archive.records.document import DocumentRecord
 from archive.records.metadata import same_name
+from archive.records.redhead import project_name_in_title, read_red_header
 from archive.records.transaction import code_of_folder, note_stale_index, refresh_folder, refresh_transaction
 from archive.storage.fixity import fsync_dir
 from archive.storage.store import Archive, check_project_code, read_json
@@ -89,12 +90,13 @@ def _with(document_id: str, documents: list[str]) -> list[str]:
 
 def file_unfiled_by_project_name(archive: Archive) -> list[tuple[str, str]]:
     """File each unfiled document whose project name (read from its title, e.g.
-    关于<项目>有关事项的通知) is exactly one known transaction's project name."""
+    关于<项目>有关事项的通知, after a red header's issuer and 文号 where it has one) is
+    exactly one known transaction's project name."""
     transactions = [read_json(p) for p in (archive.root / "transactions").glob("*/transaction.json")]
     filed = []
     for package in sorted((archive.root / "unfiled").glob("*/bagit.txt")):
         document = DocumentRecord.load(package.parent)
-        name = document.metadata.get("project_name")
+        name = document.metadata.get("project_name") or _name_in_real_title(package.parent)
         if not name:
             continue
         matches = [t["project_code"] for t in transactions if t["metadata"].get("project_name")
@@ -103,3 +105,10 @@ def file_unfiled_by_project_name(archive: Archive) -> list[tuple[str, str]]:
             file_document(archive, document.document, matches[0], f"project name {name} matches")
             filed.append((document.document, matches[0]))
     return filed
+
+
+def _name_in_real_title(package: Path) -> str | None:
+    """The project named by a document's real title, read again from its first page's
+    OCR: documents ingested before red headers were read kept no name."""
+    first = package / "data" / "ocr" / "0001.json"
+    return project_name_in_title(read_red_header(read_json(first).get("text", "")).title) if first.exists() else None

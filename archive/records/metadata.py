@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from archive.han import to_simplified
 from archive.records.amounts import parse_capitals, parse_figures
+from archive.records.redhead import project_name_in_title, read_red_header
 
 FIELDS = ("project_code", "project_name", "transaction_type", "purchaser", "agency", "winner", "amount", "award_date")
 
@@ -138,7 +139,8 @@ def normalise_doc_type(value: str | None) -> str | None:
 
 
 def doc_type_from_text(text: str) -> str:
-    head = "".join(text.splitlines()[:3])
+    title = read_red_header(text).title or ""  # a red-headed notice's title comes after its header
+    head = title + "".join(text.splitlines()[:3])
     for keyword, doc_type in TITLE_KEYWORDS:
         if keyword in head:
             return doc_type
@@ -179,7 +181,10 @@ def extract_fields(text: str) -> dict[str, object]:
         if not code.endswith("号"):
             code = re.sub(r"-HT$", "", code)  # a contract number is the project code plus -HT
         found["project_code"] = unicodedata.normalize("NFKC", code.strip("()（）"))
-    names = [m.group(1) for p in _NAME_IN_TITLE if (m := p.search(flat))]
+    header = read_red_header(flat)  # issuer, 文号 and the real title, where the head gives them
+    found.update(header.fields())
+    names = [name] if (name := project_name_in_title(header.title)) else []
+    names += [m.group(1) for p in _NAME_IN_TITLE if (m := p.search(flat))]
     names += [m.group(1) for p in _NAME_IN_TEXT if (m := p.search(joined))]
     if names:
         found["project_name"] = names[0].strip()

@@ -1,0 +1,66 @@
+"""Bidders and their prices from a bid-opening record's table (开标记录表), and the
+cross-check of the winner's price against the award amount. Pure functions on the
+tables the page worker read (``archive.capture.tables``): rows of cell strings, header first."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass
+
+NAME_HEADERS = ("投标人", "供应商", "竞买人", "竞得人", "单位名称", "投标单位", "报价人")
+PRICE_HEADERS = ("报价", "投标价", "金额", "价格")
+PRICE_TOLERANCE = 0.005  # yuan: figures are written to the fen
+
+
+@dataclass(frozen=True)
+class Bid:
+    name: str
+    price: float | None  # yuan; None where the cell is not a figure
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+
+def bids_in_tables(tables: list[list[list[str]]]) -> list[Bid]:
+    """Every bid in the tables that have a bidder column and a price column, in table order."""
+    return [bid for table in tables for bid in bids_in_table(table)]
+
+
+def bids_in_table(table: list[list[str]]) -> list[Bid]:
+    if len(table) < 2:
+        return []
+    header = [_clean(cell) for cell in table[0]]
+    name_col = _column(header, NAME_HEADERS)
+    price_col = _column(header, PRICE_HEADERS, skip=name_col)
+    if name_col is None or price_col is None:
+        return []
+    bids = []
+    for row in table[1:]:
+        name = _clean(row[name_col]) if name_col < len(row) else ""
+        if name:
+            bids.append(Bid(name, parse_price(row[price_col]) if price_col < len(row) else None))
+    return bids
+
+
+def parse_price(cell: str) -> float | None:
+    """A price cell's figure (1,234.50 or 1234.5; 万元 columns are not scaled here)."""
+    figure = re.sub(r"[,，\s]", "", unicodedata.normalize("NFKC", cell)).rstrip("元")
+    return float(figure) if re.fullmatch(r"\d+(?:\.\d+)?", figure) else None
+
+
+def winner_price_differs(bids: list[Bid], winner: object, amount: object) -> bool:
+    """Whether the winner's bid, as the bid-opening record read it, differs from the award
+    amount (both known, the winner among the bidders with a figure)."""
+    if winner is None or amount is None:
+        return False
+    prices = [bid.price for bid in bids if bid.name == _clean(str(winner)) and bid.price is not None]
+    return bool(prices) and all(abs(price - float(amount)) > PRICE_TOLERANCE for price in prices)  # type: ignore[arg-type]
+
+
+def _column(header: list[str], keywords: tuple[str, ...], skip: int | None = None) -> int | None:
+    return next((i for i, cell in enumerate(header) if i != skip and any(k in cell for k in keywords)), None)
+
+
+def _clean(cell: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", cell).split())
