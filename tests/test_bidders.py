@@ -31,16 +31,17 @@ def test_the_winners_price_is_checked_against_the_award() -> None:
 
 def test_acceptance_flags_a_winner_whose_bid_is_not_the_award() -> None:
     from archive.acceptance.checks import _metadata
+    from archive.records.document import DocumentRecord
 
-    document = {
+    document = DocumentRecord.from_json({
         "document": "d1", "source": "bidopen.pdf", "doc_type": "bid_opening", "qc_flags": [],
         "metadata": {"project_code": "GX-1", "project_name": "某工程", "transaction_type": "政府采购",
                      "winner": "广西柳州宏达医疗器械有限公司", "amount": 110048.6},
         "bidders": [bid.to_json() for bid in bids_in_tables([TABLE])],
-    }  # fmt: skip
+    })  # fmt: skip
     flags = _metadata([document]).flags
     assert [f.message for f in flags] == [
         "the winner's bid 110048.06 in the bid-opening record is not the award amount 110048.6"
     ]
-    document["metadata"]["amount"] = 110048.06
+    document.metadata["amount"] = 110048.06
     assert _metadata([document]).flags == []
