@@ -17,6 +17,7 @@ import functools
 import hashlib
 import logging
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +27,10 @@ from archive.errors import DamagedBag, ExitCode, NotFound, TradeArchiveError
 from archive.storage.fixity import sha256_file
 from archive.storage.package import rebag
 from archive.storage.store import Archive
+
+# pyHanko imports cryptography's DSA support, which warns on stderr at every command that
+# checks a signature; the archive never uses DSA keys, and an archivist cannot act on it.
+warnings.filterwarnings("ignore", message="DSA is deprecated")
 
 PASSWORD_ENV = "TRADE_ARCHIVE_SIGNING_PASSWORD"
 SIGNATURE_FILE = "tagmanifest-sha256.txt.p7s"  # beside the tag manifest it signs; in no manifest itself
