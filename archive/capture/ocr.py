@@ -13,6 +13,7 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -94,24 +95,21 @@ class RapidOcrEngine:
     MIN_READ_SIDE = 1700
     LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str | None = None, rec_batch: int = 1) -> None:
+        """``backend``: onnxruntime, openvino or auto (default: the ``ocr_backend`` setting, see
+        ``rapidocr_backend``). ``rec_batch``: the most line crops recognised in one model run;
+        only crops the model pads to the same width share a run (``_same_width_runs``)."""
         import cv2
         from rapidocr import RapidOCR
 
         cv2.setNumThreads(1)
-        self._ocr = RapidOCR(
-            params={
-                "Global.log_level": "error",
-                # One line per run: batches pad every line to the widest, measured 30% slower on one thread.
-                "Rec.rec_batch_num": 1,
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            }
-        )
+        self.backend = rapidocr_backend(backend)
+        self.rec_batch = rec_batch
+        self._ocr = RapidOCR(params=_rapidocr_params(self.backend))
 
     @property
     def version(self) -> str:
-        return engine_version(self.name)
+        return engine_version(self.name, self.backend)
 
     def read(self, image: Image.Image) -> list[OcrBox]:
         return self.read_page(image).boxes
@@ -159,8 +157,18 @@ class RapidOcrEngine:
         from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
         arrays = [np.asarray(c) if isinstance(c, Image.Image) else c for c in crops]
-        result = self._ocr._load_rec_model()(TextRecInput(img=arrays))
-        return list(result.txts or []), [float(s) for s in (result.scores or [])]
+        recogniser = self._ocr._load_rec_model()
+        recogniser.rec_batch_num = self.rec_batch
+        if self.rec_batch == 1:  # one line per run: RapidOCR's own loop
+            result = recogniser(TextRecInput(img=arrays))
+            return list(result.txts or []), [float(s) for s in (result.scores or [])]
+        texts: list[str] = [""] * len(arrays)
+        scores: list[float] = [0.0] * len(arrays)
+        for run in _same_width_runs(arrays, self.rec_batch):
+            result = recogniser(TextRecInput(img=[arrays[i] for i in run]))
+            for i, text, score in zip(run, result.txts or [], result.scores or []):
+                texts[i], scores[i] = text, float(score)
+        return texts, scores
 
     @timed
     def detect(self, rgb: np.ndarray) -> np.ndarray:
@@ -178,6 +186,23 @@ class RapidOcrEngine:
         labels = classifier(list(crops)).cls_res or []
         flipped = sum(1 for label, score in labels if str(label) == "180" and score > 0.6)
         return flipped / len(crops)
+
+
+REC_HEIGHT, REC_MIN_WIDTH = 48, 320  # the recogniser's input: 48 px high, padded to at least 320 wide
+
+
+def _same_width_runs(crops: list[np.ndarray], most: int) -> list[list[int]]:
+    """Indexes of ``crops`` in runs of at most ``most`` that the recogniser pads to (nearly) one width:
+    a batch is padded to its widest line, so only lines within 10% of each other's width (or all
+    narrower than the model's 320 px minimum, padded to it anyway) share a run."""
+    widths = [max(REC_MIN_WIDTH, REC_HEIGHT * c.shape[1] / max(1, c.shape[0])) for c in crops]
+    runs: list[list[int]] = []
+    for i in sorted(range(len(crops)), key=widths.__getitem__):
+        if runs and len(runs[-1]) < most and widths[i] <= 1.1 * widths[runs[-1][0]]:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 @dataclass
@@ -250,13 +275,65 @@ class TesseractEngine:
 ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 
+OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
+BACKENDS = ("auto", "onnxruntime", "openvino")
+AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
+
+
+def rapidocr_backend(wanted: str | None = None) -> str:
+    """The inference library RapidOCR runs its models on: ``wanted`` or the ``ocr_backend`` setting
+    (auto: AUTO_BACKEND). OpenVINO is optional: where it cannot be imported, onnxruntime (a
+    dependency of rapidocr itself) runs the same models; the engine version records which ran."""
+    wanted = wanted or os.environ.get(OCR_BACKEND_ENV) or "auto"
+    if wanted not in BACKENDS:
+        raise ValueError(f"unknown OCR backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
+    choice = AUTO_BACKEND if wanted == "auto" else wanted
+    if choice == "openvino" and not _importable("openvino"):
+        return "onnxruntime"
+    return choice
+
+
+def _importable(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
+
+
+def _rapidocr_params(backend: str) -> dict:
+    """RapidOCR's settings: one thread, one line per recogniser run unless batched, and for
+    OpenVINO the very model files the wheel bundles (no download: the ONNX files load as they are)."""
+    from rapidocr import EngineType
+
+    params: dict = {
+        "Global.log_level": "error",
+        "Rec.rec_batch_num": 1,
+        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    }
+    if backend == "openvino":
+        import rapidocr
+
+        models = Path(rapidocr.__file__).parent / "models"
+        params["EngineConfig.openvino.inference_num_threads"] = 1
+        params["EngineConfig.openvino.num_streams"] = 1
+        for task, model in (("Det", "PP-OCRv6_det_small"), ("Rec", "PP-OCRv6_rec_small"),
+                            ("Cls", "ch_ppocr_mobile_v2.0_cls_mobile")):  # fmt: skip
+            params[f"{task}.engine_type"] = EngineType.OPENVINO
+            params[f"{task}.model_path"] = str(models / f"{model}.onnx")
+    return params
+
+
 @cache
-def engine_version(name: str) -> str:
-    """Engine and model versions for the process metadata, without loading models."""
+def engine_version(name: str, backend: str | None = None) -> str:
+    """Engine, model and backend versions for the process metadata, without loading models
+    (``backend``: as ``rapidocr_backend`` resolves it)."""
     from importlib.metadata import version
 
     if name == "rapidocr":
-        return f"rapidocr {version('rapidocr')} PP-OCR (onnxruntime {version('onnxruntime')})"
+        runs_on = rapidocr_backend(backend)
+        return f"rapidocr {version('rapidocr')} PP-OCR ({runs_on} {version(runs_on)})"
     import pytesseract
 
     return f"tesseract {pytesseract.get_tesseract_version()} chi_sim+eng (pytesseract {version('pytesseract')})"
