@@ -9,20 +9,24 @@ Each page image is decoded once, as a page worker decodes it (``load_page_image`
 in reading order (no seal removal, no text clean-up), to compare options with each other,
 not with bench/ocr_quality.py's whole-pipeline figure.
 
-    python bench/engine_options.py [--set DIR] [--pages N] [--repeat 3] [--options ort,ov,ort-b8,ov-b8]
+``--memory`` instead reads the pages in one fresh process per backend and prints its peak
+RSS after the first page and after all of them (one page worker's share of the bound).
+
+    python bench/engine_options.py [--set DIR] [--pages N] [--repeat 3] [--options ort,ov,ort-b8,ov-b8] [--memory]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from PIL import Image
 from pypdf import PdfReader
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,47 +38,25 @@ from archive.capture.ocr import RapidOcrEngine, reading_order  # noqa: E402
 from archive.capture.pageproc import load_page_image  # noqa: E402
 from archive.capture.pages import extract_pages  # noqa: E402
 
-# option name -> (backend, recogniser batch, detector side); "openvino-f32": OpenVINO held to
-# 32-bit floats (on a CPU with bf16 units its default is bfloat16: which of the two is the gain?)
+# option name -> (backend, recogniser batch, models OpenVINO holds to 32-bit floats). OpenVINO's
+# default on a CPU with bf16 units (AMX, AVX512-BF16) is bfloat16: "ov" is all bf16, "ov-f32" none.
 OPTIONS = {
-    "ort": ("onnxruntime", 1, 1024),
-    "ov": ("openvino", 1, 1024),
-    "ov-f32": ("openvino-f32", 1, 1024),
-    "ort-b8": ("onnxruntime", 8, 1024),
-    "ov-b8": ("openvino", 8, 1024),
-    "ort-d896": ("onnxruntime", 1, 896),
-    "ov-b8-d896": ("openvino", 8, 896),
+    "ort": ("onnxruntime", 1, ()),
+    "ort-b8": ("onnxruntime", 8, ()),
+    "ov": ("openvino", 1, ()),
+    "ov-b8": ("openvino", 8, ()),
+    "ov-f32": ("openvino", 1, ("det", "cls", "rec")),
+    "ov-f32-b8": ("openvino", 8, ("det", "cls", "rec")),
+    "ov-recf32": ("openvino", 1, ("rec",)),
+    "ov-recf32-b8": ("openvino", 8, ("rec",)),
 }
 METHODS = ("detect", "recognise_lines", "upside_down_share")
 
 
-def make_engine(backend: str, batch: int, side: int) -> RapidOcrEngine:
-    if backend != "openvino-f32":
-        engine = RapidOcrEngine(backend, rec_batch=batch)
-    else:  # RapidOCR's OpenVINO settings have no precision key: its Core is given one here
-        import openvino
-        from rapidocr.inference_engine.openvino import main as ov_main
-
-        class Fp32Core(openvino.Core):
-            def __init__(self) -> None:
-                super().__init__()
-                self.set_property("CPU", {"INFERENCE_PRECISION_HINT": "f32"})
-
-        original, ov_main.Core = ov_main.Core, Fp32Core
-        try:
-            engine = RapidOcrEngine("openvino", rec_batch=batch)
-            engine.read_page(Image.new("RGB", (600, 400), "white"))  # models load lazily: load them now
-            engine._ocr._load_rec_model()
-            engine._ocr._load_cls_model()
-        finally:
-            ov_main.Core = original
-    engine.DETECT_SIDE = side
-    return engine
-
-
-def cpu_timed(engine: RapidOcrEngine, spent: dict[str, float]) -> None:
-    """Charge the CPU seconds of each model method to ``spent`` (instance attributes shadow
-    the methods, so the engine's own calls go through them too)."""
+def cpu_timed(engine: RapidOcrEngine) -> dict[str, float]:
+    """Charge the CPU seconds of each model method to the dict returned (instance attributes
+    shadow the methods, so the engine's own calls go through them too). Once per engine."""
+    spent: dict[str, float] = {}
     for name in METHODS:
         method = getattr(engine, name)
 
@@ -86,6 +68,7 @@ def cpu_timed(engine: RapidOcrEngine, spent: dict[str, float]) -> None:
                 spent[_name] = spent.get(_name, 0.0) + time.process_time() - started
 
         setattr(engine, name, wrapper)
+    return spent
 
 
 def pages_with_truth(data: Path, limit: int, out: Path) -> list[tuple[str, object, str]]:
@@ -103,41 +86,69 @@ def pages_with_truth(data: Path, limit: int, out: Path) -> list[tuple[str, objec
     return pages
 
 
+def memory(args: argparse.Namespace) -> int:
+    """Peak RSS of a process that reads the pages with one backend (``--rss-of``), or, with
+    ``--memory``, that figure for each backend, each in its own fresh process."""
+    if args.rss_of is None:
+        for backend in ("onnxruntime", "openvino"):
+            command = [sys.executable, __file__, "--rss-of", backend, "--pages", str(args.pages)]
+            command += ["--set", str(args.data)]
+            print(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
+        return 0
+    pages = pages_with_truth(args.data, args.pages, Path(tempfile.mkdtemp(prefix="engine-memory-")))
+    engine = RapidOcrEngine(args.rss_of)
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    engine.read_page(pages[0][1])
+    first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    for _label, work, _truth in pages[1:]:
+        engine.read_page(work)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(f"{engine.version}: peak RSS {before / 1024:.0f} MiB with the pages decoded, {first / 1024:.0f} MiB "
+          f"after the first page, {peak / 1024:.0f} MiB after {len(pages)} pages")  # fmt: skip
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--set", dest="data", type=Path, default=DEFAULT_DATA, help="labelled scan set")
     parser.add_argument("--pages", type=int, default=12, help="at most this many non-blank pages")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--options", default="ort,ov,ort-b8,ov-b8", help=f"of: {', '.join(OPTIONS)}")
+    parser.add_argument("--memory", action="store_true", help="peak RSS per backend, one fresh process each")
+    parser.add_argument("--rss-of", default=None, help=argparse.SUPPRESS)  # the child of --memory
     args = parser.parse_args()
+    if args.memory or args.rss_of:
+        return memory(args)
     names = args.options.split(",")
     engines = {}
     for name in names:
-        engines[name] = make_engine(*OPTIONS[name])
+        backend, batch, f32 = OPTIONS[name]
+        engines[name] = RapidOcrEngine(backend, rec_batch=batch, f32=f32)
     pages = pages_with_truth(args.data, args.pages, Path(tempfile.mkdtemp(prefix="engine-options-")))
     for engine in engines.values():  # load the models and compile their kernels before timing
         engine.read_page(pages[0][1])
+    clocks = {name: cpu_timed(engine) for name, engine in engines.items()}
     cpu: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     errors = {name: 0 for name in names}
     for _label, work, truth in pages:
         samples: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        texts = {}
         for _ in range(args.repeat):
             for name, engine in engines.items():  # interleaved: each option sees the same load
-                spent: dict[str, float] = {}
-                cpu_timed(engine, spent)
-                engine.read_page(work)
-                samples[name].append(spent)
+                clocks[name].clear()
+                texts[name] = "".join(line.text for line in reading_order(engine.read_page(work).boxes))
+                samples[name].append(dict(clocks[name]))
         for name in names:
             cpu[name].append({m: statistics.median(s.get(m, 0.0) for s in samples[name]) for m in METHODS})
-            text = "".join(line.text for line in reading_order(engines[name].read_page(work).boxes))
-            errors[name] += levenshtein(truth, clean(text))
+            errors[name] += levenshtein(truth, clean(texts[name]))
     length = sum(len(truth) for _l, _w, truth in pages)
-    print(f"{len(pages)} pages, median of {args.repeat} per page, CPU seconds per page inside the models:")
+    print(f"{len(pages)} pages, {length} characters of truth, median of {args.repeat} per page, "
+          "CPU seconds per page inside the models:")  # fmt: skip
     for name in names:
         per = {m: sum(p[m] for p in cpu[name]) / len(pages) for m in METHODS}
         print(f"  {name:12s} {engines[name].version:60s} total {sum(per.values()):.3f} s  "
               + "  ".join(f"{m} {v:.3f}" for m, v in per.items())
-              + f"   CER {100 * errors[name] / max(1, length):.2f}%")  # fmt: skip
+              + f"   CER {100 * errors[name] / max(1, length):.2f}% ({errors[name]} errors)")  # fmt: skip
     return 0
 
 

@@ -95,10 +95,11 @@ class RapidOcrEngine:
     MIN_READ_SIDE = 1700
     LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
 
-    def __init__(self, backend: str | None = None, rec_batch: int = 1) -> None:
+    def __init__(self, backend: str | None = None, rec_batch: int = 1, f32: tuple[str, ...] | None = None) -> None:
         """``backend``: onnxruntime, openvino or auto (default: the ``ocr_backend`` setting, see
         ``rapidocr_backend``). ``rec_batch``: the most line crops recognised in one model run;
-        only crops the model pads to the same width share a run (``_same_width_runs``)."""
+        only crops the model pads to the same width share a run (``_same_width_runs``).
+        ``f32``: on OpenVINO, the models held to 32-bit floats (default ``OPENVINO_F32``)."""
         import cv2
         from rapidocr import RapidOCR
 
@@ -106,6 +107,22 @@ class RapidOcrEngine:
         self.backend = rapidocr_backend(backend)
         self.rec_batch = rec_batch
         self._ocr = RapidOCR(params=_rapidocr_params(self.backend))
+        if self.backend == "openvino":
+            self._hold_to_f32(OPENVINO_F32 if f32 is None else f32)
+
+    def _hold_to_f32(self, models: tuple[str, ...]) -> None:
+        """Compile ``models`` (det, cls, rec) again in 32-bit floats. OpenVINO runs a model in
+        bfloat16 where the CPU has bf16 units (AMX, AVX512-BF16); RapidOCR's settings cannot
+        say otherwise. Measured (bench/engine_options.py): bf16 is what makes OpenVINO fast,
+        and costs the recogniser a little accuracy, the detector none."""
+        import openvino
+
+        loaders = {"det": self._ocr._load_det_model, "cls": self._ocr._load_cls_model, "rec": self._ocr._load_rec_model}
+        for name in models:
+            session = loaders[name]().session  # RapidOCR's OpenVINOInferSession: .model, .session
+            compiled = openvino.Core().compile_model(session.model, "CPU", {
+                "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1})  # fmt: skip
+            session.session = compiled.create_infer_request()
 
     @property
     def version(self) -> str:
@@ -277,6 +294,7 @@ ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
 BACKENDS = ("auto", "onnxruntime", "openvino")
+OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._hold_to_f32)
 AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
 
 
