@@ -33,6 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from ocr_quality import DEFAULT_DATA, clean, levenshtein  # noqa: E402
 
+from archive.capture import ocr  # noqa: E402
 from archive.capture.imaging import small_copy  # noqa: E402
 from archive.capture.ocr import RapidOcrEngine, reading_order  # noqa: E402
 from archive.capture.pageproc import load_page_image  # noqa: E402
@@ -50,6 +51,9 @@ OPTIONS = {
     "ov-recf32": ("openvino", 1, ("rec",)),
     "ov-recf32-b8": ("openvino", 8, ("rec",)),
 }
+# option name -> how many input shapes' kernels OpenVINO's recogniser keeps (default: --shape-cache)
+SHAPE_CACHE = {"ov-recf32-c0": 0, "ov-recf32-c20": 20, "ov-recf32-c100": 100, "ov-recf32-c5000": 5000}
+OPTIONS.update({name: OPTIONS["ov-recf32"] for name in SHAPE_CACHE})
 METHODS = ("detect", "recognise_lines", "upside_down_share")
 
 
@@ -92,7 +96,7 @@ def memory(args: argparse.Namespace) -> int:
     if args.rss_of is None:
         for backend in ("onnxruntime", "openvino"):
             command = [sys.executable, __file__, "--rss-of", backend, "--pages", str(args.pages)]
-            command += ["--set", str(args.data)]
+            command += ["--set", str(args.data), f"--shape-cache={args.shape_cache}"]
             print(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
         return 0
     pages = pages_with_truth(args.data, args.pages, Path(tempfile.mkdtemp(prefix="engine-memory-")))
@@ -115,14 +119,18 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--options", default="ort,ov,ort-b8,ov-b8", help=f"of: {', '.join(OPTIONS)}")
     parser.add_argument("--memory", action="store_true", help="peak RSS per backend, one fresh process each")
+    parser.add_argument("--shape-cache", type=int, default=ocr.OPENVINO_SHAPE_CACHE,
+                        help="how many input shapes' kernels OpenVINO's recogniser keeps")  # fmt: skip
     parser.add_argument("--rss-of", default=None, help=argparse.SUPPRESS)  # the child of --memory
     args = parser.parse_args()
+    ocr.OPENVINO_SHAPE_CACHE = args.shape_cache
     if args.memory or args.rss_of:
         return memory(args)
     names = args.options.split(",")
     engines = {}
     for name in names:
         backend, batch, f32 = OPTIONS[name]
+        ocr.OPENVINO_SHAPE_CACHE = SHAPE_CACHE.get(name, args.shape_cache)  # read as the engine is made
         engines[name] = RapidOcrEngine(backend, rec_batch=batch, f32=f32)
     pages = pages_with_truth(args.data, args.pages, Path(tempfile.mkdtemp(prefix="engine-options-")))
     for engine in engines.values():  # load the models and compile their kernels before timing

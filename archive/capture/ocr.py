@@ -108,21 +108,26 @@ class RapidOcrEngine:
         self.rec_batch = rec_batch
         self._ocr = RapidOCR(params=_rapidocr_params(self.backend))
         if self.backend == "openvino":
-            self._hold_to_f32(OPENVINO_F32 if f32 is None else f32)
+            self._compile_again(OPENVINO_F32 if f32 is None else f32)
 
-    def _hold_to_f32(self, models: tuple[str, ...]) -> None:
-        """Compile ``models`` (det, cls, rec) again in 32-bit floats. OpenVINO runs a model in
-        bfloat16 where the CPU has bf16 units (AMX, AVX512-BF16); RapidOCR's settings cannot
-        say otherwise. Measured (bench/engine_options.py): bf16 is what makes OpenVINO fast,
-        and costs the recogniser a little accuracy, the detector none."""
+    def _compile_again(self, f32: tuple[str, ...]) -> None:
+        """Compile the recogniser, and the models in ``f32``, again with settings RapidOCR cannot
+        pass. Precision: OpenVINO runs a model in bfloat16 where the CPU has bf16 units (AMX,
+        AVX512-BF16); bf16 is what makes it fast, and it costs the recogniser a little accuracy
+        (bench/engine_options.py), so the models in ``f32`` keep 32-bit floats. Memory: it keeps
+        the kernels of every input shape it has seen (1,000s by default) and each line crop is a
+        new width, so the recogniser keeps only the last OPENVINO_SHAPE_CACHE."""
         import openvino
 
         loaders = {"det": self._ocr._load_det_model, "cls": self._ocr._load_cls_model, "rec": self._ocr._load_rec_model}
-        for name in models:
+        for name in sorted({"rec", *f32}):
+            config: dict = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1}
+            if name in f32:
+                config["INFERENCE_PRECISION_HINT"] = "f32"
+            if name == "rec":
+                config["CPU_RUNTIME_CACHE_CAPACITY"] = OPENVINO_SHAPE_CACHE
             session = loaders[name]().session  # RapidOCR's OpenVINOInferSession: .model, .session
-            compiled = openvino.Core().compile_model(session.model, "CPU", {
-                "INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1})  # fmt: skip
-            session.session = compiled.create_infer_request()
+            session.session = openvino.Core().compile_model(session.model, "CPU", config).create_infer_request()
 
     @property
     def version(self) -> str:
@@ -294,7 +299,8 @@ ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
 BACKENDS = ("auto", "onnxruntime", "openvino")
-OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._hold_to_f32)
+OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._compile_again)
+OPENVINO_SHAPE_CACHE = 5000  # input shapes whose kernels the recogniser keeps (OpenVINO's default)
 AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
 
 
