@@ -116,7 +116,8 @@ class RapidOcrEngine:
         AVX512-BF16); bf16 is what makes it fast, and it costs the recogniser a little accuracy
         (bench/engine_options.py), so the models in ``f32`` keep 32-bit floats. Memory: it keeps
         the kernels of every input shape it has seen (1,000s by default) and each line crop is a
-        new width, so the recogniser keeps only the last OPENVINO_SHAPE_CACHE."""
+        new width, so the recogniser keeps only the last OPENVINO_SHAPE_CACHE (as fast:
+        bench/engine_options.py)."""
         import openvino
 
         loaders = {"det": self._ocr._load_det_model, "cls": self._ocr._load_cls_model, "rec": self._ocr._load_rec_model}
@@ -300,7 +301,7 @@ ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
 BACKENDS = ("auto", "onnxruntime", "openvino")
 OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._compile_again)
-OPENVINO_SHAPE_CACHE = 5000  # input shapes whose kernels the recogniser keeps (OpenVINO's default)
+OPENVINO_SHAPE_CACHE = 100  # input shapes whose kernels the recogniser keeps (OpenVINO: 5,000)
 AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
 
 
