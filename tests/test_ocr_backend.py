@@ -1,6 +1,7 @@
 """Which library runs RapidOCR's models (the ``ocr_backend`` setting): what auto picks, the
 fallback to onnxruntime where OpenVINO is missing, and that the engine version says which ran."""
 
+import os
 import sys
 
 import numpy as np
@@ -71,3 +72,13 @@ def test_both_backends_read_the_same_page_alike(resources):
         texts[backend] = "".join(box.text for box in reading.boxes)
     assert "档案" in texts["openvino"]
     assert texts["openvino"] == texts["onnxruntime"]
+
+
+def test_the_config_files_backend_reaches_the_ocr_workers(tmp_path, monkeypatch):
+    from archive import config
+
+    monkeypatch.setattr(config, "_EXPORTED", set())
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k != OCR_BACKEND_ENV})
+    (tmp_path / "trade-archive.toml").write_text('ocr_backend = "onnxruntime"\n', encoding="utf-8")
+    config.export_to_environment(load_config(str(tmp_path / "trade-archive.toml")))  # as `ingest` does
+    assert rapidocr_backend() == "onnxruntime"  # what a worker process, inheriting the environment, picks
