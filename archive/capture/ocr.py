@@ -9,6 +9,7 @@ measured 5-7x faster than oversubscribed threads on 2 cores.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -319,11 +320,12 @@ def rapidocr_backend(wanted: str | None = None) -> str:
 
 
 def _importable(module: str) -> bool:
+    """Whether ``module`` is installed, without importing it (OpenVINO takes 0.35 s: the CLI
+    only needs the name for the engine version)."""
     try:
-        __import__(module)
-    except ImportError:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (blocked)
         return False
-    return True
 
 
 def _rapidocr_params(backend: str) -> dict:
