@@ -64,10 +64,10 @@ bench-ocr: system-deps venv  ## OCR accuracy (CER, orientation, blank pages), Ra
 # OCRmyPDF lives in its own venv: it is the yardstick, not a dependency of trade-archive.
 $(BENCH_VENV)/bin/ocrmypdf:
 	$(PYTHON) -m venv $(BENCH_VENV)
-	$(BENCH_VENV)/bin/pip install -q ocrmypdf
+	$(BENCH_VENV)/bin/pip install -q ocrmypdf ocrmypdf-rapidocr
 
 bench-throughput: system-deps venv $(BENCH_VENV)/bin/ocrmypdf  ## pages/min vs OCRmyPDF, overhead, CER; 300-page memory
-	$(BIN)/python bench/throughput.py --vs-ocrmypdf
+	$(BIN)/python bench/throughput.py --vs-ocrmypdf --vs-ocrmypdf-rapidocr
 	$(BIN)/python bench/throughput.py --big 300
 
 bench-signing: venv  ## what the centre's signature costs per page and per document (demo keys, loopback TSA)

@@ -28,6 +28,7 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "home": ("archive-data", str, "archive folder"),
     "inbox": ("inbox", str, "hot folder: scans dropped here are ingested on schedule"),
     "engine": ("rapidocr", str, "OCR engine: rapidocr or tesseract"),
+    "ocr_backend": ("auto", str, "what runs RapidOCR's models: auto, onnxruntime or openvino"),
     "workers": (0, int, "OCR worker processes (0 = one per core)"),
     "index": ("whoosh", str, "index backend for a new archive: whoosh or tantivy"),
     "low_confidence": (0.80, float, "pages below this OCR confidence are flagged for QC"),
@@ -89,8 +90,12 @@ def _cron_line(value: str) -> bool:
 
 def _check(name: str, value: Any) -> str | None:
     """Why ``value`` cannot be the setting ``name``, or None where it can."""
-    choices = {"engine": ("rapidocr", "tesseract"), "index": ("whoosh", "tantivy"),
-               "signature_mark": ("invisible", "visible")}.get(name)  # fmt: skip
+    choices = {
+        "engine": ("rapidocr", "tesseract"),
+        "ocr_backend": ("auto", "onnxruntime", "openvino"),
+        "index": ("whoosh", "tantivy"),
+        "signature_mark": ("invisible", "visible"),
+    }.get(name)
     if choices and value not in choices:
         return f"one of: {', '.join(choices)}"
     if name in ("workers", "stable_seconds") and value < 0:

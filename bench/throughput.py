@@ -10,8 +10,12 @@ concatenating the set's pages and ingests that (the bounded-memory check).
 ``--vs-ocrmypdf`` also runs OCRmyPDF (``-l chi_sim+eng --rotate-pages --deskew
 --jobs N``, OMP_THREAD_LIMIT=1) on the same files in the same run and prints
 the ratio (``make bench-throughput`` installs OCRmyPDF into .bench-venv).
+``--vs-ocrmypdf-rapidocr`` runs OCRmyPDF with the same RapidOCR models (the
+ocrmypdf-rapidocr plugin, ``--plugin ocrmypdf_rapidocr --pdf-renderer fpdf2 -l chi_sim``,
+also in .bench-venv) on the same files in the same run, and prints its pages/min,
+CPU seconds per page, peak RSS and CER beside ours: the strongest yardstick.
 
-    python bench/throughput.py [--set DIR] [--workers N] [--big 300] [--vs-ocrmypdf]
+    python bench/throughput.py [--set DIR] [--workers N] [--big 300] [--vs-ocrmypdf] [--vs-ocrmypdf-rapidocr]
 """
 
 from __future__ import annotations
@@ -172,6 +176,57 @@ def print_stages(report: dict, workers: int, seconds: float) -> None:
           f"go below {100 * (1 - engine / total):.0f}%")  # fmt: skip
 
 
+def run_ocrmypdf_rapidocr(binary: str, pdfs: list[Path], work: Path, workers: int) -> tuple[float, float, int]:
+    """OCRmyPDF with the ocrmypdf-rapidocr plugin on the same files, one after another:
+    (seconds, CPU seconds of its whole process tree, peak tree RSS); outputs in ``work/rapidocr``."""
+    out = work / "rapidocr"
+    out.mkdir(exist_ok=True)
+    seconds = cpu = 0.0
+    peak = 0
+    for pdf in pdfs:
+        CPU.clear()
+        command = [binary, "--plugin", "ocrmypdf_rapidocr", "--pdf-renderer", "fpdf2", "-l", "chi_sim", "--jobs",
+                   str(workers), "--output-type", "pdf", str(pdf), str(out / pdf.name)]  # fmt: skip
+        spent, tree_peak, _largest = run_measured(command)
+        seconds, cpu, peak = seconds + spent, cpu + sum(CPU.values()), max(peak, tree_peak)
+    return seconds, cpu, peak
+
+
+def pdf_text_cer(outputs: Path, truth: Path) -> tuple[int, int]:
+    """(errors, characters) of the text layers of OCRmyPDF's output PDFs against the set's truth,
+    as pdftotext reads them (pypdf reads fpdf2's text layer twice over)."""
+    sys.path.insert(0, str(Path(__file__).parent))
+    from ocr_quality import clean, levenshtein
+
+    errors = length = 0
+    for pdf in sorted(outputs.glob("*.pdf")):
+        pages = json.loads((truth / f"{pdf.stem}.json").read_text())["pages"]
+        text = subprocess.run(["pdftotext", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
+        for got, want in zip(text.split("\f"), pages):
+            if not want["blank"]:
+                errors += levenshtein(clean(want["text"]), clean(got))
+                length += len(clean(want["text"]))
+    return errors, length
+
+
+def versus_rapidocr(args: argparse.Namespace, pdfs: list[Path], work: Path, ours: dict) -> None:
+    """OCRmyPDF + the RapidOCR plugin beside this run's figures (``ours``)."""
+    pages = ours["pages"]
+    seconds, cpu, peak = run_ocrmypdf_rapidocr(args.ocrmypdf_bin, pdfs, work, args.workers)
+    rate = 60 * pages / seconds
+    print(f"OCRmyPDF + ocrmypdf-rapidocr (same machine, same files, same run): {rate:.1f} pages/min; CPU "
+          f"{cpu / pages:.2f} s/page (whole process tree, models and all)"
+          f"; peak RSS {peak / 2**20:.0f} MiB")  # fmt: skip
+    if ours.get("truth") is not None:
+        errors, length = pdf_text_cer(work / "rapidocr", ours["truth"])
+        print(f"  its CER: {100 * errors / max(1, length):.2f}% ({errors} errors / {length} characters; pages as "
+              "scanned, its text layer as pdftotext reads it)")  # fmt: skip
+    print(f"trade-archive: {ours['rate']:.1f} pages/min; model {ours['engine'] / pages:.2f} s/page, CPU "
+          f"{ours['cpu'] / pages:.2f} s/page; overhead {ours['overhead']:.0f}%; "
+          f"peak RSS {ours['peak'] / 2**20:.0f} MiB")  # fmt: skip
+    print(f"speed-up over OCRmyPDF + RapidOCR: {ours['rate'] / rate:.1f}x (target 8x)")
+
+
 def run_ocrmypdf(binary: str, pdfs: list[Path], work: Path, workers: int) -> float:
     """Seconds for OCRmyPDF to do the same files, one after another, ``--jobs workers``."""
     started = time.monotonic()
@@ -190,16 +245,26 @@ def main() -> int:
     parser.add_argument("--big", type=int, default=0, help="ingest one PDF of this many pages instead")
     parser.add_argument("--ocrmypdf", "--vs-ocrmypdf", dest="ocrmypdf", action="store_true",
                         help="also time OCRmyPDF on the same files, in the same run")  # fmt: skip
+    parser.add_argument("--vs-ocrmypdf-rapidocr", dest="rapidocr", action="store_true",
+                        help="also time OCRmyPDF with the ocrmypdf-rapidocr plugin, in the same run")  # fmt: skip
+    parser.add_argument("--pages", type=int, default=0, help="only the first N PDFs' worth of at least N pages")
     parser.add_argument("--ocrmypdf-bin", default=shutil.which("ocrmypdf") or str(BENCH_OCRMYPDF),
                         help="the ocrmypdf program (default: on PATH, else .bench-venv/bin/ocrmypdf)")  # fmt: skip
     args = parser.parse_args()
-    if args.ocrmypdf and not Path(args.ocrmypdf_bin).is_file() and not shutil.which(args.ocrmypdf_bin):
+    wanted = args.ocrmypdf or args.rapidocr
+    if wanted and not Path(args.ocrmypdf_bin).is_file() and not shutil.which(args.ocrmypdf_bin):
         raise SystemExit(f"no OCRmyPDF at {args.ocrmypdf_bin}: run `make bench-throughput` (installs it into "
                          ".bench-venv), or pass --ocrmypdf-bin")  # fmt: skip
 
     work = Path(tempfile.mkdtemp(prefix="throughput-"))
     pdfs = sorted(args.scans.rglob("*.pdf"))
     source = args.scans
+    if args.pages:  # a smaller run: the first PDFs that hold at least --pages pages, copied to their own folder
+        source = work / "some"
+        source.mkdir()
+        while pdfs and count_pages(list(source.glob("*.pdf"))) < args.pages:
+            shutil.copy(pdfs.pop(0), source)
+        pdfs = sorted(source.glob("*.pdf"))
     if args.big:
         source = work / "big"
         source.mkdir()
@@ -217,8 +282,11 @@ def main() -> int:
         print(f"  {pid} {KINDS.get(pid, 'other')}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
     print_stages(report, args.workers, seconds)
+    ours = {"pages": pages, "rate": rate, "engine": report["engine_seconds"], "cpu": sum(CPU.values()), "peak": peak,
+            "overhead": 100 * (1 - report["engine_seconds"] / (args.workers * seconds))}  # fmt: skip
     # the set's truth: beside its scans/ folder (--set scans-dev/scans) or in it (--set scans-dev)
     truth = next((t for t in (args.scans / "truth", args.scans.parent / "truth") if t.is_dir()), None)
+    ours["truth"] = truth if not args.big else None
     if truth is not None and not args.big:
         errors, length = same_run_cer(work / "archive", truth)
         print(f"CER of this run: {100 * errors / max(1, length):.2f}% ({errors} errors / {length} characters; "
@@ -232,6 +300,8 @@ def main() -> int:
         print(f"OCRmyPDF baseline: {baseline} pages/min (design notes §4, 2-core machine; pass --vs-ocrmypdf to "
               "re-measure)")  # fmt: skip
     print(f"speed-up over OCRmyPDF: {rate / baseline:.1f}x (target 4x)")
+    if args.rapidocr:
+        versus_rapidocr(args, pdfs, work, ours)
     shutil.rmtree(work, ignore_errors=True)
     return 0
 

@@ -9,10 +9,12 @@ measured 5-7x faster than oversubscribed threads on 2 cores.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import time
 from dataclasses import asdict, dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -94,24 +96,44 @@ class RapidOcrEngine:
     MIN_READ_SIDE = 1700
     LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
 
-    def __init__(self) -> None:
+    def __init__(self, backend: str | None = None, rec_batch: int = 1, f32: tuple[str, ...] | None = None) -> None:
+        """``backend``: onnxruntime, openvino or auto (default: the ``ocr_backend`` setting, see
+        ``rapidocr_backend``). ``rec_batch``: the most line crops recognised in one model run;
+        only crops the model pads to the same width share a run (``_same_width_runs``).
+        ``f32``: on OpenVINO, the models held to 32-bit floats (default ``OPENVINO_F32``)."""
         import cv2
         from rapidocr import RapidOCR
 
         cv2.setNumThreads(1)
-        self._ocr = RapidOCR(
-            params={
-                "Global.log_level": "error",
-                # One line per run: batches pad every line to the widest, measured 30% slower on one thread.
-                "Rec.rec_batch_num": 1,
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            }
-        )
+        self.backend = rapidocr_backend(backend)
+        self.rec_batch = rec_batch
+        self._ocr = RapidOCR(params=_rapidocr_params(self.backend))
+        if self.backend == "openvino":
+            self._compile_again(OPENVINO_F32 if f32 is None else f32)
+
+    def _compile_again(self, f32: tuple[str, ...]) -> None:
+        """Compile the recogniser, and the models in ``f32``, again with settings RapidOCR cannot
+        pass. Precision: OpenVINO runs a model in bfloat16 where the CPU has bf16 units (AMX,
+        AVX512-BF16); bf16 is what makes it fast, and it costs the recogniser a little accuracy
+        (bench/engine_options.py), so the models in ``f32`` keep 32-bit floats. Memory: it keeps
+        the kernels of every input shape it has seen (1,000s by default) and each line crop is a
+        new width, so the recogniser keeps only the last OPENVINO_SHAPE_CACHE (as fast:
+        bench/engine_options.py)."""
+        import openvino
+
+        loaders = {"det": self._ocr._load_det_model, "cls": self._ocr._load_cls_model, "rec": self._ocr._load_rec_model}
+        for name in sorted({"rec", *f32}):
+            config: dict = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1}
+            if name in f32:
+                config["INFERENCE_PRECISION_HINT"] = "f32"
+            if name == "rec":
+                config["CPU_RUNTIME_CACHE_CAPACITY"] = OPENVINO_SHAPE_CACHE
+            session = loaders[name]().session  # RapidOCR's OpenVINOInferSession: .model, .session
+            session.session = openvino.Core().compile_model(session.model, "CPU", config).create_infer_request()
 
     @property
     def version(self) -> str:
-        return engine_version(self.name)
+        return engine_version(self.name, self.backend)
 
     def read(self, image: Image.Image) -> list[OcrBox]:
         return self.read_page(image).boxes
@@ -159,8 +181,18 @@ class RapidOcrEngine:
         from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
         arrays = [np.asarray(c) if isinstance(c, Image.Image) else c for c in crops]
-        result = self._ocr._load_rec_model()(TextRecInput(img=arrays))
-        return list(result.txts or []), [float(s) for s in (result.scores or [])]
+        recogniser = self._ocr._load_rec_model()
+        recogniser.rec_batch_num = self.rec_batch
+        if self.rec_batch == 1:  # one line per run: RapidOCR's own loop
+            result = recogniser(TextRecInput(img=arrays))
+            return list(result.txts or []), [float(s) for s in (result.scores or [])]
+        texts: list[str] = [""] * len(arrays)
+        scores: list[float] = [0.0] * len(arrays)
+        for run in _same_width_runs(arrays, self.rec_batch):
+            result = recogniser(TextRecInput(img=[arrays[i] for i in run]))
+            for i, text, score in zip(run, result.txts or [], result.scores or []):
+                texts[i], scores[i] = text, float(score)
+        return texts, scores
 
     @timed
     def detect(self, rgb: np.ndarray) -> np.ndarray:
@@ -178,6 +210,23 @@ class RapidOcrEngine:
         labels = classifier(list(crops)).cls_res or []
         flipped = sum(1 for label, score in labels if str(label) == "180" and score > 0.6)
         return flipped / len(crops)
+
+
+REC_HEIGHT, REC_MIN_WIDTH = 48, 320  # the recogniser's input: 48 px high, padded to at least 320 wide
+
+
+def _same_width_runs(crops: list[np.ndarray], most: int) -> list[list[int]]:
+    """Indexes of ``crops`` in runs of at most ``most`` that the recogniser pads to (nearly) one width:
+    a batch is padded to its widest line, so only lines within 10% of each other's width (or all
+    narrower than the model's 320 px minimum, padded to it anyway) share a run."""
+    widths = [max(REC_MIN_WIDTH, REC_HEIGHT * c.shape[1] / max(1, c.shape[0])) for c in crops]
+    runs: list[list[int]] = []
+    for i in sorted(range(len(crops)), key=widths.__getitem__):
+        if runs and len(runs[-1]) < most and widths[i] <= 1.1 * widths[runs[-1][0]]:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return runs
 
 
 @dataclass
@@ -250,13 +299,68 @@ class TesseractEngine:
 ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 
+OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
+BACKENDS = ("auto", "onnxruntime", "openvino")
+OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._compile_again)
+OPENVINO_SHAPE_CACHE = 100  # input shapes whose kernels the recogniser keeps (OpenVINO: 5,000)
+AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
+
+
+def rapidocr_backend(wanted: str | None = None) -> str:
+    """The inference library RapidOCR runs its models on: ``wanted`` or the ``ocr_backend`` setting
+    (auto: AUTO_BACKEND). OpenVINO is optional: where it cannot be imported, onnxruntime (a
+    dependency of rapidocr itself) runs the same models; the engine version records which ran."""
+    wanted = wanted or os.environ.get(OCR_BACKEND_ENV) or "auto"
+    if wanted not in BACKENDS:
+        raise ValueError(f"unknown OCR backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
+    choice = AUTO_BACKEND if wanted == "auto" else wanted
+    if choice == "openvino" and not _importable("openvino"):
+        return "onnxruntime"
+    return choice
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` is installed, without importing it (OpenVINO takes 0.35 s: the CLI
+    only needs the name for the engine version)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (blocked)
+        return False
+
+
+def _rapidocr_params(backend: str) -> dict:
+    """RapidOCR's settings: one thread, one line per recogniser run unless batched, and for
+    OpenVINO the very model files the wheel bundles (no download: the ONNX files load as they are)."""
+    from rapidocr import EngineType
+
+    params: dict = {
+        "Global.log_level": "error",
+        "Rec.rec_batch_num": 1,
+        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    }
+    if backend == "openvino":
+        import rapidocr
+
+        models = Path(rapidocr.__file__).parent / "models"
+        params["EngineConfig.openvino.inference_num_threads"] = 1
+        params["EngineConfig.openvino.num_streams"] = 1
+        for task, model in (("Det", "PP-OCRv6_det_small"), ("Rec", "PP-OCRv6_rec_small"),
+                            ("Cls", "ch_ppocr_mobile_v2.0_cls_mobile")):  # fmt: skip
+            params[f"{task}.engine_type"] = EngineType.OPENVINO
+            params[f"{task}.model_path"] = str(models / f"{model}.onnx")
+    return params
+
+
 @cache
-def engine_version(name: str) -> str:
-    """Engine and model versions for the process metadata, without loading models."""
+def engine_version(name: str, backend: str | None = None) -> str:
+    """Engine, model and backend versions for the process metadata, without loading models
+    (``backend``: as ``rapidocr_backend`` resolves it)."""
     from importlib.metadata import version
 
     if name == "rapidocr":
-        return f"rapidocr {version('rapidocr')} PP-OCR (onnxruntime {version('onnxruntime')})"
+        runs_on = rapidocr_backend(backend)
+        return f"rapidocr {version('rapidocr')} PP-OCR ({runs_on} {version(runs_on)})"
     import pytesseract
 
     return f"tesseract {pytesseract.get_tesseract_version()} chi_sim+eng (pytesseract {version('pytesseract')})"

@@ -1,0 +1,84 @@
+"""Which library runs RapidOCR's models (the ``ocr_backend`` setting): what auto picks, the
+fallback to onnxruntime where OpenVINO is missing, and that the engine version says which ran."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from pypdf import PdfReader
+
+from archive.capture import ocr
+from archive.capture.ocr import OCR_BACKEND_ENV, _same_width_runs, engine_version, rapidocr_backend
+from archive.config import ConfigError, load_config
+
+openvino_installed = ocr._importable("openvino")
+
+
+@pytest.fixture(autouse=True)
+def fresh_versions(monkeypatch):
+    monkeypatch.delenv(OCR_BACKEND_ENV, raising=False)
+    engine_version.cache_clear()
+    yield
+    engine_version.cache_clear()
+
+
+@pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
+def test_openvino_is_reported_in_the_engine_version():
+    assert rapidocr_backend("auto") == ocr.AUTO_BACKEND
+    assert "(openvino " in engine_version("rapidocr", "openvino")
+    assert "(onnxruntime " in engine_version("rapidocr", "onnxruntime")
+
+
+def test_without_openvino_the_same_models_run_on_onnxruntime(monkeypatch):
+    monkeypatch.setitem(sys.modules, "openvino", None)  # importing it now raises ImportError
+    assert rapidocr_backend("openvino") == "onnxruntime"
+    assert rapidocr_backend("auto") == "onnxruntime"
+    assert "(onnxruntime " in engine_version("rapidocr", "openvino")
+
+
+def test_the_setting_reaches_the_engine_through_the_environment(monkeypatch):
+    monkeypatch.setenv(OCR_BACKEND_ENV, "onnxruntime")
+    assert rapidocr_backend() == "onnxruntime"
+    assert "(onnxruntime " in engine_version("rapidocr")
+    with pytest.raises(ValueError, match="unknown OCR backend"):
+        rapidocr_backend("cuda")
+
+
+def test_an_unknown_backend_in_the_config_is_refused(tmp_path):
+    config = tmp_path / "trade-archive.toml"
+    config.write_text('ocr_backend = "cuda"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="ocr_backend is one of: auto, onnxruntime, openvino"):
+        load_config(str(config))
+
+
+def test_only_lines_padded_to_about_one_width_share_a_recogniser_run():
+    crops = [np.zeros((48, w, 3), np.uint8) for w in (100, 2000, 300, 2100, 700, 320, 1000)]
+    runs = _same_width_runs(crops, most=3)
+    assert runs == [[0, 2, 5], [4], [6], [1, 3]]  # 100-320 px all pad to 320; 2000 and 2100 within 10%
+    assert sorted(i for run in runs for i in run) == list(range(len(crops)))
+    assert all(len(run) == 1 for run in _same_width_runs(crops, most=1))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
+def test_both_backends_read_the_same_page_alike(resources):
+    image: Image.Image = PdfReader(resources / "notice-upside-down.pdf").pages[0].images[0].image
+    texts = {}
+    for backend in ("onnxruntime", "openvino"):
+        reading = ocr.RapidOcrEngine(backend).read_page(image.convert("RGB"))
+        assert reading.turn == 180
+        texts[backend] = "".join(box.text for box in reading.boxes)
+    assert "档案" in texts["openvino"]
+    assert texts["openvino"] == texts["onnxruntime"]
+
+
+def test_the_config_files_backend_reaches_the_ocr_workers(tmp_path, monkeypatch):
+    from archive import config
+
+    monkeypatch.setattr(config, "_EXPORTED", set())
+    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k != OCR_BACKEND_ENV})
+    (tmp_path / "trade-archive.toml").write_text('ocr_backend = "onnxruntime"\n', encoding="utf-8")
+    config.export_to_environment(load_config(str(tmp_path / "trade-archive.toml")))  # as `ingest` does
+    assert rapidocr_backend() == "onnxruntime"  # what a worker process, inheriting the environment, picks
