@@ -239,3 +239,18 @@ def test_an_access_pdf_damaged_past_parsing_is_an_invalid_signature_not_a_missin
     assert [p.kind for p in problems if p.path.endswith("data/access.pdf") and p.kind.startswith("signature")] == [
         "signature_invalid"
     ]
+
+
+def test_a_tag_manifest_rewritten_by_a_filing_is_signed_again(signed_copy, signing_env):
+    """Filing an unfiled document writes its 档号 into bag-info.txt, which changes the tag
+    manifest its detached signature covers: the filing signs it again (``reseal``)."""
+    from archive.config import load_config
+    from archive.preservation.signing import SigningSettings, check_signatures, reseal
+    from archive.storage.package import update_bag
+
+    package = next(signed_copy.documents())
+    update_bag(package, ["data/document.json"], {"Archival-Code": "0001-2099-Y-0001"})  # as an arrangement does
+    settings = SigningSettings.from_config(load_config())
+    assert any(f.kind == "signature_invalid" for f in check_signatures(package, settings))
+    assert reseal(signed_copy, [package.name]) == [package.name]
+    assert check_signatures(package, settings) == []

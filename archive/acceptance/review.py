@@ -12,12 +12,13 @@ from archive.acceptance.certificate import page_lines, page_png, page_text, writ
 from archive.acceptance.checks import Acceptance, Flag, check_batch, find_flag, flag_known
 from archive.config import load_config
 from archive.errors import NotFound
+from archive.preservation.signing import reseal
 from archive.records.corrections import EDITABLE, correct_page_text, field_values, resolve_flag
 from archive.records.document import DocumentRecord
 from archive.records.export import ExportedDocument, visible_document
-from archive.records.filing import Reindex, correct_document_metadata
+from archive.records.filing import Reindex, correct_document_metadata, file_document
 from archive.storage.audit import record_use
-from archive.storage.store import Archive
+from archive.storage.store import Archive, check_project_code
 
 CORRECTABLE = EDITABLE  # the fields ``fix_metadata`` takes (the review page's metadata form)
 
@@ -129,5 +130,17 @@ def fix_metadata(archive: Archive, document: str, fields: dict[str, str] | tuple
     values = fields if isinstance(fields, dict) else field_values(fields)
     with archive.writer_lock():
         changed = correct_document_metadata(archive, document, values, note)
+        reseal(archive, [document])  # a corrected code files it: its 档号 may have gone into bag-info.txt
         reindex(archive, changed)
     return changed
+
+
+def file_by_hand(archive: Archive, document: str, project_code: str, reindex: Reindex) -> Path:
+    """``trade-archive file``: a document filed under a transaction by an archivist (its
+    arrangement, and its tag manifest's signature where it is signed, follow), under the
+    writer lock, and search refreshed for what changed. Returns its new place."""
+    with archive.writer_lock():
+        target, changed = file_document(archive, document, check_project_code(project_code), "filed by hand")
+        reseal(archive, [document])
+        reindex(archive, changed)
+    return target

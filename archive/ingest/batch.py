@@ -30,6 +30,7 @@ from archive.errors import BadArgument, BatchInterrupted
 from archive.ingest.document import ingest_document, record_stopped_filings
 from archive.ingest.inbox import COMPANIONS
 from archive.ingest.progress import BatchProgress, ProgressListener, count_pages
+from archive.preservation.signing import reseal
 from archive.records.arrangement import arrange_pending, check_arrangement_settings
 from archive.records.batch import BatchSummary, DocumentOutcome
 from archive.records.filing import file_unfiled_by_project_name
@@ -316,6 +317,7 @@ def _finish(archive: Archive, summary: BatchSummary, update_index: Callable[[Arc
     for document, code in file_unfiled_by_project_name(archive):
         log.info("filed %s under %s (project name matches)", document, code)
         summary.filed_by_name.append({"document": document, "project_code": code})
+    reseal(archive, [f["document"] for f in summary.filed_by_name])  # their 档号 went into bag-info.txt
     outcomes = summary.outcomes
     summary.engine_seconds = round(sum(o.engine_seconds for o in outcomes), 2)
     summary.stage_seconds = add_up((o.stages for o in outcomes), digits=2)

@@ -239,6 +239,21 @@ def sign_bag(package: Path, settings: SigningSettings) -> None:
     sign_detached(package / "tagmanifest-sha256.txt", settings)
 
 
+def reseal(archive: Archive, documents: list[str], settings: SigningSettings | None = None) -> list[str]:
+    """Sign again the tag manifests of signed documents that a filing re-bagged (an unfiled
+    document gets its 档号 in bag-info.txt when it is filed); returns those signed."""
+    settings = settings if settings is not None else SigningSettings.from_config(load_config())
+    if not settings.enabled:
+        return []
+    done = []
+    for document in dict.fromkeys(documents):
+        package = archive.find_document(document)
+        if package is not None and (package / SIGNATURE_FILE).exists():
+            sign_bag(package, settings)
+            done.append(document)
+    return done
+
+
 def _run(coroutine):
     return asyncio.run(coroutine)
 

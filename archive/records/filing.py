@@ -18,20 +18,11 @@ from archive.records.metadata import same_name
 from archive.records.redhead import project_name_in_title, read_red_header
 from archive.records.transaction import code_of_folder, note_stale_index, refresh_folder, refresh_transaction
 from archive.storage.fixity import fsync_dir
-from archive.storage.store import Archive, check_project_code, read_json
+from archive.storage.store import Archive, read_json
 
 Reindex = Callable[[Archive, list[str]], object]
 """What refreshes search for documents whose metadata changed (``index.refresh``):
 injected, since search is built on the archive, not the other way round."""
-
-
-def file_by_hand(archive: Archive, document_id: str, project_code: str, reindex: Reindex) -> Path:
-    """``trade-archive file``: a document filed under a transaction by an archivist,
-    under the writer lock, and search refreshed for what changed. Returns its new place."""
-    with archive.writer_lock():
-        target, changed = file_document(archive, document_id, check_project_code(project_code), "filed by hand")
-        reindex(archive, changed)
-    return target
 
 
 def file_document(archive: Archive, document_id: str, project_code: str, reason: str) -> tuple[Path, list[str]]:

@@ -66,7 +66,7 @@ def file_command(document: str, project_code: str, archive_dir: str | None) -> N
       trade-archive file 3fa85f6457174562 --code GXZC2023-G1-001234-KWZB --archive /srv/archive
     """
     import index
-    from archive.records.filing import file_by_hand
+    from archive.acceptance.review import file_by_hand
 
     target = file_by_hand(open_archive(archive_dir), document, project_code, reindex=index.refresh)
     click.echo(f"filed {document} under {project_code}: {target}")
