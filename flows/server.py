@@ -130,12 +130,12 @@ class LocalServer(TemporaryServer):
                 server.port = running["port"]
                 return server
             server.port = _free_port()
-            server.process = subprocess.Popen(
-                [sys.executable, "-m", "flows.server", str(server.port), str(idle), str(server.heartbeat)],
-                env=_server_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                stderr=open(home / "trade-archive-server.log", "ab"),  # noqa: SIM115 - the server's, for its life
-                start_new_session=True,  # not the terminal's Ctrl-C, nor the command's end: it stops when idle
-            )  # fmt: skip
+            with open(home / "trade-archive-server.log", "ab") as log:  # the server's copy stays open; ours not
+                server.process = subprocess.Popen(
+                    [sys.executable, "-m", "flows.server", str(server.port), str(idle), str(server.heartbeat)],
+                    env=_server_environment(), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log,
+                    start_new_session=True,  # not the terminal's Ctrl-C, nor the command's end: it stops when idle
+                )  # fmt: skip
             state.write_text(json.dumps({"pid": server.process.pid, "port": server.port}))
         return server
 

@@ -86,6 +86,10 @@ class Acceptance:
     def passed(self) -> bool:
         return all(check.passed for check in self.checks)
 
+    @property
+    def open_flags(self) -> list[Flag]:
+        return [flag for check in self.checks for flag in check.open_flags]
+
     def to_json(self) -> dict:
         return {
             "batch": self.batch,

@@ -35,7 +35,7 @@ class Verdict:
 
     @property
     def open_flags(self) -> list[Flag]:
-        return [f for c in self.acceptance.checks for f in c.open_flags]
+        return self.acceptance.open_flags
 
     @property
     def word(self) -> str:
@@ -58,7 +58,7 @@ def accept_batch(archive: Archive, batch: str | None = None, override: str | Non
 def open_flags(archive: Archive, batch: str | None = None) -> tuple[str, list[Flag]]:
     """(batch, its open flags)."""
     acceptance = check_batch(archive, batch)
-    return acceptance.batch, [f for c in acceptance.checks for f in c.open_flags]
+    return acceptance.batch, acceptance.open_flags
 
 
 @dataclass

@@ -29,7 +29,7 @@ from archive.preservation.signing import SigningSettings, check_signatures, is_s
 from archive.preservation.verify import bag_problems
 from archive.records.export import iter_documents
 from archive.records.metadata import DOC_TYPES, FIELDS
-from archive.storage.events import check_chain, read_events
+from archive.storage.events import check_chain, logged_tag_manifests, read_events
 from archive.storage.fixity import atomic_write_json, sha256_file
 from archive.storage.store import Archive, read_json, transaction_folder_name
 
@@ -216,14 +216,7 @@ def _metadata_matches_content(context: _Context) -> tuple[str, list[str]]:
 
 def _logged_as_filed(context: _Context) -> tuple[str, list[str]]:
     """The package's tag manifest is the one its ingestion (or signing) event recorded."""
-    recorded: dict[str, str | None] = {}
-    for event in context.events:
-        if (
-            event.get("type") in ("ingestion", "signing", "arrangement")
-            and event.get("outcome") == "success"
-            and event.get("path")
-        ):  # each rewrites the tag manifest it records
-            recorded[event.get("document")] = event.get("tagmanifest_sha256")
+    recorded = logged_tag_manifests(context.events)
     failures = []
     for package in context.packages:
         if package.name not in recorded:

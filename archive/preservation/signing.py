@@ -24,6 +24,7 @@ from pathlib import Path
 
 from archive.config import ENV_PREFIX, Config, load_config
 from archive.errors import DamagedBag, ExitCode, NotFound, TradeArchiveError
+from archive.storage.events import logged_tag_manifests, read_events
 from archive.storage.fixity import sha256_file
 from archive.storage.package import rebag
 from archive.storage.store import Archive
@@ -280,7 +281,7 @@ def sign_documents(archive: Archive, document: str | None = None, settings: Sign
         packages = archive.documents()
     signed, skipped = [], []
     with archive.writer_lock():  # bags are rewritten: no ingest or filing meanwhile
-        logged = _logged_tagmanifests(archive)
+        logged = logged_tag_manifests(read_events(archive.events_path))
         for package in packages:
             # signed, and the log knows its tag manifest (a stop before the event: signed again, logged)
             if is_signed(package) and logged.get(package.name) == sha256_file(package / "tagmanifest-sha256.txt"):
@@ -289,17 +290,6 @@ def sign_documents(archive: Archive, document: str | None = None, settings: Sign
             sign_package(archive, package, settings)
             signed.append(package.name)
     return {"signed": signed, "already_signed": skipped}
-
-
-def _logged_tagmanifests(archive: Archive) -> dict[str, str]:
-    """Each document's tag manifest SHA-256 as the event log last recorded it."""
-    from archive.storage.events import read_events
-
-    logged = {}
-    for event in read_events(archive.events_path):
-        if event.get("type") in ("ingestion", "signing", "arrangement") and event.get("tagmanifest_sha256"):
-            logged[event.get("document")] = event["tagmanifest_sha256"]
-    return logged
 
 
 def is_signed(package: Path) -> bool:

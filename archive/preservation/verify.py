@@ -21,7 +21,7 @@ from archive.errors import ArchiveError
 from archive.preservation.signing import SigningSettings, check_signatures
 from archive.records.document import DocumentRecord
 from archive.records.transaction import stale_records
-from archive.storage.events import check_chain, read_events
+from archive.storage.events import check_chain, logged_tag_manifests, read_events
 from archive.storage.fixity import sha256_file
 from archive.storage.store import Archive, read_json
 
@@ -202,16 +202,14 @@ def _check_transaction_records(archive: Archive, problems: list[Problem]) -> Non
 
 def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem]) -> None:
     """Every package the event log says was filed is still where the log last put it."""
+    events = list(read_events(archive.events_path))
     where: dict[str, dict] = {}  # document -> its ingestion event, path updated by filing events
-    for event in read_events(archive.events_path):
+    for event in events:
         if event.get("type") == "ingestion" and event.get("outcome") == "success" and event.get("path"):
             where[event["document"]] = dict(event)
         elif event.get("type") == "filing" and event.get("document") in where:
             where[event["document"]]["path"] = event["to"]
-        elif event.get("type") == "arrangement" and event.get("tagmanifest_sha256") and event.get("document") in where:
-            where[event["document"]]["tagmanifest_sha256"] = event["tagmanifest_sha256"]  # bag-info.txt gained its 档号
-        elif event.get("type") == "signing" and event.get("document") in where:  # signed after ingest: re-bagged
-            where[event["document"]]["tagmanifest_sha256"] = event.get("tagmanifest_sha256")
+    tag_manifests = logged_tag_manifests(events)  # signing and arrangement re-bag after ingest
     _check_corrections(archive, problems)
     # ...and every package present was logged: a log cut short or removed loses the
     # record of how packages came to be, which the hash chain alone cannot show.
@@ -235,7 +233,7 @@ def _check_catalogue(archive: Archive, present: set[str], problems: list[Problem
                 Problem("missing_package", path, "filed (see events.jsonl) but no longer in the archive", **owner)
             )
             continue
-        expected = event.get("tagmanifest_sha256")
+        expected = tag_manifests.get(document)
         tagmanifest = archive.root / path / "tagmanifest-sha256.txt"
         if expected and tagmanifest.exists() and sha256_file(tagmanifest) != expected:
             problems.append(Problem("rebagged", str(Path(path) / "tagmanifest-sha256.txt"),

@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -125,6 +125,20 @@ def read_events(log_path: Path) -> Iterator[dict]:
 class ChainBreak:
     line: int  # 1-based line number in events.jsonl
     problem: str
+
+
+def logged_tag_manifests(events: Iterable[dict]) -> dict[str, str | None]:
+    """Each filed document's tag-manifest SHA-256 as the log last recorded it: its ingestion's
+    (None where the event does not say), then that of each signing or arrangement that
+    re-bagged it since. ``verify``, ``sign`` and the four-property check follow the same one."""
+    logged: dict[str, str | None] = {}
+    for event in events:
+        kind, document = event.get("type"), event.get("document")
+        if kind == "ingestion" and event.get("outcome") == "success" and event.get("path"):
+            logged[document] = event.get("tagmanifest_sha256")
+        elif kind in ("signing", "arrangement") and event.get("tagmanifest_sha256") and document in logged:
+            logged[document] = event["tagmanifest_sha256"]
+    return logged
 
 
 def check_chain(log_path: Path) -> list[ChainBreak]:
