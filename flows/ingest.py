@@ -40,8 +40,6 @@ from archive.storage.store import Archive, resolve_root
 from flows.cluster import check_dask, security
 from flows.server import TemporaryServer, console_above
 
-# Re-exported for the command line and older callers.
-pages_ready, report_progress, stop_batches = HOST.pages_ready, HOST.report_progress, HOST.stop
 _stop_signals: dict[int, object] = {}  # signal -> its handler, while ``stoppable`` is in force
 
 

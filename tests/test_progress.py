@@ -12,9 +12,9 @@ import pytest
 from click.testing import CliRunner
 from rich.console import Console
 
+from archive.ingest.batch import HOST
 from archive.ingest.progress import BatchProgress, LiveBar, LogAboveBar, PassProgress, ProgressSnapshot, count_pages
 from flows.cli import cli
-from flows.ingest import report_progress
 
 
 class Recorder:
@@ -184,7 +184,7 @@ def progress_batch(tmp_path_factory, resources, prefect_harness):
     (src / "empty.pdf").write_bytes(b"")
     archive = tmp_path_factory.mktemp("archive")
     recorder = Recorder()
-    with report_progress(recorder):
+    with HOST.report_progress(recorder):
         result = CliRunner().invoke(cli, ["ingest", str(src), "--archive", str(archive), "--progress"])
     return {"src": src, "archive": archive, "result": result, "snapshots": recorder.snapshots}
 
