@@ -3,6 +3,7 @@ and a message that tells a person what to do next (OCRmyPDF's pattern)."""
 
 from __future__ import annotations
 
+import errno
 from enum import IntEnum
 
 
@@ -94,3 +95,16 @@ class BatchInterrupted(TradeArchiveError):
     not archived (nothing half-written stays) and is done by the next run."""
 
     exit_code = ExitCode.interrupted
+
+
+def explain_os_error(error: OSError) -> str:
+    """A disk or permission failure as its user can act on it (what, where, what to do)."""
+    hint = {
+        errno.ENOSPC: "the disk is full: free space and run the command again",
+        errno.EDQUOT: "the disk quota is used up: free space and run the command again",
+        errno.EROFS: "the file system is read-only: run it on a writable copy of the archive",
+        errno.EACCES: "permission denied: run it as the archive's owner, or ask an admin",
+        errno.EPERM: "not permitted: run it as the archive's owner, or ask an admin",
+    }.get(error.errno or 0, "a disk or network problem")
+    where = f" ({error.filename})" if error.filename else ""
+    return f"{error.strerror or error}{where}: {hint}"

@@ -176,8 +176,12 @@ def deploy_to_pool(config: Config, pool: str) -> list[str]:
     from prefect.client.schemas.actions import WorkPoolCreate
     from prefect.deployments.runner import EntrypointType
     from prefect.exceptions import ObjectAlreadyExists
+    from prefect.settings import PREFECT_API_URL
     from prefect.workers.process import ProcessWorker
 
+    if not PREFECT_API_URL.value():  # else they would go to a temporary server, gone at exit
+        raise InvalidValue("deployments live on a persistent Prefect server: run `prefect server start` and export "
+                           "PREFECT_API_URL=http://<server>:4200/api (and PREFECT_API_AUTH_STRING)")  # fmt: skip
     template = ProcessWorker.get_default_base_job_template()
     with get_client(sync_client=True) as client:
         try:

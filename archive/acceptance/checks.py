@@ -61,6 +61,11 @@ class Flag:
     page: int | None = None
     resolved: dict | None = None
 
+    @property
+    def where(self) -> str:
+        """Where the flag points, for people: "file.pdf p.2", "file.pdf" or nothing."""
+        return f"{self.source} p.{self.page}" if self.page else (self.source or "")
+
 
 @dataclass
 class Check:

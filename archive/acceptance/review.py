@@ -4,6 +4,7 @@ line and the review page call these same functions."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +44,16 @@ class Verdict:
             return "ACCEPTED"
         return "ACCEPTED BY OVERRIDE" if self.override else "NOT ACCEPTED"
 
+    def render(self) -> str:
+        """What ``accept`` prints: each check with its evidence and open flags, then the verdict."""
+        lines = []
+        for check in self.acceptance.checks:
+            lines.append(f"{'PASS' if check.passed else 'FAIL'}  {check.name}: {'; '.join(check.evidence)}")
+            lines += [f"      [{f.id}] {f.message}" + (f" ({f.where})" if f.where else "") for f in check.open_flags]
+        lines.append(f"batch {self.acceptance.batch}: {self.word}; {len(self.open_flags)} open flag(s); "
+                     f"certificate {self.certificate['html']}")  # fmt: skip
+        return "\n".join(lines)
+
 
 def accept_batch(archive: Archive, batch: str | None = None, override: str | None = None) -> Verdict:
     """Check a batch (the latest when none is named), write its certificate and log
@@ -61,6 +72,12 @@ def open_flags(archive: Archive, batch: str | None = None) -> tuple[str, list[Fl
     return acceptance.batch, acceptance.open_flags
 
 
+def render_flags(batch: str, flags: list[Flag]) -> str:
+    """What ``review list`` prints: one line per open flag, then their number."""
+    lines = [f"[{item.id}] {item.check}: {item.message}  {item.where}" for item in flags]
+    return "\n".join([*lines, f"{len(flags)} open flag(s) in batch {batch}"])
+
+
 @dataclass
 class FlagView:
     flag: Flag
@@ -75,6 +92,19 @@ class FlagView:
         if not (self.flag.document and self.flag.page):
             return b""
         return page_png(archive, self.flag.document, self.flag.page, width=width) or b""
+
+    def render(self, image: Path | None = None) -> str:
+        """What ``review show`` prints: the flag, where its page image was written, the
+        page's text and the document's metadata."""
+        lines = [f"[{self.flag.id}] {self.flag.check}: {self.flag.message}"]
+        if image is not None:
+            lines.append(f"page image: {image}")
+        if self.text is not None:
+            lines += ["--- text ---", self.text]
+        if self.document is not None:
+            metadata = self.document.metadata | {"doc_type": self.document.doc_type}
+            lines += ["--- metadata ---", json.dumps(metadata, ensure_ascii=False, indent=2)]
+        return "\n".join(lines)
 
 
 def show_flag(archive: Archive, flag_id: str, batch: str | None = None, known: Iterable[Flag] = ()) -> FlagView:

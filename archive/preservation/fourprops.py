@@ -70,6 +70,16 @@ class FourPropertyReport:
                 "transaction": self.transaction, "created": self.created,
                 "groups": {g: [asdict(i) for i in items] for g, items in self.groups.items()}}  # fmt: skip
 
+    def render(self) -> str:
+        """What ``check`` prints: each group's items with their evidence, then the outcome."""
+        lines = []
+        for group, items in self.groups.items():
+            lines.append(group)
+            for item in items:
+                lines += [f"  {item.code} {item.name}: {item.outcome}", *(f"      {e}" for e in item.evidence)]
+        where = f"check --stage {self.stage}: {self.packages} packages: {self.outcome} (report: {self.path})"
+        return "\n".join([*lines, where])
+
 
 @dataclass
 class _Context:

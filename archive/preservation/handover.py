@@ -50,6 +50,12 @@ class HandoverResult:
     register: Path
     signed_register: bool
 
+    def summary(self, destination: object = None) -> str:
+        """What ``handover`` prints (``destination``: as the user typed it; default the full path)."""
+        signed = " (signed)" if self.signed_register else ""
+        return (f"handover: {self.packages} packages, {self.bytes} bytes in {destination or self.destination}; "
+                f"register {self.register.name}{signed}; four-property check: {self.check.outcome}")  # fmt: skip
+
 
 def handover(
     archive: Archive,

@@ -262,7 +262,18 @@ def _run(coroutine):
 # --- signing documents archived before a key was configured -----------------------------
 
 
-def sign_documents(archive: Archive, document: str | None = None, settings: SigningSettings | None = None) -> dict:
+@dataclass(frozen=True)
+class Signed:
+    """What ``sign_documents`` did: the documents it signed and those signed already."""
+
+    signed: list[str]
+    already_signed: list[str]
+
+    def summary(self) -> str:
+        return f"sign: {len(self.signed)} signed, {len(self.already_signed)} already signed"
+
+
+def sign_documents(archive: Archive, document: str | None = None, settings: SigningSettings | None = None) -> Signed:
     """``trade-archive sign``: sign one document, or every document not signed yet. Each
     bag is validated first (an altered package is never signed), its access PDF signed,
     its manifests rewritten and its tag manifest signed; each logged as a signing event
@@ -289,7 +300,7 @@ def sign_documents(archive: Archive, document: str | None = None, settings: Sign
                 continue
             sign_package(archive, package, settings)
             signed.append(package.name)
-    return {"signed": signed, "already_signed": skipped}
+    return Signed(signed, skipped)
 
 
 def is_signed(package: Path) -> bool:

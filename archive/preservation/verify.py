@@ -53,6 +53,13 @@ class VerifyReport:
         return {"ok": self.ok, "documents": self.documents, "files": self.files,
                 "problems": [asdict(p) for p in self.problems]}  # fmt: skip
 
+    def render(self) -> str:
+        """What ``verify`` prints: each problem with its document and transaction, then the outcome."""
+        lines = [f"{p.kind.upper()}: {p.path}" + (f" (document {p.document}, transaction {p.transaction})"
+                 if p.document else "") + f": {p.detail}" for p in self.problems]  # fmt: skip
+        state = "OK" if self.ok else f"{len(self.problems)} PROBLEM(S)"
+        return "\n".join([*lines, f"verify: {self.documents} documents, {self.files} files: {state}"])
+
 
 def check_fixity(
     archive: Archive, on_document: Callable[[Path], None] | None = None, signing: SigningSettings | None = None

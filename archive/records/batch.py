@@ -9,6 +9,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from archive.errors import ExitCode
+
 log = logging.getLogger(__name__)
 
 _Record = TypeVar("_Record")
@@ -97,6 +99,11 @@ class BatchSummary:
 
     def to_json(self) -> dict[str, Any]:
         return _to_json(self) | {"outcomes": [o.to_json() for o in self.outcomes]}
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """130 when stopped (run it again to finish), 15 when a document failed even after retries."""
+        return ExitCode.interrupted if self.interrupted else ExitCode.other_error if self.failed else ExitCode.ok
 
     def add(self, outcome: DocumentOutcome) -> None:
         """Count one document's outcome under its status."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,16 @@ def show_pages(archive: Archive, document: str, page: int | None = None) -> tupl
     if not pages or package is None:  # the same answer whether it does not exist or the user may not see it
         raise NotFound(f"no document {document}" + (f" page {page}" if page is not None else ""))
     return package, pages
+
+
+def render_shown(package: Path, pages: list[dict]) -> str:
+    """What ``show`` prints: the document, its access PDF, its metadata, each page's text."""
+    first = pages[0]
+    metadata = json.dumps(first["metadata"], ensure_ascii=False, indent=2)
+    lines = [f"{first['source']}  ({first['doc_type']}, {first['access']})",
+             f"access PDF: {package / 'data' / 'access.pdf'}", metadata]  # fmt: skip
+    lines += [f"--- page {p['page']}{' (blank)' if p['blank'] else ''} ---\n{p['text']}" for p in pages]
+    return "\n".join(lines)
 
 
 def export_pages(archive: Archive, fmt: str = "jsonl") -> tuple[tuple[int, int], Iterator[dict]]:

@@ -58,6 +58,26 @@ class DueForAppraisal:
     approver: str | None
     decided: str | None  # when
 
+    def line(self) -> str:
+        """One line of ``disposal``'s list."""
+        decided = f"{self.decision} ({self.approver})" if self.decision else "not appraised"
+        box = self.box or "-"
+        return f"{self.archival_code}  ends {self.retention_ends}  box {box}  {decided}  {self.title}"
+
+
+@dataclass(frozen=True)
+class Appraisal:
+    """An appraisal decision as logged."""
+
+    archival_code: str
+    decision: str  # destroy | keep
+    approver: str
+    early: bool  # decided before the retention period ends
+
+    def summary(self) -> str:
+        early = " (before its retention ends)" if self.early else ""
+        return f"{self.archival_code}: {self.decision}{early}, approved by {self.approver}; logged"
+
 
 def due_for_appraisal(archive: Archive, due: int | None = None) -> list[DueForAppraisal]:
     """Documents whose retention period ends in ``due`` (default: this year) or before, in
@@ -80,7 +100,7 @@ def due_for_appraisal(archive: Archive, due: int | None = None) -> list[DueForAp
     return sorted(listed, key=lambda d: d.archival_code)
 
 
-def record_appraisal(archive: Archive, document: str, decision: str, approver: str, note: str) -> dict:
+def record_appraisal(archive: Archive, document: str, decision: str, approver: str, note: str) -> Appraisal:
     """An appraisal decision (鉴定) on a document's paper original, logged: who approved
     it and why. Nothing is deleted: the electronic copy stays whatever is decided."""
     if decision not in DECISIONS:
@@ -93,9 +113,10 @@ def record_appraisal(archive: Archive, document: str, decision: str, approver: s
     if decision == "destroy" and arranged.retention_ends is None:
         raise InvalidValue(f"{arranged.archival_code} is kept permanently (永久): it is never destroyed")
     early = arranged.retention_ends is not None and arranged.retention_ends > datetime.now(timezone.utc).year
-    return archive.log(APPRAISAL, document=document, archival_code=arranged.archival_code, decision=decision,
-                       approver=approver.strip(), note=note.strip(), retention_ends=arranged.retention_ends,
-                       before_retention_ends=early)  # fmt: skip
+    archive.log(APPRAISAL, document=document, archival_code=arranged.archival_code, decision=decision,
+                approver=approver.strip(), note=note.strip(), retention_ends=arranged.retention_ends,
+                before_retention_ends=early)  # fmt: skip
+    return Appraisal(arranged.archival_code, decision, approver.strip(), early)
 
 
 def _package(archive: Archive, document: str) -> Path:

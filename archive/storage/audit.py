@@ -48,6 +48,12 @@ def use_events(archive: Archive, user: str | None = None, action: str | None = N
         yield event
 
 
+def use_line(event: dict) -> str:
+    """One use event as ``audit`` prints it: when, who, what, on what, how many results."""
+    what = event.get("query") or event.get("document") or event.get("format") or ""
+    return f"{event['time']}  {event['user']:<12} {event['action']:<7} {what}  -> {event['results']} result(s)"
+
+
 def _utc(value: str) -> str:
     """An ISO date or time as the event log writes it (UTC)."""
     try:

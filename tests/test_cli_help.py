@@ -1,0 +1,31 @@
+"""Every command's help carries an example, printed as written (sqlite-utils' rule)."""
+
+import click
+from click.testing import CliRunner
+
+from flows.cli import cli
+
+
+def _commands(group: click.Group, path: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], click.Command]]:
+    found = []
+    for name, command in group.commands.items():
+        found.append(((*path, name), command))
+        if isinstance(command, click.Group):
+            found += _commands(command, (*path, name))
+    return found
+
+
+def test_every_command_has_an_example_printed_unwrapped() -> None:
+    runner = CliRunner()
+    missing = []
+    for path, command in _commands(cli):
+        if isinstance(command, click.Group) and not command.invoke_without_command and path != ("review",):
+            continue  # a plain group (keys): its commands carry the examples
+        result = runner.invoke(cli, [*path, "--help"], terminal_width=60)
+        assert result.exit_code == 0, result.output
+        examples = getattr(command, "examples", [])
+        if not examples:
+            missing.append(" ".join(path))
+        for line in examples:  # whole on one line, however narrow the terminal
+            assert line in result.output, (path, line)
+    assert not missing, f"commands without an example: {missing}"
