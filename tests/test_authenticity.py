@@ -107,6 +107,9 @@ def test_untouched_archive_verifies_and_passes_the_archiving_check_in_four_group
     assert items["GD-1-1"]["outcome"] == "PASS" and set(items["GD-1-1"]) == {"code", "name", "outcome", "evidence"}
     assert items["GD-4-1"]["outcome"] in ("NOT CHECKED", "PASS")  # no virus scanner here: never a PASS without one
     assert list(signed_copy.root.glob("reports/four-properties-archiving-*.json"))
+    for after_the_check in (["report"], ["review", "list"], ["accept"]):  # its report is not a batch's
+        result = _cli(*after_the_check, "--archive", str(signed_copy.root))
+        assert result.exit_code in (0, 3, 8), (after_the_check, result.output, result.exception)  # no crash
 
 
 def test_an_altered_access_pdf_with_rewritten_checksums_fails_verify_and_the_storage_check(signed_copy, signing_env):

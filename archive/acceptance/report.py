@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from archive.errors import NotFound
+from archive.preservation.fourprops import REPORT_PREFIX
 from archive.records.batch import BatchSummary
 from archive.storage.fixity import atomic_write_bytes, atomic_write_json
 from archive.storage.store import Archive, read_json
@@ -83,8 +84,9 @@ def save_report(archive: Archive, summary: BatchSummary) -> Path:
 
 
 def _report_files(archive: Archive) -> list[Path]:
+    """The batch reports, oldest first: not the certificates or the four-property checks beside them."""
     reports = sorted((archive.root / "reports").glob("*.json"))
-    return [r for r in reports if not r.name.endswith("-acceptance.json")]
+    return [r for r in reports if not (r.name.endswith("-acceptance.json") or r.name.startswith(REPORT_PREFIX))]
 
 
 def load_reports(archive: Archive, run: str | None = None) -> list[BatchSummary]:

@@ -38,6 +38,8 @@ GROUPS = ("真实性", "完整性", "可用性", "安全性")
 PASS, FAIL, NOT_CHECKED = "PASS", "FAIL", "NOT CHECKED"
 MAX_EVIDENCE = 20  # lines of failures per item; the rest counted
 
+REPORT_PREFIX = "four-properties-"  # reports/four-properties-<stage>-<time>.json, beside the batch reports
+
 # Formats kept, by what the bytes say (magic numbers), not by the file's name.
 ALLOWED_FORMATS = {"PDF", "JPEG", "PNG", "TIFF", "JPEG 2000", "JSON", "text"}
 PACKAGE_FILES = ("bagit.txt", "bag-info.txt", "manifest-sha256.txt", "tagmanifest-sha256.txt",
@@ -141,7 +143,7 @@ def _common_root(packages: list[Path]) -> Path:
 
 def _write(archive: Archive, report: FourPropertyReport) -> None:
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
-    path = archive.root / "reports" / f"four-properties-{report.stage}-{stamp}.json"
+    path = archive.root / "reports" / f"{REPORT_PREFIX}{report.stage}-{stamp}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     report.path = str(path)
     atomic_write_json(path, report.to_json())
