@@ -18,7 +18,8 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 
 from archive.preservation.keys import DemoTimestampServer, init_demo_keys
-from archive.preservation.signing import SigningSettings, check_signatures, sign_bag, sign_pdf
+from archive.preservation.signatures import check_signatures
+from archive.preservation.signing import SigningSettings, sign_bag, sign_pdf
 
 
 def main() -> None:

@@ -196,7 +196,8 @@ def test_a_visible_mark_keeps_the_access_pdf_pdfa_and_valid(ingested_archive, de
     import pikepdf
     import pikepdf.pdfa
 
-    from archive.preservation.signing import SigningSettings, _check_pdf, _trust_context, sign_pdf
+    from archive.preservation.signatures import _check_pdf, _trust_context
+    from archive.preservation.signing import SigningSettings, sign_pdf
 
     pdf = tmp_path / "access.pdf"
     shutil.copy(_access_pdfs(ingested_archive)[0], pdf)
@@ -248,7 +249,8 @@ def test_a_tag_manifest_rewritten_by_a_filing_is_signed_again(signed_copy, signi
     """Filing an unfiled document writes its 档号 into bag-info.txt, which changes the tag
     manifest its detached signature covers: the filing signs it again (``reseal``)."""
     from archive.config import load_config
-    from archive.preservation.signing import SigningSettings, check_signatures, reseal
+    from archive.preservation.signatures import check_signatures
+    from archive.preservation.signing import SigningSettings, reseal
     from archive.storage.package import update_bag
 
     package = next(signed_copy.documents())

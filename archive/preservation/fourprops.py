@@ -25,12 +25,14 @@ from pathlib import Path
 from archive.config import load_config
 from archive.errors import ArchiveError, InvalidValue, NotFound
 from archive.preservation.formats import ACTIVE_CONTENT, active_content, identify
-from archive.preservation.signing import SigningSettings, check_signatures, is_signed, signature_summary
+from archive.preservation.signatures import check_signatures, signature_summary
+from archive.preservation.signing import SigningSettings, is_signed
 from archive.preservation.verify import bag_problems
 from archive.records.export import iter_documents
 from archive.records.metadata import DOC_TYPES, FIELDS
 from archive.storage.events import check_chain, logged_tag_manifests, read_events
 from archive.storage.fixity import atomic_write_json, sha256_file
+from archive.storage.package import read_bag_info
 from archive.storage.store import Archive, read_json, transaction_folder_name
 
 STAGES = {"archiving": ("GD", "归档"), "transfer": ("YJ", "移交"), "storage": ("BC", "长期保存")}
@@ -247,7 +249,7 @@ def _complete(context: _Context) -> tuple[str, list[str]]:
         payload = [p for p in (package / "data").rglob("*") if p.is_file()]
         count, total = len(payload), sum(p.stat().st_size for p in payload)
         files, size = files + count, size + total
-        oxum = _bag_info(package).get("Payload-Oxum")
+        oxum = read_bag_info(package).get("Payload-Oxum")
         if oxum and oxum != f"{total}.{count}":
             failures.append(f"{_name(context, package)}: Payload-Oxum {oxum}, on disk {total}.{count}")
     return _outcome(failures, [f"{len(context.packages)} packages, {files} payload files, {size} bytes; "
@@ -488,14 +490,3 @@ def _document(package: Path) -> dict | None:
         return record if isinstance(record, dict) else None
     except (OSError, ValueError):
         return None
-
-
-def _bag_info(package: Path) -> dict[str, str]:
-    info = {}
-    try:
-        for line in (package / "bag-info.txt").read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition(":")
-            info[key.strip()] = value.strip()
-    except OSError:
-        pass
-    return info

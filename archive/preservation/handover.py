@@ -29,7 +29,8 @@ from pathlib import Path
 from archive.config import load_config
 from archive.errors import InvalidValue, NotFound
 from archive.preservation.fourprops import FourPropertyReport, check_four_properties
-from archive.preservation.signing import SigningSettings, sign_detached, signature_summary
+from archive.preservation.signatures import signature_summary
+from archive.preservation.signing import SigningSettings, sign_detached
 from archive.preservation.transfer import check_destination, copy_bag
 from archive.records.export import ExportedDocument, iter_documents
 from archive.records.metadata import DOC_TYPE_NAMES

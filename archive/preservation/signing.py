@@ -5,7 +5,7 @@ signature beside it (``tagmanifest-sha256.txt.p7s``), which covers the whole bag
 through its manifests; both timestamped by an RFC 3161 authority when ``tsa_url`` is
 set. The signing algorithm is the certificate's (RSA, ECDSA), not chosen here.
 
-Checking them (``check_signatures``) is verify's and the four-property check's.
+Checking them is ``archive.preservation.signatures``'s (for verify and the four-property check).
 Without a ``signing_key`` nothing is signed and a missing signature is no problem.
 """
 
@@ -74,18 +74,11 @@ def _path(text: str | None) -> Path | None:
     return Path(text).expanduser() if text else None
 
 
-@dataclass(frozen=True)
-class SignatureFinding:
-    kind: str  # signature_invalid | signature_missing | timestamp_invalid
-    file: str  # relative to the package
-    detail: str
-
-
 def load_pkcs12(path: Path, password: bytes | None):  # -> pyhanko SimpleSigner
     from pyhanko.sign.signers import SimpleSigner
 
     try:
-        with _quiet_pyhanko():  # it logs a traceback for a wrong password
+        with quiet_pyhanko():  # it logs a traceback for a wrong password
             signer = SimpleSigner.load_pkcs12(str(path), passphrase=password)
     except Exception as error:  # noqa: BLE001 - pyHanko raises assorted errors for a bad file or password
         signer = None
@@ -98,7 +91,7 @@ def load_pkcs12(path: Path, password: bytes | None):  # -> pyhanko SimpleSigner
 
 
 @contextlib.contextmanager
-def _quiet_pyhanko() -> Iterator[None]:
+def quiet_pyhanko() -> Iterator[None]:
     """pyHanko logs a traceback for each failed validation or key load; the findings and
     errors here say it once, in words."""
     loggers = [logging.getLogger(name) for name in ("pyhanko", "pyhanko_certvalidator")]
@@ -113,7 +106,7 @@ def _quiet_pyhanko() -> Iterator[None]:
 
 
 @functools.lru_cache(maxsize=4)
-def _signer(settings: SigningSettings):
+def load_signer(settings: SigningSettings):
     if not settings.key or not settings.key.is_file():
         raise SigningError(f"signing_key {settings.key} does not exist (`keys init --demo DIR` makes demo keys)")
     password = os.environ.get(PASSWORD_ENV)
@@ -130,7 +123,7 @@ def _timestamper(settings: SigningSettings):
 
 
 def signer_name(settings: SigningSettings) -> str:
-    return _signer(settings).signing_cert.subject.human_friendly
+    return load_signer(settings).signing_cert.subject.human_friendly
 
 
 def sign_pdf(path: Path, settings: SigningSettings) -> None:
@@ -150,11 +143,11 @@ def sign_pdf(path: Path, settings: SigningSettings) -> None:
         with open(path, "rb") as source, open(partial, "wb") as out:
             writer = IncrementalPdfFileWriter(source, strict=False)
             pdf_signer = signers.PdfSigner(
-                meta, _signer(settings), timestamper=_timestamper(settings),
+                meta, load_signer(settings), timestamper=_timestamper(settings),
                 new_field_spec=_field_spec(settings), stamp_style=_stamp_style(settings),
             )  # fmt: skip
-            with _quiet_pyhanko():  # a failure is raised below, in words
-                _run(pdf_signer.async_sign_pdf(writer, output=out))
+            with quiet_pyhanko():  # a failure is raised below, in words
+                run_async(pdf_signer.async_sign_pdf(writer, output=out))
             out.flush()
             os.fsync(out.fileno())
         os.replace(partial, path)
@@ -185,7 +178,7 @@ def _stamp_style(settings: SigningSettings):
     from pyhanko.pdf_utils.text import TextBoxStyle
     from pyhanko.stamp import TextStampStyle
 
-    font = GlyphAccumulatorFactory(_stamp_font(_signer(settings).subject_name or ""), font_size=7)
+    font = GlyphAccumulatorFactory(_stamp_font(load_signer(settings).subject_name or ""), font_size=7)
     return TextStampStyle(stamp_text=STAMP_TEXT, border_width=0, text_box_style=TextBoxStyle(font=font))
 
 
@@ -221,8 +214,8 @@ def sign_detached(path: Path, settings: SigningSettings) -> Path:
     data = path.read_bytes()
     content = cms.ContentInfo({"content_type": "data", "content": data})
     try:
-        with _quiet_pyhanko():
-            signed = _run(_signer(settings).async_sign_general_data(content, "sha256", detached=True,
+        with quiet_pyhanko():
+            signed = run_async(load_signer(settings).async_sign_general_data(content, "sha256", detached=True,
                                                                      timestamper=_timestamper(settings)))  # fmt: skip
     except (OSError, SigningError):
         raise
@@ -255,7 +248,7 @@ def reseal(archive: Archive, documents: list[str], settings: SigningSettings | N
     return done
 
 
-def _run(coroutine):
+def run_async(coroutine):
     return asyncio.run(coroutine)
 
 
@@ -304,7 +297,7 @@ def sign_documents(archive: Archive, document: str | None = None, settings: Sign
 
 
 def is_signed(package: Path) -> bool:
-    return (package / SIGNATURE_FILE).exists() and bool(_pdf_signature_count(package / ACCESS_PDF))
+    return (package / SIGNATURE_FILE).exists() and bool(pdf_signature_count(package / ACCESS_PDF))
 
 
 def sign_package(archive: Archive, package: Path, settings: SigningSettings) -> None:
@@ -317,7 +310,7 @@ def sign_package(archive: Archive, package: Path, settings: SigningSettings) -> 
             raise DamagedBag(f"{package} fails validation ({error}): it is not signed; `trade-archive verify` "
                              "shows what changed") from error  # fmt: skip
     access = package / ACCESS_PDF
-    if not _pdf_signature_count(access):
+    if not pdf_signature_count(access):
         sign_pdf(access, settings)
     (package / SIGNATURE_FILE).unlink(missing_ok=True)  # bagit would list it in the new tag manifest
     rebag(package)
@@ -336,7 +329,7 @@ def _signed_before_a_stop(package: Path) -> bool:
 
     recorded = bagit.Bag(str(package)).entries.get(ACCESS_PDF, {}).get("sha256")
     signed = (package / ACCESS_PDF).read_bytes()
-    if not recorded or not _pdf_signature_count(package / ACCESS_PDF):
+    if not recorded or not pdf_signature_count(package / ACCESS_PDF):
         return False
     prefixes = (m + 5 + tail for m in _eof_markers(signed)[:-1] for tail in (0, 1, 2))
     if not any(hashlib.sha256(signed[:end]).hexdigest() == recorded for end in prefixes):
@@ -357,18 +350,7 @@ def _eof_markers(data: bytes) -> list[int]:
     return found
 
 
-def _unreadable(path: Path) -> str | None:
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    try:
-        with open(path, "rb") as handle:
-            PdfFileReader(handle, strict=False).embedded_signatures  # noqa: B018 - parsing is the check
-    except Exception as error:  # noqa: BLE001 - whatever stops the parse
-        return f"{type(error).__name__}: {error}"
-    return None
-
-
-def _pdf_signature_count(path: Path) -> int:
+def pdf_signature_count(path: Path) -> int:
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     try:
@@ -376,140 +358,3 @@ def _pdf_signature_count(path: Path) -> int:
             return len(PdfFileReader(handle, strict=False).embedded_signatures)
     except Exception:  # noqa: BLE001 - an unreadable PDF has no signature we can count
         return 0
-
-
-# --- checking -------------------------------------------------------------------------------
-
-
-def _trust_context(settings: SigningSettings):
-    """Certificates must chain to ``trust_roots``; where none are configured, to the chain
-    the centre's own PKCS#12 carries (the demo's root)."""
-    from pyhanko.keys import load_certs_from_pemder
-    from pyhanko_certvalidator import ValidationContext
-
-    if settings.trust_roots is not None:
-        roots = list(load_certs_from_pemder([str(settings.trust_roots)]))
-    elif settings.enabled:
-        signer = _signer(settings)
-        roots = [c for c in signer.cert_registry if c.issuer == c.subject] or [signer.signing_cert]
-    else:
-        roots = []
-    return ValidationContext(trust_roots=roots, allow_fetching=False, revocation_mode="soft-fail")
-
-
-def check_signatures(package: Path, settings: SigningSettings) -> list[SignatureFinding]:
-    """Every signature and timestamp of the package, validated; a signature missing is a
-    finding only where signing is configured (or the package was signed in part)."""
-    cms_file = package / SIGNATURE_FILE
-    pdf_count = _pdf_signature_count(package / ACCESS_PDF)
-    if not (settings.enabled or cms_file.exists() or pdf_count):
-        return []
-    with _quiet_pyhanko():
-        return _checked(package, cms_file, pdf_count, _trust_context(settings))
-
-
-def _checked(package: Path, cms_file: Path, pdf_count: int, context) -> list[SignatureFinding]:  # noqa: ANN001
-    findings: list[SignatureFinding] = []
-    if pdf_count:
-        findings += _check_pdf(package / ACCESS_PDF, context)
-    elif unreadable := _unreadable(package / ACCESS_PDF):  # damaged past parsing: its signature with it
-        findings.append(
-            SignatureFinding("signature_invalid", ACCESS_PDF, f"the access PDF cannot be read ({unreadable})")
-        )
-    else:
-        findings.append(SignatureFinding("signature_missing", ACCESS_PDF, "the access PDF carries no signature"))
-    if cms_file.exists():
-        findings += _check_detached(package / "tagmanifest-sha256.txt", cms_file, context)
-    else:
-        findings.append(SignatureFinding("signature_missing", SIGNATURE_FILE, "the tag manifest is not signed"))
-    return findings
-
-
-def _check_pdf(path: Path, context) -> list[SignatureFinding]:
-    from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
-    from pyhanko.sign.validation.status import SignatureCoverageLevel
-
-    findings = []
-    try:
-        with open(path, "rb") as handle:
-            signatures = PdfFileReader(handle, strict=False).embedded_signatures
-            for number, signature in enumerate(signatures, 1):
-                status = validate_pdf_signature(signature, context, context)
-                last = number == len(signatures)
-                if problem := _status_problem(status):
-                    findings.append(SignatureFinding("signature_invalid", ACCESS_PDF, problem))
-                elif last and status.coverage != SignatureCoverageLevel.ENTIRE_FILE:
-                    findings.append(SignatureFinding("signature_invalid", ACCESS_PDF,
-                                                     "bytes were added after the signature"))  # fmt: skip
-                findings += _timestamp_problem(status, ACCESS_PDF)
-    except Exception as error:  # noqa: BLE001 - a signature too damaged to parse is an invalid one
-        findings.append(SignatureFinding("signature_invalid", ACCESS_PDF, f"{type(error).__name__}: {error}"))
-    return findings
-
-
-def _check_detached(data_path: Path, signature_path: Path, context) -> list[SignatureFinding]:
-    from asn1crypto import cms
-    from pyhanko.sign.validation.generic_cms import async_validate_detached_cms
-
-    name = signature_path.name
-    try:
-        signed_data = cms.ContentInfo.load(signature_path.read_bytes())["content"]
-        status = _run(async_validate_detached_cms(data_path.read_bytes(), signed_data, context, context))
-    except Exception as error:  # noqa: BLE001 - a damaged signature file is an invalid signature
-        return [SignatureFinding("signature_invalid", name, f"{type(error).__name__}: {error}")]
-    problem = _status_problem(status)
-    findings = [SignatureFinding("signature_invalid", name, f"{data_path.name}: {problem}")] if problem else []
-    return findings + _timestamp_problem(status, name)
-
-
-def _status_problem(status) -> str | None:
-    if not status.intact:
-        return "the signed content changed since it was signed (digest mismatch)"
-    if not status.valid:
-        return "the signature value does not verify"
-    if not status.trusted:
-        who = status.signing_cert.subject.human_friendly
-        return f"the signer's certificate does not chain to the trust roots ({who}): set trust_roots"
-    return None
-
-
-def _timestamp_problem(status, file: str) -> list[SignatureFinding]:
-    stamp = status.timestamp_validity
-    if stamp is None:
-        return []
-    if not (stamp.intact and stamp.valid):
-        return [SignatureFinding("timestamp_invalid", file, "the timestamp token does not verify")]
-    if not stamp.trusted:
-        return [SignatureFinding("timestamp_invalid", file, "the timestamp authority is not trusted")]
-    return []
-
-
-def signature_summary(package: Path, settings: SigningSettings) -> dict:
-    """Who signed the access PDF, when by its own clock, and the TSA's time (None where
-    unsigned or not timestamped), for registers and reports."""
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    summary: dict = {"signer": None, "signing_time": None, "timestamp": None}
-    try:
-        with open(package / ACCESS_PDF, "rb") as handle:
-            signatures = PdfFileReader(handle, strict=False).embedded_signatures
-            if signatures:
-                signature = signatures[-1]
-                own = signature.self_reported_timestamp
-                summary.update(signer=signature.signer_cert.subject.human_friendly, timestamp=_tsa_time(signature),
-                               signing_time=own.isoformat() if own else None)  # fmt: skip
-    except Exception:  # noqa: BLE001 - a register names what it can; verify reports the damage
-        pass
-    return summary
-
-
-def _tsa_time(signature) -> str | None:  # noqa: ANN001 - pyHanko's EmbeddedPdfSignature
-    """The RFC 3161 token's genTime, from the signature's unsigned attributes."""
-    attributes = signature.signer_info["unsigned_attrs"]
-    for attribute in [] if attributes.native is None else attributes:
-        if attribute["type"].native == "signature_time_stamp_token":
-            token = attribute["values"][0]
-            info = token["content"]["encap_content_info"]["content"].parsed
-            return info["gen_time"].native.isoformat()
-    return None

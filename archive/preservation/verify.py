@@ -18,7 +18,8 @@ import bagit
 
 from archive.config import load_config
 from archive.errors import ArchiveError
-from archive.preservation.signing import SigningSettings, check_signatures
+from archive.preservation.signatures import check_signatures
+from archive.preservation.signing import SigningSettings
 from archive.records.document import DocumentRecord
 from archive.records.transaction import stale_records
 from archive.storage.events import check_chain, logged_tag_manifests, read_events
