@@ -18,8 +18,10 @@ transaction's too: the record's ``bidders`` are those of its bid-opening record
 (a document of another type whose tables listed bidders where there is none;
 among equals the first filed), ``provenance["bidders"]`` names it. A record
 whose documents list no bidder has no ``bidders`` key at all, as records written
-before they were kept: such a record still matches a fresh merge. Archivists
-cannot correct bidders (``records.corrections`` takes single fields only).
+before they were kept: such a record still matches a fresh merge. A record an
+older version wrote for a transaction whose documents list bidders is taken as it
+is, not as damaged (``reindex`` adds them). Archivists cannot correct bidders
+(``records.corrections`` takes single fields only).
 """
 
 from __future__ import annotations
@@ -136,16 +138,17 @@ def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:
         previous = _previous(folder)
         if previous is None:
             yield path, "missing or unreadable"
-        elif previous != (fresh := _merged_as_filed(code, documents, previous)):
-            yield path, _difference(previous, fresh)
+        elif previous != (fresh := _merged_as_filed(code, documents, previous)) and not _before_bidders(
+            previous, fresh
+        ):
+            yield path, "does not match its documents"
 
 
-def _difference(previous: dict, fresh: dict) -> str:
-    """What ``verify`` says of a record that does not match a fresh merge: an archive ingested
-    before transaction records kept bidders is told apart from a record gone wrong."""
-    if "bidders" not in previous and previous == _without_bidders(fresh):
-        return "written before transaction records kept the bidders of the bid-opening record"
-    return "does not match its documents"
+def _before_bidders(previous: dict, fresh: dict) -> bool:
+    """Whether a record is as a version before records kept the bidders wrote it, and right in
+    all else: not damaged (export and the index take the bid-opening record's own bidders
+    meanwhile), and ``reindex`` adds them."""
+    return "bidders" not in previous and previous == _without_bidders(fresh)
 
 
 def _without_bidders(record: dict) -> dict:
