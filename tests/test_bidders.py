@@ -25,6 +25,23 @@ def test_bids_read_by_their_headers() -> None:
     assert parse_price("１２３.５０元") == 123.5
 
 
+def test_prices_as_bid_opening_records_write_them() -> None:
+    assert (
+        parse_price("¥1,234,567.89")
+        == parse_price("￥1234567.89元")
+        == parse_price("人民币1,234,567.89元")
+        == 1234567.89
+    )
+    assert parse_price("123.4567万元") == 1234567.0 and parse_price("123.4567", 10_000) == 1234567.0
+    assert parse_price("人民币壹佰贰拾叁万肆仟伍佰陆拾柒元捌角玖分") == 1234567.89  # capitals alone
+    both = "¥1,234,567.89（大写：壹佰贰拾叁万肆仟伍佰陆拾柒元捌角玖分）"
+    assert parse_price(both) == 1234567.89
+    assert parse_price(both.replace("567.89", "567.98")) == 1234567.89  # they disagree: the capitals hold
+    assert parse_price("已撤回") is None and parse_price("") is None
+    table = [["序号", "投标人", "投标报价（万元）"], ["1", "甲公司", "123.4567"]]
+    assert bids_in_tables([table]) == [Bid("甲公司", 1234567.0)]  # a column in 万元: yuan, as the award amount
+
+
 def test_the_winners_price_is_checked_against_the_award() -> None:
     bids = bids_in_tables([TABLE])
     assert not winner_price_differs(bids, "广西柳州宏达医疗器械有限公司", 110048.06)
