@@ -59,7 +59,7 @@ def _doc_type(ctx: click.Context, param: click.Parameter, value: str | None) -> 
 @click.option("--to", "date_to", callback=_date, help="Award date to, inclusive, e.g. --to 2023-12-31.")
 @click.option("--min", "amount_min", type=click.FloatRange(min=0), help="Amount at least, in yuan, e.g. --min 1000000.")
 @click.option("--max", "amount_max", type=click.FloatRange(min=0), help="Amount at most, in yuan, e.g. --max 5e6.")
-@click.option("--party", help="Purchaser, agency or winner, any part of the name, e.g. --party 中建三局.")
+@click.option("--party", help="Purchaser, agency, winner or any bidder, any part of the name, e.g. --party 中建三局.")
 def main(query: tuple[str, ...], archive_dir: str | None, as_json: bool, limit: int, result_page: int,
          transaction_type: str | None, doc_type: str | None, code: str | None, date_from: str | None,
          date_to: str | None, amount_min: float | None, amount_max: float | None,

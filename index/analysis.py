@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -274,8 +274,11 @@ def code_terms(code: str | None) -> list[str]:
     return list(dict.fromkeys([re.sub(r"\s+", "", norm), *parts]))
 
 
-def parties_text(meta: dict) -> str:
-    """Purchaser, agency and winner as one text for the ``parties`` field, kept
-    apart by " ; " so no bigram or phrase runs from one name into the next
-    (spaces alone would be removed between Han characters)."""
-    return " ; ".join(str(meta[k]) for k in ("purchaser", "agency", "winner") if meta.get(k))
+def parties_text(meta: dict, bidders: Iterable[dict] | None = None) -> str:
+    """Purchaser, agency, winner and every bidder (the transaction's, from its bid-opening
+    record: a losing bidder is a party too) as one text for the ``parties`` field, each
+    name once, kept apart by " ; " so no bigram or phrase runs from one name into the
+    next (spaces alone would be removed between Han characters)."""
+    names = [str(meta[k]) for k in ("purchaser", "agency", "winner") if meta.get(k)]
+    names += [str(bid["name"]) for bid in bidders or () if bid.get("name")]
+    return " ; ".join(dict.fromkeys(names))

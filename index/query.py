@@ -81,7 +81,7 @@ class ParsedQuery:
 class Filters:
     """Restrictions on the hits. Dates are award dates YYYY-MM-DD (inclusive),
     amounts are yuan (inclusive); ``code`` matches the whole project code or any
-    segment; ``party`` matches purchaser, agency or winner by substring."""
+    segment; ``party`` matches purchaser, agency, winner or any bidder by substring."""
 
     transaction_type: str | None = None
     doc_type: str | None = None

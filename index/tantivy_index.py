@@ -172,7 +172,7 @@ def _page_document(page: dict, skip: Iterable[str] = (), gaps: bool = True, sequ
         "access": page.get("access", "open"),
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
-        "parties": _metadata_tokens(parties_text(meta), gaps),
+        "parties": _metadata_tokens(parties_text(meta, page.get("bidders")), gaps),
         "doc_type_names": _metadata_tokens(DOC_TYPE_NAMES.get(doc_type, ""), gaps),
         "text": _gapped(flat_token_string(flat), gaps),
         "body": flat.replace("\n", " ").encode("utf-8"),  # index.query.flat_text(page["text"])

@@ -106,7 +106,7 @@ def _page_fields(page: dict) -> dict:
         "access": page.get("access", "open"),
         "transaction_type": meta.get("transaction_type") or "",
         "award_date": meta.get("award_date") or "",
-        "parties": parties_text(meta),
+        "parties": parties_text(meta, page.get("bidders")),
         "project_name": meta.get("project_name") or "",
         "doc_type_names": DOC_TYPE_NAMES.get(page["doc_type"] or "", ""),
         "text": page["text"],

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from archive.capture.ocr import OcrBox
-from archive.capture.tables import has_ruling, mend_amounts, read_tables
+from archive.capture.tables import _without_rule, has_ruling, mend_amounts, read_page_tables, read_tables
 
 FONTS = [  # as tests/resources/make_fixtures.py
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
@@ -102,6 +103,61 @@ def test_handwritten_prices_glued_to_their_neighbours_are_mended() -> None:
              ["广西另一公司", "4248738", "60"]]  # fmt: skip
     assert mend_amounts(table) == [["名称", "报价", "工期"], ["广西某公司", "10782462.98", "180"],
                                    ["广西某公司", "3545000.00", "90"], ["广西另一公司", "42487.38", "60"]]  # fmt: skip
+
+
+def test_figures_lose_stray_marks_and_extra_points() -> None:
+    table = [
+        ["名称", "报价", "工期"],
+        ["甲", "3.8216173.90", ",180"],
+        ["乙", "10449989..", "06 120"],
+        ["丙", "1.50", "90"],
+    ]
+    assert mend_amounts(table) == [["名称", "报价", "工期"], ["甲", "38216173.90", "180"], ["乙", "10449989.06", "120"],
+                                   ["丙", "1.50", "90"]]  # fmt: skip
+
+
+def test_a_rule_is_taken_out_where_no_stroke_crosses_it() -> None:
+    """A 0 with a rule through it (read as 9 or Φ): the bar inside the ring and the rule above
+    and below go, the ring's arcs where they cross the rule stay; beside a stroke that only
+    touches it (a 7 would read as T) the rule goes."""
+    crop = np.full((60, 60, 3), 240, np.uint8)
+    ink = np.zeros((60, 60), bool)
+    yy, xx = np.mgrid[:60, :60]
+    ring = np.abs(np.hypot((yy - 30) / 20, (xx - 30) / 12) - 1) < 0.12
+    rule = np.zeros((60, 60), bool)
+    rule[:, 29:32] = True
+    beside = np.zeros((60, 60), bool)
+    beside[52:58, 27:29] = True  # a stroke along the rule's left side (a 7's foot), not across it
+    ink |= ring | rule | beside
+    crop[ink] = 20
+    clean = _without_rule(crop, ink, rule)
+    assert (clean[30, 29:32] == 240).all()  # the bar through the middle of the 0
+    assert (clean[2, 29:32] == 240).all() and (clean[57, 29:32] == 240).all()  # the rule outside it
+    assert (clean[ring & ~rule] == 20).all()  # the ring beside the rule is untouched
+    top = np.flatnonzero(ring[:, 30])[0]
+    assert (clean[top, 29:32] == 20).all()  # where the arc crosses the rule, it is kept
+    assert (clean[55, 29:32] == 240).all() and (
+        clean[55, 27:29] == 20
+    ).all()  # beside it: the rule goes, not the stroke
+
+
+def test_a_box_a_rule_crosses_is_read_again_and_the_surer_reading_kept() -> None:
+    page, boxes = table_page()
+    price = next(b for b in boxes if b.text == "110048.06")
+    crossing = OcrBox("110048.9", (price.box[0], price.box[1], 1250 + 40, price.box[3]), 0.99)  # 06 over the rule
+    others = [b for b in boxes if b is not price]
+    asked = []
+
+    def recognise(crops):
+        asked.extend(crops)
+        return ["110048.06"] * len(crops), [0.9] * len(crops)
+
+    tables, read = read_page_tables(page, [*others, crossing], 1.0, recognise)
+    assert len(asked) == 1 and asked[0].shape[1] > crossing.box[2] - crossing.box[0]  # only the crossed box
+    assert tables[0][2][2] == "110048.06" and read[-1].text == "110048.06"  # to the fen: kept, though less sure
+    tables, read = read_page_tables(page, [*others, crossing], 1.0, lambda crops: (["110048.9"], [0.5]))
+    assert read[-1] == crossing  # not surer: the first reading stands
+    assert read_page_tables(page, boxes, 1.0, lambda crops: pytest.fail("no box is crossed"))[0] == [ROWS]
 
 
 @pytest.mark.slow

@@ -42,7 +42,7 @@ from archive.capture.imaging import (
 from archive.capture.ocr import ENGINES, OcrBox, RapidOcrEngine, get_engine, reading_order
 from archive.capture.pages import MAX_PIXELS
 from archive.capture.seals import Ring, Seal, find_rings, find_seals, ring_glyphs, stamp_ink, without_seals
-from archive.capture.tables import has_ruling, read_tables
+from archive.capture.tables import has_ruling, read_page_tables
 from archive.capture.textclean import clean_page_lines
 from archive.capture.textpdf import AccessPage, write_page_pdf
 from archive.capture.timing import StageClock, model_seconds
@@ -244,6 +244,14 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     access = AccessPage(Path(job.image_path), width, height, job.dpi, [], rotation=turn + skew,
                         image_size=size, background=paper)  # fmt: skip
     clock.lap("orient_deskew")
+    # Ruled tables (a look at the small copy first, so a page of prose pays a few milliseconds),
+    # before the lines: a box a table's rule runs through is read again without the rule, and
+    # that reading is the page text's too.
+    tables: list = []
+    if has_ruling(upright_thumb):
+        recognise = engine.recognise_lines if isinstance(engine, RapidOcrEngine) else None
+        tables, boxes = read_page_tables(turn_upright(body, turn, skew, paper), boxes, scale, recognise)
+    clock.lap("tables")
     lines = reading_order(boxes)
     for line, text in zip(lines, clean_page_lines([line.text for line in lines])):
         line.text = text
@@ -260,10 +268,6 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         return _blank(record, size, started, show_through=illegible), as_scanned
     blank = False
     clock.lap("ocr")
-    # Ruled tables: a look at the small copy first, so a page of prose pays a few milliseconds.
-    ruled = has_ruling(upright_thumb)
-    tables = read_tables(turn_upright(body, turn, skew, paper), boxes, scale) if ruled else []
-    clock.lap("tables")
     record.update(
         blank=blank,
         # export's ``orientation`` is how far the scan was turned (clockwise), i.e. the

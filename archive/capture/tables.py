@@ -11,13 +11,18 @@ cells from line intersections would not.
 
 ``has_ruling`` is the cheap first look (a 1000-px copy): pages without ruling lines
 pay nothing more.
+
+A handwritten price runs over its cell's rule, and the recogniser, taught on lines
+with no rule through them, reads a 0 crossed by a rule as 9 or Φ, a 2 as 4. A box
+that a vertical rule crosses is read once more from a copy with the rule taken out
+where no stroke crosses it (``read_page_tables``), and the surer reading kept.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
@@ -74,11 +79,20 @@ def has_ruling(upright_small: Image.Image) -> bool:
     return len(across) >= MIN_LINES and len(down) >= MIN_LINES
 
 
-def find_tables(upright: Image.Image) -> list[tuple[list[Rule], list[Rule]]]:
+Grid = tuple[list[Rule], list[Rule]]  # a table's horizontal and vertical rules
+# Recognition only, one text line per image: (texts, confidences) (ocr.RapidOcrEngine.recognise_lines)
+Recognise = Callable[[list[np.ndarray]], tuple[list[str], list[float]]]
+
+
+def find_tables(upright: Image.Image) -> list[Grid]:
     """The ruled tables on an upright page: for each, its horizontal and vertical rules
     (top to bottom, left to right). Rules that meet no rule of the other kind
     (underlines, a scanner's edge) belong to no table."""
-    mask = ink_mask(upright)
+    return _find_tables(ink_mask(upright))[0]
+
+
+def _find_tables(mask: np.ndarray) -> tuple[list[Grid], np.ndarray]:
+    """``find_tables`` on the page's ink mask, and the mask of its vertical rules."""
     height, width = mask.shape
     horizontal, vertical = line_masks(mask, max(15, int(min(width, height) * 0.03)))
     across = _rules(horizontal, True, width * 0.08)
@@ -92,7 +106,7 @@ def find_tables(upright: Image.Image) -> list[tuple[list[Rule], list[Rule]]]:
             v_rules.sort(key=lambda r: r.at((r.start + r.end) / 2))
             tables.append((h_rules, v_rules))
     tables.sort(key=lambda t: t[0][0].at((t[0][0].start + t[0][0].end) / 2))
-    return tables
+    return tables, vertical
 
 
 def cells_of(
@@ -120,9 +134,100 @@ def cells_of(
 def read_tables(upright: Image.Image, boxes: Sequence[OcrBox], scale: float) -> list[list[list[str]]]:
     """Every ruled table on the upright page as rows of cell strings; ``boxes`` in
     pixels ``scale`` times the image's. Tables with no text at all are left out."""
+    return read_page_tables(upright, boxes, scale)[0]
+
+
+def read_page_tables(
+    upright: Image.Image, boxes: Sequence[OcrBox], scale: float, recognise: Recognise | None = None
+) -> tuple[list[list[list[str]]], list[OcrBox]]:
+    """(``read_tables``, the page's boxes), where with ``recognise`` each box that a table's
+    vertical rule crosses is read again without the rule (``_reread_crossed``): the boxes
+    come back with the reading kept, for the page's text too."""
+    mask = ink_mask(upright)
+    grids, vertical = _find_tables(mask)
     slack = 0.01 * max(upright.size)
-    tables = [mend_amounts(cells_of(rules, boxes, scale, slack)) for rules in find_tables(upright)]
-    return [table for table in tables if any(cell for row in table for cell in row)]
+    if recognise is not None and grids:
+        boxes = _reread_crossed(np.asarray(upright.convert("RGB")), mask, vertical, grids, list(boxes), scale,
+                                recognise)  # fmt: skip
+    tables = [mend_amounts(cells_of(grid, boxes, scale, slack)) for grid in grids]
+    return [table for table in tables if any(cell for row in table for cell in row)], list(boxes)
+
+
+def _reread_crossed(
+    rgb: np.ndarray,
+    mask: np.ndarray,
+    vertical: np.ndarray,
+    grids: list[Grid],
+    boxes: list[OcrBox],
+    scale: float,
+    recognise: Recognise,
+) -> list[OcrBox]:
+    """``boxes``, each one a table's vertical rule runs through read again from its crop with
+    the rule taken out (``_without_rule``); the new reading is kept where it is surer
+    (``_surer``). One recogniser call for all of a page's crossed boxes."""
+    slack = 0.01 * max(mask.shape)
+    crossed, crops = [], []
+    for number, box in enumerate(boxes):
+        x0, y0, x1, y1 = (v / scale for v in box.box)
+        if not _crossed(grids, (x0, x1), (y0 + y1) / 2, 0.1 * (y1 - y0), slack):
+            continue
+        pad = max(2, round(0.08 * (y1 - y0)))
+        window = (slice(max(0, int(y0) - pad), int(y1) + pad), slice(max(0, int(x0) - pad), int(x1) + pad))
+        if rgb[window].size:
+            crossed.append(number)
+            crops.append(_without_rule(rgb[window], mask[window] > 0, vertical[window] > 0))
+    if not crops:
+        return boxes
+    texts, scores = recognise(crops)
+    kept = list(boxes)
+    for number, text, score in zip(crossed, texts, scores):
+        again = replace(boxes[number], text=text, confidence=float(score))
+        if text.strip() and _surer(again, boxes[number]):
+            kept[number] = again
+    return kept
+
+
+def _crossed(grids: list[Grid], span: tuple[float, float], cy: float, margin: float, slack: float) -> bool:
+    """Whether a vertical rule of a table runs through the box spanning ``span`` at height
+    ``cy``, more than ``margin`` inside its ends (a rule along a box's end is its cell's
+    edge, not a rule through its text)."""
+    x0, x1 = span
+    return any(r.covers(cy, slack) and x0 + margin < r.at(cy) < x1 - margin for _, v_rules in grids for r in v_rules)
+
+
+def _without_rule(crop: np.ndarray, ink: np.ndarray, rule: np.ndarray) -> np.ndarray:
+    """The crop with a vertical rule's pixels painted as paper on every row where no stroke
+    crosses it (a stroke crosses where there is ink within two pixels of the rule on both
+    sides): a 0 crossed by the rule keeps its arcs and loses the bar through it, and a
+    stroke that only comes up to the rule (a 7's foot) keeps no piece of rule beside it.
+    A stroke lying on the rule itself goes with it (a 9's right side): hence the new
+    reading is kept only where it is surer (``_surer``)."""
+    clean = crop.copy()
+    paper = np.median(crop.reshape(-1, crop.shape[-1]), axis=0)
+    beside = ink & ~rule
+    width = rule.shape[1]
+    for y, row in enumerate(rule):
+        xs = np.flatnonzero(row)
+        if not len(xs):
+            continue
+        for run in np.split(xs, np.flatnonzero(np.diff(xs) > 1) + 1):
+            left, right = int(run[0]), int(run[-1])
+            if not (beside[y, max(0, left - 2) : left].any() and beside[y, right + 1 : min(width, right + 3)].any()):
+                clean[y, left : right + 1] = paper
+    return clean
+
+
+_TO_THE_FEN = re.compile(r"\d\.+\d\d(?!\d)")  # a doubled point is one point
+
+
+def _surer(again: OcrBox, first: OcrBox) -> bool:
+    """Whether the second reading of a box beats the first: an amount written to the fen (a
+    point and two digits, as bid prices are) over one that is not, else the recogniser's
+    confidence (a tie keeps the first)."""
+    return (bool(_TO_THE_FEN.search(again.text)), again.confidence) > (
+        bool(_TO_THE_FEN.search(first.text)),
+        first.confidence,
+    )
 
 
 def _rules(mask: np.ndarray, horizontal: bool, min_length: float) -> list[Rule]:
@@ -215,6 +320,9 @@ def _mostly_in(v_rules: list[Rule], x0: float, x1: float, cy: float, slack: floa
 
 _AMOUNT = re.compile(r"^\d[\d,]*\.?\d*$")
 _TAIL_DIGITS = re.compile(r"(\d+)$")
+_FIGURE = re.compile(r"^\d[\d,.]*$")  # an amount as read, a stray point or two included
+_LEADING_MARK = re.compile(r"^[,，、.。·'‘’`]+(?=\d[\d,.]*$)")  # no figure starts with one: a stroke's tail
+_POINTS = re.compile(r"\d[\d.]*\.\d{1,2}")  # a figure with its decimal point and maybe others before it
 
 
 def mend_amounts(table: list[list[str]]) -> list[list[str]]:
@@ -222,23 +330,34 @@ def mend_amounts(table: list[list[str]]) -> list[list[str]]:
     price's first digits with the name on its left, or its last ones with the figure on
     its right. In a column of amounts (most cells figures with a decimal point), digits
     glued to the end of the cell on the left move back, a price short of its two decimals
-    (yuan to the fen) takes them from the start of the cell on its right, and a figure
-    whose point was lost gets it back before its last two digits."""
+    (yuan to the fen) takes them from the start of the cell on its right, a figure
+    whose point was lost gets it back before its last two digits, and of two points (a
+    speck of the pen or the scan read as one) the last is the decimal point. In any
+    column, a figure loses the comma or point read before it (a stroke's tail from the
+    cell on its left: no figure starts with one)."""
     if len(table) < 2:
         return table
-    rows = [list(row) for row in table]
+    rows = [[_LEADING_MARK.sub("", cell.strip()) for cell in row] for row in table]
     for col in range(len(rows[0])):
         values = [row[col] for row in rows[1:] if col < len(row)]
-        if sum(bool(_AMOUNT.match(v)) and "." in v for v in values) * 2 < len(values):
+        if sum(bool(_FIGURE.match(v)) and "." in v for v in values) * 2 < len(values):
             continue
         for row in rows[1:]:
-            if col > 0 and (tail := _TAIL_DIGITS.search(row[col - 1])) and not _AMOUNT.match(row[col - 1]):
-                row[col - 1], row[col] = row[col - 1][: tail.start()], tail.group(1) + row[col]
-            decimals = row[col].split(".")[-1] if "." in row[col] else None
-            if decimals is not None and len(decimals) < 2 and col + 1 < len(row):
-                need = 2 - len(decimals)
-                if re.match(rf"^\d{{{need}}}", row[col + 1]) and len(row[col + 1]) > need:
-                    row[col], row[col + 1] = row[col] + row[col + 1][:need], row[col + 1][need:]
-            if re.fullmatch(r"\d{4,}", row[col]):  # the point lost (a handwritten dot is small): fen are two digits
-                row[col] = f"{row[col][:-2]}.{row[col][-2:]}"
+            _mend_price(row, col)
     return rows
+
+
+def _mend_price(row: list[str], col: int) -> None:
+    """A row's cell in a column of amounts mended in place, with its neighbours (``mend_amounts``)."""
+    if col > 0 and (tail := _TAIL_DIGITS.search(row[col - 1])) and not _AMOUNT.match(row[col - 1]):
+        row[col - 1], row[col] = row[col - 1][: tail.start()], tail.group(1) + row[col]
+    decimals = row[col].split(".")[-1] if "." in row[col] else None
+    if decimals is not None and len(decimals) < 2 and col + 1 < len(row):
+        need = 2 - len(decimals)
+        if re.match(rf"^\d{{{need}}}", row[col + 1]) and len(row[col + 1]) > need:
+            row[col], row[col + 1] = row[col] + row[col + 1][:need], row[col + 1][need:].strip()
+    if re.fullmatch(r"\d{4,}", row[col]):  # the point lost (a handwritten dot is small): fen are two digits
+        row[col] = f"{row[col][:-2]}.{row[col][-2:]}"
+    if row[col].count(".") > 1 and _POINTS.fullmatch(row[col]):  # a speck read as a point: the last one is
+        whole, _, fen = row[col].rpartition(".")
+        row[col] = f"{whole.replace('.', '')}.{fen}"

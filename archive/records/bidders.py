@@ -8,9 +8,13 @@ import re
 import unicodedata
 from dataclasses import asdict, dataclass
 
+from archive.records.amounts import parse_capitals
+
 NAME_HEADERS = ("投标人", "供应商", "竞买人", "竞得人", "单位名称", "投标单位", "报价人")
 PRICE_HEADERS = ("报价", "投标价", "金额", "价格")
 PRICE_TOLERANCE = 0.005  # yuan: figures are written to the fen
+TEN_THOUSAND = 10_000  # 万
+_CAPITAL = re.compile(r"[零〇壹贰貳叁參肆伍陆陸柒捌玖拾佰仟]")  # where an amount in capitals starts
 
 
 @dataclass(frozen=True)
@@ -35,18 +39,36 @@ def bids_in_table(table: list[list[str]]) -> list[Bid]:
     price_col = _column(header, PRICE_HEADERS, skip=name_col)
     if name_col is None or price_col is None:
         return []
+    unit = TEN_THOUSAND if "万元" in header[price_col] else 1  # 投标报价（万元）: the award amount is in yuan
     bids = []
     for row in table[1:]:
         name = _clean(row[name_col]) if name_col < len(row) else ""
         if name:
-            bids.append(Bid(name, parse_price(row[price_col]) if price_col < len(row) else None))
+            bids.append(Bid(name, parse_price(row[price_col], unit) if price_col < len(row) else None))
     return bids
 
 
-def parse_price(cell: str) -> float | None:
-    """A price cell's figure (1,234.50 or 1234.5; 万元 columns are not scaled here)."""
-    figure = re.sub(r"[,，\s]", "", unicodedata.normalize("NFKC", cell)).rstrip("元")
-    return float(figure) if re.fullmatch(r"\d+(?:\.\d+)?", figure) else None
+def parse_price(cell: str, unit: int = 1) -> float | None:
+    """A price cell's amount in yuan: figures (1,234.50, ¥1234.5, 1234.50元, 123.45万元;
+    ``unit``: yuan per figure, 10,000 in a column headed 万元) and capitals (人民币壹佰贰拾叁元
+    肆角伍分). Where a cell has both and they disagree, the capitals hold, as they do in the
+    evaluation (评标委员会和评标方法暂行规定 Art. 19: 投标文件中的大写金额与小写金额不一致的，
+    以大写金额为准). None where the cell says no amount (a letter among the figures)."""
+    text = _clean(cell)
+    first = _CAPITAL.search(text)
+    capitals = parse_capitals("大写" + text[first.start() :]) if first else None
+    figures = _figures(text[: first.start()] if first else text, unit)
+    if capitals is not None and (figures is None or abs(figures - capitals) > PRICE_TOLERANCE):
+        return capitals
+    return figures
+
+
+def _figures(text: str, unit: int) -> float | None:
+    """The amount a cell's figures say (labels, ¥, thousands commas, 元 and 整 around them)."""
+    figure = re.sub(r"小写|大写|人民币|RMB|[¥￥$,，:：()（）]", "", text).removesuffix("整").removesuffix("元")
+    if figure.endswith("万"):
+        figure, unit = figure[:-1], TEN_THOUSAND
+    return round(float(figure) * unit, 2) if re.fullmatch(r"\d+(?:\.\d+)?", figure) else None
 
 
 def winner_price_differs(bids: list[Bid], winner: object, amount: object) -> bool:

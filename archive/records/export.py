@@ -13,6 +13,7 @@ from archive.records.arrangement import Arrangement
 from archive.records.corrections import latest_metadata, latest_page_texts
 from archive.records.document import DocumentRecord
 from archive.records.metadata import DESCRIPTION, FIELDS
+from archive.records.transaction import bidders_of
 from archive.storage.access import access_level
 from archive.storage.audit import record_use, user_levels
 from archive.storage.store import Archive, read_archived
@@ -51,6 +52,9 @@ class ExportedDocument:
     # archival_code, retention and the description (title, responsible, doc_date, doc_number): all
     # None until the document is filed and arranged; an archivist's corrections of the description win
     archival: dict
+    # the transaction's bidders ({"name", "price"}, from its bid-opening record), on every document
+    # filed under it; an unfiled document's own (a record written before records kept them: the document's)
+    bidders: list[dict]
 
 
 ARCHIVAL_KEYS = ("archival_code", "retention", *DESCRIPTION)
@@ -87,9 +91,10 @@ def iter_documents(
             metadata = {name: corrected.get(name, document.metadata.get(name)) for name in FIELDS}
         doc_type = corrected.get("doc_type", document.doc_type)
         level = access_level(doc_type, document.manifest_row, corrected)
+        bidders = bidders_of(records.get(package.parent)) or [dict(bid) for bid in document.bidders or []]
         if visible is None or level in visible:
             yield ExportedDocument(package, document, metadata, doc_type, level,
-                                   archival_description(document, corrected))  # fmt: skip
+                                   archival_description(document, corrected), bidders)  # fmt: skip
 
 
 def iter_pages(
@@ -113,6 +118,7 @@ def iter_pages(
                 "blank": page["blank"],
                 "confidence": page["confidence"],
                 "tables": page.get("tables", []),  # pages archived before tables were read have none
+                "bidders": exported.bidders,  # the transaction's: searched with --party
                 "doc_type": exported.doc_type,
                 "metadata": exported.metadata,
                 **exported.archival,

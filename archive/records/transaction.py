@@ -12,6 +12,16 @@ Which document's value wins a field: an archivist's correction, then the
 platform manifest, then text read from the document most likely to state the
 fact (the award notice over the contract over the bid opening); among equals,
 the document filed first.
+
+The bidders (name and price per bidder, read from bid-opening tables) are the
+transaction's too: the record's ``bidders`` are those of its bid-opening record
+(a document of another type whose tables listed bidders where there is none;
+among equals the first filed), ``provenance["bidders"]`` names it. A record
+whose documents list no bidder has no ``bidders`` key at all, as records written
+before they were kept: such a record still matches a fresh merge. A record an
+older version wrote for a transaction whose documents list bidders is taken as it
+is, not as damaged (``reindex`` adds them). Archivists cannot correct bidders
+(``records.corrections`` takes single fields only).
 """
 
 from __future__ import annotations
@@ -32,6 +42,8 @@ from archive.storage.store import Archive, code_key, read_json
 
 RECORD = "transaction.json"
 STALE_INDEX = ".index-stale"  # journal: documents to reindex (note_stale_index)
+INDEXED = ("metadata", "bidders")  # what the index takes from the record: a change reindexes its documents
+BID_OPENING = "bid_opening"
 
 
 def refresh_transaction(archive: Archive, project_code: str | None) -> list[str]:
@@ -61,7 +73,7 @@ def refresh_folder(archive: Archive, folder: Path, project_code: str | None = No
         record = _merged_as_filed(code, documents, previous)
         if record == previous:
             return []
-        changed = previous is None or record["metadata"] != previous.get("metadata")
+        changed = previous is None or any(record.get(key) != previous.get(key) for key in INDEXED)
         stale = [document.document for document, _ in documents] if changed else []
         note_stale_index(archive, stale)  # before the record: a stop between them loses no reindex
         atomic_write_json(folder / RECORD, record)
@@ -126,8 +138,22 @@ def stale_records(archive: Archive) -> Iterator[tuple[Path, str]]:
         previous = _previous(folder)
         if previous is None:
             yield path, "missing or unreadable"
-        elif previous != _merged_as_filed(code, documents, previous):
+        elif previous != (fresh := _merged_as_filed(code, documents, previous)) and not _before_bidders(
+            previous, fresh
+        ):
             yield path, "does not match its documents"
+
+
+def _before_bidders(previous: dict, fresh: dict) -> bool:
+    """Whether a record is as a version before records kept the bidders wrote it, and right in
+    all else: not damaged (export and the index take the bid-opening record's own bidders
+    meanwhile), and ``reindex`` adds them."""
+    return "bidders" not in previous and previous == _without_bidders(fresh)
+
+
+def _without_bidders(record: dict) -> dict:
+    provenance = {name: source for name, source in record["provenance"].items() if name != "bidders"}
+    return {**{key: value for key, value in record.items() if key != "bidders"}, "provenance": provenance}
 
 
 def merged_record(project_code: str, documents: list[tuple[DocumentRecord, dict]], filed: Sequence[str] = ()) -> dict:
@@ -157,15 +183,32 @@ def merged_record(project_code: str, documents: list[tuple[DocumentRecord, dict]
                 metadata[name], provenance[name] = value, f"{source}:{document.document}"
     metadata["project_code"] = project_code
     provenance["project_code"] = provenance["project_code"] or "filing"  # filed by hand or by project name
-    return {
-        "project_code": project_code,
-        "metadata": metadata,
-        "provenance": provenance,
-        "documents": [
-            {"document": d.document, "source": d.source, "doc_type": c.get("doc_type") or d.doc_type}
-            for d, c in ordered
-        ],
-    }
+    record: dict = {"project_code": project_code, "metadata": metadata}
+    if listed := _bidding_record(ordered):
+        record["bidders"] = list(listed.bidders or [])
+        provenance["bidders"] = f"table:{listed.document}"
+    record["provenance"] = provenance
+    record["documents"] = [
+        {"document": d.document, "source": d.source, "doc_type": c.get("doc_type") or d.doc_type} for d, c in ordered
+    ]
+    return record
+
+
+def _bidding_record(ordered: list[tuple[DocumentRecord, dict]]) -> DocumentRecord | None:
+    """The document whose bidders the transaction takes: the first filed bid-opening record
+    (its type as corrected) that lists any, else the first filed document that does (a
+    record filed under another type); None where no document lists a bidder."""
+    listing = [(document, corrected) for document, corrected in ordered if document.bidders]
+    if not listing:
+        return None
+    # min() keeps the first of equals: the filing order decides between two bid-opening records
+    return min(listing, key=lambda pair: (pair[1].get("doc_type") or pair[0].doc_type) != BID_OPENING)[0]
+
+
+def bidders_of(record: dict | None) -> list[dict]:
+    """The bidders a transaction record holds, as ``{"name", "price"}`` (price in yuan, or
+    None): [] where it has none, or was written before records kept them."""
+    return [dict(bid) for bid in (record or {}).get("bidders") or []]
 
 
 def _merged_as_filed(project_code: str, documents: list[tuple[DocumentRecord, dict]], previous: dict | None) -> dict:
