@@ -1,7 +1,6 @@
 """Which library runs RapidOCR's models (the ``ocr_backend`` setting): what auto picks, the
 fallback to onnxruntime where OpenVINO is missing, and that the engine version says which ran."""
 
-import os
 import sys
 
 import numpy as np
@@ -10,15 +9,15 @@ from PIL import Image
 from pypdf import PdfReader
 
 from archive.capture import ocr
-from archive.capture.ocr import OCR_BACKEND_ENV, _same_width_runs, engine_version, rapidocr_backend
+from archive.capture.ocr import _same_width_runs, engine_version, get_engine, rapidocr_backend
+from archive.capture.pageproc import PageJob, PageSettings
 from archive.config import ConfigError, load_config
 
 openvino_installed = ocr._importable("openvino")
 
 
 @pytest.fixture(autouse=True)
-def fresh_versions(monkeypatch):
-    monkeypatch.delenv(OCR_BACKEND_ENV, raising=False)
+def fresh_versions():
     engine_version.cache_clear()
     yield
     engine_version.cache_clear()
@@ -38,12 +37,33 @@ def test_without_openvino_the_same_models_run_on_onnxruntime(monkeypatch):
     assert "(onnxruntime " in engine_version("rapidocr", "openvino")
 
 
-def test_the_setting_reaches_the_engine_through_the_environment(monkeypatch):
-    monkeypatch.setenv(OCR_BACKEND_ENV, "onnxruntime")
-    assert rapidocr_backend() == "onnxruntime"
-    assert "(onnxruntime " in engine_version("rapidocr")
+def test_the_setting_is_read_from_the_page_settings_not_the_environment(monkeypatch):
+    monkeypatch.setenv("TRADE_ARCHIVE_OCR_BACKEND", "cuda")  # a worker machine's own environment: not asked
+    assert rapidocr_backend() == rapidocr_backend("auto")
+    assert "(onnxruntime " in engine_version("rapidocr", "onnxruntime")
     with pytest.raises(ValueError, match="unknown OCR backend"):
         rapidocr_backend("cuda")
+
+
+class _Engine:
+    """Stands in for RapidOcrEngine: no models loaded, the backend it was made for kept."""
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+
+
+def test_the_engine_cache_keys_on_the_backend(monkeypatch):
+    monkeypatch.setitem(ocr.ENGINES, "rapidocr", _Engine)
+    ocr._engine.cache_clear()
+    try:
+        onnx = get_engine("rapidocr", "onnxruntime")
+        assert onnx.backend == "onnxruntime" and get_engine("rapidocr", "onnxruntime") is onnx
+        auto = get_engine("rapidocr")
+        assert auto is get_engine("rapidocr", rapidocr_backend("auto"))  # "auto" and what it picks: one engine
+        if openvino_installed:
+            assert auto is not onnx and auto.backend == "openvino"
+    finally:
+        ocr._engine.cache_clear()
 
 
 def test_an_unknown_backend_in_the_config_is_refused(tmp_path):
@@ -74,11 +94,21 @@ def test_both_backends_read_the_same_page_alike(resources):
     assert texts["openvino"] == texts["onnxruntime"]
 
 
-def test_the_config_files_backend_reaches_the_ocr_workers(tmp_path, monkeypatch):
-    from archive import config
+def test_the_config_files_backend_travels_with_each_page(tmp_path, resources):
+    """In the page settings a document carries (pickled to a Dask worker), and so in every page job."""
+    from archive.errors import InputRejected
+    from archive.ingest.document import ingest_document
+    from archive.storage.store import Archive
 
-    monkeypatch.setattr(config, "_EXPORTED", set())
-    monkeypatch.setattr(os, "environ", {k: v for k, v in os.environ.items() if k != OCR_BACKEND_ENV})
     (tmp_path / "trade-archive.toml").write_text('ocr_backend = "onnxruntime"\n', encoding="utf-8")
-    config.export_to_environment(load_config(str(tmp_path / "trade-archive.toml")))  # as `ingest` does
-    assert rapidocr_backend() == "onnxruntime"  # what a worker process, inheriting the environment, picks
+    settings = PageSettings.of(load_config(str(tmp_path / "trade-archive.toml")))
+    assert settings.ocr_backend == "onnxruntime"
+    jobs: list[PageJob] = []
+
+    def capture(page_jobs):  # noqa: ANN001, ANN202 - stops the ingest once the jobs are seen
+        jobs.extend(page_jobs)
+        raise InputRejected("stopped", "stopped by the test")
+
+    archive = Archive.open(tmp_path / "archive", create=True)
+    outcome = ingest_document(resources / "award-notice.pdf", archive, "b", settings=settings, run_pages=capture)
+    assert outcome.reason == "stopped" and jobs and {job.ocr_backend for job in jobs} == {"onnxruntime"}

@@ -96,8 +96,8 @@ class RapidOcrEngine:
     MIN_READ_SIDE = 1700
     LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
 
-    def __init__(self, backend: str | None = None, rec_batch: int = 1, f32: tuple[str, ...] | None = None) -> None:
-        """``backend``: onnxruntime, openvino or auto (default: the ``ocr_backend`` setting, see
+    def __init__(self, backend: str = "auto", rec_batch: int = 1, f32: tuple[str, ...] | None = None) -> None:
+        """``backend``: onnxruntime, openvino or auto (the ``ocr_backend`` setting, see
         ``rapidocr_backend``). ``rec_batch``: the most line crops recognised in one model run;
         only crops the model pads to the same width share a run (``_same_width_runs``).
         ``f32``: on OpenVINO, the models held to 32-bit floats (default ``OPENVINO_F32``)."""
@@ -299,18 +299,18 @@ class TesseractEngine:
 ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 
-OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
 BACKENDS = ("auto", "onnxruntime", "openvino")
 OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._compile_again)
 OPENVINO_SHAPE_CACHE = 100  # input shapes whose kernels the recogniser keeps (OpenVINO: 5,000)
 AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
 
 
-def rapidocr_backend(wanted: str | None = None) -> str:
-    """The inference library RapidOCR runs its models on: ``wanted`` or the ``ocr_backend`` setting
-    (auto: AUTO_BACKEND). OpenVINO is optional: where it cannot be imported, onnxruntime (a
-    dependency of rapidocr itself) runs the same models; the engine version records which ran."""
-    wanted = wanted or os.environ.get(OCR_BACKEND_ENV) or "auto"
+def rapidocr_backend(wanted: str = "auto") -> str:
+    """The inference library RapidOCR runs its models on, for the ``ocr_backend`` setting ``wanted``
+    (auto: AUTO_BACKEND). The setting comes with the page's ``PageSettings``, never from the reading
+    process's environment (a Dask worker's is not the archivist's). OpenVINO is optional: where it
+    cannot be imported, onnxruntime (a dependency of rapidocr itself) runs the same models; the
+    engine version records which ran."""
     if wanted not in BACKENDS:
         raise ValueError(f"unknown OCR backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
     choice = AUTO_BACKEND if wanted == "auto" else wanted
@@ -353,7 +353,7 @@ def _rapidocr_params(backend: str) -> dict:
 
 
 @cache
-def engine_version(name: str, backend: str | None = None) -> str:
+def engine_version(name: str, backend: str = "auto") -> str:
     """Engine, model and backend versions for the process metadata, without loading models
     (``backend``: as ``rapidocr_backend`` resolves it)."""
     from importlib.metadata import version
@@ -366,13 +366,19 @@ def engine_version(name: str, backend: str | None = None) -> str:
     return f"tesseract {pytesseract.get_tesseract_version()} chi_sim+eng (pytesseract {version('pytesseract')})"
 
 
+def get_engine(name: str, backend: str = "auto") -> OcrEngine:
+    """One engine per process and setting: models load once, not per page. ``backend``: the
+    ``ocr_backend`` setting the page came with; pages of batches with different settings get
+    different engines, "auto" and what it picks the same one."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown OCR engine {name!r}; choose one of {', '.join(ENGINES)}")
+    # Only PP-OCR's models run on a backend: tesseract is one engine whatever the setting.
+    return _engine(name, rapidocr_backend(backend) if name == "rapidocr" else "")
+
+
 @cache
-def get_engine(name: str) -> OcrEngine:
-    """One engine per process: models load once, not per page."""
-    try:
-        return ENGINES[name]()
-    except KeyError:
-        raise ValueError(f"unknown OCR engine {name!r}; choose one of {', '.join(ENGINES)}") from None
+def _engine(name: str, backend: str) -> OcrEngine:
+    return ENGINES[name](backend) if backend else ENGINES[name]()
 
 
 def reading_order(boxes: list[OcrBox]) -> list[OcrLine]:
