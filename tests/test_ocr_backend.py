@@ -112,3 +112,14 @@ def test_the_config_files_backend_travels_with_each_page(tmp_path, resources):
     archive = Archive.open(tmp_path / "archive", create=True)
     outcome = ingest_document(resources / "award-notice.pdf", archive, "b", settings=settings, run_pages=capture)
     assert outcome.reason == "stopped" and jobs and {job.ocr_backend for job in jobs} == {"onnxruntime"}
+
+
+@pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
+def test_openvino_pins_no_core():
+    """OpenVINO pins its inference thread to a core of its choosing, the same in every OCR worker:
+    two workers then share one core. Each model is compiled without pinning, on one thread."""
+    engine = ocr.RapidOcrEngine("openvino")
+    for load in (engine._ocr._load_det_model, engine._ocr._load_cls_model, engine._ocr._load_rec_model):
+        compiled = load().session.session.get_compiled_model()
+        assert compiled.get_property("ENABLE_CPU_PINNING") is False
+        assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
