@@ -2,18 +2,20 @@
 fallback to onnxruntime where OpenVINO is missing, and that the engine version says which ran."""
 
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from PIL import Image
 from pypdf import PdfReader
 
-from archive.capture import ocr
-from archive.capture.ocr import _same_width_runs, engine_version, get_engine, rapidocr_backend
+from archive.capture import backends, ocr
+from archive.capture.backends import ModelSettings, rapidocr_backend
+from archive.capture.ocr import _same_width_runs, engine_version, get_engine
 from archive.capture.pageproc import PageJob, PageSettings
 from archive.config import ConfigError, load_config
 
-openvino_installed = ocr._importable("openvino")
+openvino_installed = backends.importable("openvino")
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +27,7 @@ def fresh_versions():
 
 @pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
 def test_openvino_is_reported_in_the_engine_version():
-    assert rapidocr_backend("auto") == ocr.AUTO_BACKEND
+    assert rapidocr_backend("auto") == backends.AUTO_BACKEND
     assert "(openvino " in engine_version("rapidocr", "openvino")
     assert "(onnxruntime " in engine_version("rapidocr", "onnxruntime")
 
@@ -46,24 +48,60 @@ def test_the_setting_is_read_from_the_page_settings_not_the_environment(monkeypa
 
 
 class _Engine:
-    """Stands in for RapidOcrEngine: no models loaded, the backend it was made for kept."""
+    """Stands in for RapidOcrEngine: no models loaded, the settings it was made with kept."""
 
-    def __init__(self, backend: str) -> None:
-        self.backend = backend
+    def __init__(self, backend: str, reread_below: float) -> None:
+        self.backend, self.reread_below = backend, reread_below
 
 
-def test_the_engine_cache_keys_on_the_backend(monkeypatch):
+def test_the_engine_cache_keys_on_the_model_settings(monkeypatch):
     monkeypatch.setitem(ocr.ENGINES, "rapidocr", _Engine)
     ocr._engine.cache_clear()
     try:
-        onnx = get_engine("rapidocr", "onnxruntime")
-        assert onnx.backend == "onnxruntime" and get_engine("rapidocr", "onnxruntime") is onnx
+        onnx = get_engine("rapidocr", ModelSettings("onnxruntime"))
+        assert onnx.backend == "onnxruntime" and get_engine("rapidocr", ModelSettings("onnxruntime")) is onnx
+        assert get_engine("rapidocr", ModelSettings("onnxruntime", 0.5)).reread_below == 0.5
         auto = get_engine("rapidocr")
-        assert auto is get_engine("rapidocr", rapidocr_backend("auto"))  # "auto" and what it picks: one engine
+        # "auto" and what it picks: one engine
+        assert auto is get_engine("rapidocr", ModelSettings(rapidocr_backend("auto")))
         if openvino_installed:
             assert auto is not onnx and auto.backend == "openvino"
     finally:
         ocr._engine.cache_clear()
+
+
+class _Recogniser:
+    """RapidOCR's recogniser as ``RapidOcrEngine._reread`` sees it: a session it swaps."""
+
+    def __init__(self) -> None:
+        self.session = SimpleNamespace(session="bf16")
+
+
+def test_uncertain_and_traditional_lines_are_read_again_in_f32():
+    engine = object.__new__(ocr.RapidOcrEngine)  # no models: the recogniser's two precisions faked
+    recogniser = _Recogniser()
+    engine._ocr = SimpleNamespace(_load_rec_model=lambda: recogniser)
+    engine._exact, engine.reread_below, engine.lines_read_again = "f32", 0.98, 0
+    seen = []
+
+    def recognise(arrays):  # noqa: ANN001, ANN202
+        seen.append((recogniser.session.session, list(arrays)))
+        return [f"{recogniser.session.session}:{a}" for a in arrays], [0.99] * len(arrays)
+
+    engine._recognise = recognise
+    texts, scores = ["开标", "开标時间", "金额", "合同"], [0.99, 0.99, 0.90, 0.985]
+    engine._reread(["a", "b", "c", "d"], texts, scores)
+    assert seen == [("f32", ["b", "c"])]  # a traditional-only character; confidence under 0.98
+    assert texts == ["开标", "f32:b", "f32:c", "合同"] and scores[1:3] == [0.99, 0.99]
+    assert recogniser.session.session == "bf16" and engine.lines_read_again == 2
+
+
+@pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
+def test_the_f32_recogniser_is_compiled_only_where_lines_are_read_again():
+    rereads = ocr.RapidOcrEngine("openvino")
+    assert (rereads._exact is not None) == backends.has_bf16()  # without bf16 units every line is f32 already
+    assert ocr.RapidOcrEngine("openvino", reread_below=1.0)._exact is None  # every line in f32
+    assert ocr.RapidOcrEngine("openvino", reread_below=0.0)._exact is None  # none: all bf16
 
 
 def test_an_unknown_backend_in_the_config_is_refused(tmp_path):
@@ -100,9 +138,10 @@ def test_the_config_files_backend_travels_with_each_page(tmp_path, resources):
     from archive.ingest.document import ingest_document
     from archive.storage.store import Archive
 
-    (tmp_path / "trade-archive.toml").write_text('ocr_backend = "onnxruntime"\n', encoding="utf-8")
+    (tmp_path / "trade-archive.toml").write_text('ocr_backend = "onnxruntime"\nocr_reread_below = 0.9\n',
+                                                 encoding="utf-8")  # fmt: skip
     settings = PageSettings.of(load_config(str(tmp_path / "trade-archive.toml")))
-    assert settings.ocr_backend == "onnxruntime"
+    assert settings.models == ModelSettings("onnxruntime", 0.9)
     jobs: list[PageJob] = []
 
     def capture(page_jobs):  # noqa: ANN001, ANN202 - stops the ingest once the jobs are seen
@@ -111,7 +150,7 @@ def test_the_config_files_backend_travels_with_each_page(tmp_path, resources):
 
     archive = Archive.open(tmp_path / "archive", create=True)
     outcome = ingest_document(resources / "award-notice.pdf", archive, "b", settings=settings, run_pages=capture)
-    assert outcome.reason == "stopped" and jobs and {job.ocr_backend for job in jobs} == {"onnxruntime"}
+    assert outcome.reason == "stopped" and jobs and {job.models for job in jobs} == {settings.models}
 
 
 @pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
@@ -123,3 +162,13 @@ def test_openvino_pins_no_core():
         compiled = load().session.session.get_compiled_model()
         assert compiled.get_property("ENABLE_CPU_PINNING") is False
         assert compiled.get_property("INFERENCE_NUM_THREADS") == 1
+
+
+def test_recogniser_input_widths_come_in_steps():
+    """Padded to a multiple of the step (never narrower than RapidOCR's own width), so that OpenVINO
+    meets a few input shapes instead of one per line."""
+    widths = []
+    padded = ocr._padded_to_step(lambda _image, ratio: widths.append(int(ocr.REC_HEIGHT * ratio)), 32)
+    for ratio in (320 / 48, 7.01, 1000 / 48, 1001 / 48, 37.3):
+        padded(None, ratio)
+    assert widths == [320, 352, 1024, 1024, 1792]

@@ -30,6 +30,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+from archive.capture.backends import DEFAULT_MODELS, ModelSettings
 from archive.capture.pageproc import PageJob, PageRejected, process_page
 from archive.capture.pages import ExtractJob, PageImage, extract_page
 from archive.errors import BatchInterrupted
@@ -54,7 +55,7 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def _init_worker(engine: str, backend: str, parent: int) -> None:
+def _init_worker(engine: str, models: ModelSettings, parent: int) -> None:
     os.environ.update(THREAD_ENV)
     # Ctrl-C on a terminal reaches every process of its group: the parent decides
     # what stopping means (see PagePool.stop); a worker just goes on with its page.
@@ -62,9 +63,9 @@ def _init_worker(engine: str, backend: str, parent: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     from archive.capture.ocr import get_engine
 
-    get_engine(engine, backend)  # the models the batch's pages will ask for (PageJob.ocr_backend)
+    get_engine(engine, models)  # the models the batch's pages will ask for (PageJob.models)
     if engine != "rapidocr":
-        get_engine("rapidocr", backend)  # orientation still uses the PP-OCR detector
+        get_engine("rapidocr", models)  # orientation still uses the PP-OCR detector
 
 
 def _allow_children() -> None:
@@ -108,14 +109,15 @@ STOP_POLL = 0.25  # seconds between a waiting document's looks at the stop flag
 
 class PagePool:
     """A process pool for page jobs; use as a context manager, call ``extract`` and ``run``.
-    ``backend``: the ``ocr_backend`` whose models the workers load as they start (pages carry
-    their own, ``PageJob.ocr_backend``; this only spares the first page the loading).
+    ``models``: the model settings whose models the workers load as they start (pages carry
+    their own, ``PageJob.models``; this only spares the first page the loading).
     ``page_function`` / ``extract_function``: what a worker does with a job (tests pass ones that crash)."""
 
     def __init__(self, workers: int, engine: str, page_function: PageFunction = process_page,
-                 extract_function: ExtractFunction = extract_page, backend: str = "auto") -> None:  # fmt: skip
+                 extract_function: ExtractFunction = extract_page,
+                 models: ModelSettings = DEFAULT_MODELS) -> None:  # fmt: skip
         os.environ.update(THREAD_ENV)  # inherited by the spawned workers too
-        self.workers, self.engine, self.backend = workers, engine, backend
+        self.workers, self.engine, self.models = workers, engine, models
         self._page_function = page_function
         self._extract_function = extract_function
         self._reading = tempfile.mkdtemp(prefix="trade-archive-reading-")  # worker pid -> the page it reads
@@ -131,7 +133,7 @@ class PagePool:
             max_workers=self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(self.engine, self.backend, os.getpid()),
+            initargs=(self.engine, self.models, os.getpid()),
         )
 
     def run(self, jobs: Sequence[PageJob], on_page: Callable[[], None] | None = None) -> list[dict]:

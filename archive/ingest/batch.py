@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from archive.acceptance.report import save_report
+from archive.capture.backends import ModelSettings
 from archive.capture.pageproc import DEFAULT_SETTINGS, PageSettings
 from archive.capture.parallel import PagePool, default_workers
 from archive.capture.timing import add_up
@@ -73,8 +74,8 @@ class BatchHost:
         self.ready_pools: list[PagePool] = []
         self.stopping = threading.Event()
         self.running: dict[str, tuple[PagePool, BatchProgress]] = {}
-        # (engine, ocr_backend) -> pool, for documents of batches run elsewhere
-        self._own_pools: dict[tuple[str, str], PagePool] = {}
+        # (engine, model settings) -> pool, for documents of batches run elsewhere
+        self._own_pools: dict[tuple[str, ModelSettings], PagePool] = {}
         self._own_lock = threading.Lock()
 
     def stop(self) -> None:
@@ -90,10 +91,10 @@ class BatchHost:
         worker): pages read in worker processes, on their main thread, where the per-page
         time limit holds (a Dask worker's task thread has none). Kept for the process's
         life: the models load once, not for every document."""
-        key = (settings.engine, settings.ocr_backend)
+        key = (settings.engine, settings.models)
         with self._own_lock:
             if key not in self._own_pools:
-                self._own_pools[key] = PagePool(default_workers(), settings.engine, backend=settings.ocr_backend).warm()
+                self._own_pools[key] = PagePool(default_workers(), settings.engine, models=settings.models).warm()
             return self._own_pools[key]
 
     def close_own_pools(self) -> None:
@@ -104,9 +105,9 @@ class BatchHost:
             pool.__exit__(None, None, None)
 
     @contextlib.contextmanager
-    def pages_ready(self, workers: int, engine: str, backend: str = "auto") -> Iterator[PagePool]:
+    def pages_ready(self, workers: int, settings: PageSettings) -> Iterator[PagePool]:
         """OCR workers started before the batch: their models load while Prefect starts."""
-        with PagePool(workers, engine, backend=backend).warm() as pool:
+        with PagePool(workers, settings.engine, models=settings.models).warm() as pool:
             self.ready_pools.append(pool)
             try:
                 yield pool
@@ -232,14 +233,14 @@ def _pool_for(workers: int, settings: PageSettings,
               distributed: bool) -> contextlib.AbstractContextManager[PagePool | None]:  # fmt: skip
     """Locally, pages go to a process pool shared by the documents (one started before the
     batch where there is one); on Dask each document reads its pages on its worker."""
-    wanted = (workers, settings.engine, settings.ocr_backend)
-    ready = next((p for p in HOST.ready_pools if (p.workers, p.engine, p.backend) == wanted), None)
+    wanted = (workers, settings.engine, settings.models)
+    ready = next((p for p in HOST.ready_pools if (p.workers, p.engine, p.models) == wanted), None)
     if distributed:
         return contextlib.nullcontext()
     if ready is not None:
         return contextlib.nullcontext(ready)  # started by the caller, who also shuts it down
     # models load while the first document is extracted
-    return PagePool(workers, settings.engine, backend=settings.ocr_backend).warm()
+    return PagePool(workers, settings.engine, models=settings.models).warm()
 
 
 def run_batch(

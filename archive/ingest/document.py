@@ -242,7 +242,7 @@ def _build_package(
     jobs = [
         PageJob(img.number, str(img.path), settings.engine, img.dpi, None if force_ocr else img.text_boxes,
                 str(scratch / f"{img.number:04d}.pdf"), settings.low_confidence, settings.page_seconds,
-                img.image_boxes, settings.ocr_backend)
+                img.image_boxes, settings.ocr_backend, settings.ocr_reread_below)
         for img in images
     ]  # fmt: skip
     try:
