@@ -29,7 +29,7 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "inbox": ("inbox", str, "hot folder: scans dropped here are ingested on schedule"),
     "engine": ("rapidocr", str, "OCR engine: rapidocr or tesseract"),
     "ocr_backend": ("auto", str, "what runs RapidOCR's models: auto, onnxruntime or openvino"),
-    "ocr_reread_below": (0.98, float, "OpenVINO on a CPU with bf16 units: lines the bf16 recogniser reads with "
+    "ocr_reread_below": (0.97, float, "OpenVINO on a CPU with bf16 units: lines the bf16 recogniser reads with "
                          "less confidence are read again in 32-bit floats (1: every line in f32, 0: none)"),
     "workers": (0, int, "OCR worker processes (0 = one per core)"),
     "index": ("whoosh", str, "index backend for a new archive: whoosh or tantivy"),

@@ -12,7 +12,7 @@ not with bench/ocr_quality.py's whole-pipeline figure.
 ``--memory`` instead reads the pages in one fresh process per option and prints its peak
 RSS after the first page and after all of them (one page worker's share of the bound).
 
-    python bench/engine_options.py [--set DIR] [--pages N] [--repeat 3] [--options ort,ov-recf32,ov-reread98] [--memory]
+    python bench/engine_options.py [--set DIR] [--pages N] [--repeat 3] [--options ort,ov-recf32,default] [--memory]
 """
 
 from __future__ import annotations
@@ -45,23 +45,26 @@ from archive.capture.pages import extract_pages  # noqa: E402
 # "ov-f32" none, "ov-recf32" the recogniser in f32 for every line, "ov-rereadNN" the recogniser
 # in bf16 with the lines it reads at confidence below 0.NN (or with a traditional-only character)
 # read again in f32.
-OV_BF16 = {"backend": "openvino", "f32": (), "reread_below": 0.0}
+# "default": the engine as the pipeline makes it (RapidOcrEngine's defaults).
+OV_BF16 = {"backend": "openvino", "f32": (), "reread_below": 0.0, "width_step": 0}
 OPTIONS: dict[str, dict] = {
-    "ort": {"backend": "onnxruntime"},
+    "default": {},
+    "ort": {"backend": "onnxruntime", "width_step": 0},
     "ov": OV_BF16,
-    "ov-f32": {"backend": "openvino", "f32": ("det", "cls", "rec")},
-    "ov-recf32": {"backend": "openvino", "f32": ("rec",)},
+    "ov-f32": {**OV_BF16, "f32": ("det", "cls", "rec")},
+    "ov-recf32": {**OV_BF16, "f32": ("rec",)},
 }
-OPTIONS.update({f"{name}-b8": {**OPTIONS[name], "rec_batch": 8} for name in list(OPTIONS)})
+OPTIONS.update({f"{name}-b8": {**OPTIONS[name], "rec_batch": 8} for name in list(OPTIONS)[1:]})
 OPTIONS.update({f"ov-reread{n}": {**OV_BF16, "reread_below": n / 100} for n in (90, 95, 97, 98, 99)})
 OPTIONS.update({f"ov-reread98-d{n}": {**OPTIONS["ov-reread98"], "detect_side": n} for n in (1024, 896, 768, 640)})
 # "-wN": the recogniser's input padded to a width in steps of N px (RapidOcrEngine's width_step)
 OPTIONS.update({f"{name}-w{n}": {**OPTIONS[name], "width_step": n} for name in ("ort", "ov", "ov-recf32", "ov-reread97",
-                "ov-reread98") for n in (16, 32, 64)})  # fmt: skip
+                "ov-reread98") for n in (16, 32, 64, 128, 256)})  # fmt: skip
 OPTIONS.update({f"ov-reread97-w64-d{n}": {**OPTIONS["ov-reread97-w64"], "detect_side": n} for n in (1024, 768, 640)})
 # option name -> how many input shapes' kernels OpenVINO's recogniser keeps (default: --shape-cache)
 SHAPE_CACHE = {"ov-recf32-c0": 0, "ov-recf32-c20": 20, "ov-recf32-c100": 100, "ov-recf32-c5000": 5000}
-OPTIONS.update({name: OPTIONS["ov-recf32"] for name in SHAPE_CACHE})
+SHAPE_CACHE.update({f"default-c{n}": n for n in (0, 10, 20, 40)})
+OPTIONS.update({name: OPTIONS["default" if name.startswith("default") else "ov-recf32"] for name in SHAPE_CACHE})
 METHODS = ("detect", "recognise_lines", "upside_down_share")
 
 
@@ -141,7 +144,7 @@ def main() -> int:
     parser.add_argument("--set", dest="data", type=Path, default=DEFAULT_DATA, help="labelled scan set")
     parser.add_argument("--pages", type=int, default=12, help="at most this many non-blank pages")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--options", default="ort,ov-recf32,ov-reread98", help=f"of: {', '.join(OPTIONS)}")
+    parser.add_argument("--options", default="ort,ov-recf32,default", help=f"of: {', '.join(OPTIONS)}")
     parser.add_argument("--memory", action="store_true", help="peak RSS per option, one fresh process each")
     parser.add_argument("--shape-cache", type=int, default=backends.OPENVINO_SHAPE_CACHE,
                         help="how many input shapes' kernels OpenVINO's recogniser keeps")  # fmt: skip

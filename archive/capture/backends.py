@@ -12,7 +12,7 @@ from pathlib import Path
 
 # The recogniser runs in bf16; lines it reads with less confidence are read again in f32
 # (RapidOcrEngine._reread; the ``ocr_reread_below`` setting; measured: README, the engine's options).
-REREAD_BELOW = 0.98
+REREAD_BELOW = 0.97
 
 
 @dataclass(frozen=True)
