@@ -38,7 +38,7 @@ from archive.han import join_han, script_counts
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # tesseract's OpenMP
 
 # The recogniser's input widths in steps of this many px (RapidOcrEngine's width_step): with
-# OpenVINO, 30% less recogniser time at the same CER (README, the engine's options).
+# OpenVINO, 0.63 -> 0.39 CPU s/page in the recogniser at the same CER (README, the engine's options).
 REC_WIDTH_STEP = 64
 
 
@@ -215,8 +215,8 @@ class RapidOcrEngine:
         """Read again in 32-bit floats, in place, the lines bf16 may have got wrong: those read
         with little confidence, and those with a traditional-only character (on the simplified
         pages of this domain a misread: 醫 for 医, 時 for 时, which f32 mostly reads right).
-        bench/engine_options.py: all-bf16 made 3 more errors per ~10k characters than all-f32;
-        re-reading 5% of the lines gave f32's CER at ~40% of its recogniser time."""
+        bench/engine_options.py: all-bf16 made 2-7 more errors per ~10k characters than all-f32;
+        re-reading the 3-5% of lines under 0.97 gave all-f32's CER on both dev sets."""
         again = [i for i, (text, score) in enumerate(zip(texts, scores))
                  if score < self.reread_below or script_counts(text)[1]]  # fmt: skip
         self.lines_read_again += len(again)
