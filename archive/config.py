@@ -29,6 +29,8 @@ SETTINGS: dict[str, tuple[Any, type, str]] = {
     "inbox": ("inbox", str, "hot folder: scans dropped here are ingested on schedule"),
     "engine": ("rapidocr", str, "OCR engine: rapidocr or tesseract"),
     "ocr_backend": ("auto", str, "what runs RapidOCR's models: auto, onnxruntime or openvino"),
+    "ocr_reread_below": (0.97, float, "OpenVINO on a CPU with bf16 units: lines the bf16 recogniser reads with "
+                         "less confidence are read again in 32-bit floats (1: every line in f32, 0: none)"),
     "workers": (0, int, "OCR worker processes (0 = one per core)"),
     "index": ("whoosh", str, "index backend for a new archive: whoosh or tantivy"),
     "low_confidence": (0.80, float, "pages below this OCR confidence are flagged for QC"),
@@ -102,7 +104,7 @@ def _check(name: str, value: Any) -> str | None:
         return "0 or more"
     if name == "page_seconds" and value < 1:
         return "1 or more"
-    if name == "low_confidence" and not 0 <= value <= 1:
+    if name in ("low_confidence", "ocr_reread_below") and not 0 <= value <= 1:
         return "between 0 and 1 (e.g. 0.8)"
     if name.endswith("_cron") and not _cron_line(value):
         return 'a cron line of five fields, e.g. "*/15 * * * *", or @hourly, @daily, @weekly, ...'

@@ -9,10 +9,10 @@ Each page image is decoded once, as a page worker decodes it (``load_page_image`
 in reading order (no seal removal, no text clean-up), to compare options with each other,
 not with bench/ocr_quality.py's whole-pipeline figure.
 
-``--memory`` instead reads the pages in one fresh process per backend and prints its peak
+``--memory`` instead reads the pages in one fresh process per option and prints its peak
 RSS after the first page and after all of them (one page worker's share of the bound).
 
-    python bench/engine_options.py [--set DIR] [--pages N] [--repeat 3] [--options ort,ov,ort-b8,ov-b8] [--memory]
+    python bench/engine_options.py [--set DIR] [--pages N] [--repeat 3] [--options ort,ov-recf32,default] [--memory]
 """
 
 from __future__ import annotations
@@ -33,27 +33,38 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 from ocr_quality import DEFAULT_DATA, clean, levenshtein  # noqa: E402
 
-from archive.capture import ocr  # noqa: E402
+from archive.capture import backends  # noqa: E402
 from archive.capture.imaging import small_copy  # noqa: E402
 from archive.capture.ocr import RapidOcrEngine, reading_order  # noqa: E402
 from archive.capture.pageproc import load_page_image  # noqa: E402
 from archive.capture.pages import extract_pages  # noqa: E402
 
-# option name -> (backend, recogniser batch, models OpenVINO holds to 32-bit floats). OpenVINO's
-# default on a CPU with bf16 units (AMX, AVX512-BF16) is bfloat16: "ov" is all bf16, "ov-f32" none.
-OPTIONS = {
-    "ort": ("onnxruntime", 1, ()),
-    "ort-b8": ("onnxruntime", 8, ()),
-    "ov": ("openvino", 1, ()),
-    "ov-b8": ("openvino", 8, ()),
-    "ov-f32": ("openvino", 1, ("det", "cls", "rec")),
-    "ov-f32-b8": ("openvino", 8, ("det", "cls", "rec")),
-    "ov-recf32": ("openvino", 1, ("rec",)),
-    "ov-recf32-b8": ("openvino", 8, ("rec",)),
+# option name -> RapidOcrEngine's arguments, and "detect_side": the detector's input as it is,
+# at most this long (default: the DETECT_SIDE copy, scaled by RapidOCR to a short side >= 736).
+# OpenVINO's default on a CPU with bf16 units (AMX, AVX512-BF16) is bfloat16: "ov" is all bf16,
+# "ov-f32" none, "ov-recf32" the recogniser in f32 for every line, "ov-rereadNN" the recogniser
+# in bf16 with the lines it reads at confidence below 0.NN (or with a traditional-only character)
+# read again in f32.
+# "default": the engine as the pipeline makes it (RapidOcrEngine's defaults).
+OV_BF16 = {"backend": "openvino", "f32": (), "reread_below": 0.0, "width_step": 0}
+OPTIONS: dict[str, dict] = {
+    "default": {},
+    "ort": {"backend": "onnxruntime", "width_step": 0},
+    "ov": OV_BF16,
+    "ov-f32": {**OV_BF16, "f32": ("det", "cls", "rec")},
+    "ov-recf32": {**OV_BF16, "f32": ("rec",)},
 }
+OPTIONS.update({f"{name}-b8": {**OPTIONS[name], "rec_batch": 8} for name in list(OPTIONS)[1:]})
+OPTIONS.update({f"ov-reread{n}": {**OV_BF16, "reread_below": n / 100} for n in (90, 95, 97, 98, 99)})
+OPTIONS.update({f"ov-reread98-d{n}": {**OPTIONS["ov-reread98"], "detect_side": n} for n in (1024, 896, 768, 640)})
+# "-wN": the recogniser's input padded to a width in steps of N px (RapidOcrEngine's width_step)
+OPTIONS.update({f"{name}-w{n}": {**OPTIONS[name], "width_step": n} for name in ("ort", "ov", "ov-recf32", "ov-reread97",
+                "ov-reread98") for n in (16, 32, 64, 128, 256)})  # fmt: skip
+OPTIONS.update({f"ov-reread97-w64-d{n}": {**OPTIONS["ov-reread97-w64"], "detect_side": n} for n in (1024, 768, 640)})
 # option name -> how many input shapes' kernels OpenVINO's recogniser keeps (default: --shape-cache)
 SHAPE_CACHE = {"ov-recf32-c0": 0, "ov-recf32-c20": 20, "ov-recf32-c100": 100, "ov-recf32-c5000": 5000}
-OPTIONS.update({name: OPTIONS["ov-recf32"] for name in SHAPE_CACHE})
+SHAPE_CACHE.update({f"default-c{n}": n for n in (0, 10, 20, 40)})
+OPTIONS.update({name: OPTIONS["default" if name.startswith("default") else "ov-recf32"] for name in SHAPE_CACHE})
 METHODS = ("detect", "recognise_lines", "upside_down_share")
 
 
@@ -75,6 +86,19 @@ def cpu_timed(engine: RapidOcrEngine) -> dict[str, float]:
     return spent
 
 
+def make_engine(name: str, shape_cache: int) -> RapidOcrEngine:
+    """The engine an option names, its models loaded."""
+    arguments = dict(OPTIONS[name])
+    detect_side = arguments.pop("detect_side", None)
+    backends.OPENVINO_SHAPE_CACHE = SHAPE_CACHE.get(name, shape_cache)  # read as the engine is made
+    engine = RapidOcrEngine(**arguments)
+    if detect_side:  # the detector's input at most this long (RapidOCR's own default: short side >= 736)
+        engine.DETECT_SIDE = detect_side
+        detector = engine._ocr._load_det_model()
+        detector.limit_type, detector.limit_side_len = "max", detect_side
+    return engine
+
+
 def pages_with_truth(data: Path, limit: int, out: Path) -> list[tuple[str, object, str]]:
     """(label, work copy, truth text) of the set's non-blank pages."""
     pages = []
@@ -91,25 +115,16 @@ def pages_with_truth(data: Path, limit: int, out: Path) -> list[tuple[str, objec
 
 
 def memory(args: argparse.Namespace) -> int:
-    """Peak RSS of a process that reads the pages with one backend (``--rss-of``), or, with
-    ``--memory``, that figure for each backend, each in its own fresh process."""
+    """Peak RSS of a process that reads the pages with one option (``--rss-of``), or, with
+    ``--memory``, that figure for each of ``--options``, each in its own fresh process."""
     if args.rss_of is None:
-        for backend in ("onnxruntime", "openvino"):
-            command = [
-                sys.executable,
-                __file__,
-                "--rss-of",
-                backend,
-                "--pages",
-                str(args.pages),
-                "--repeat",
-                str(args.repeat),
-            ]
-            command += ["--set", str(args.data), f"--shape-cache={args.shape_cache}"]
+        for name in args.options.split(","):
+            command = [sys.executable, __file__, "--rss-of", name, "--pages", str(args.pages), "--repeat",
+                       str(args.repeat), "--set", str(args.data), f"--shape-cache={args.shape_cache}"]  # fmt: skip
             print(subprocess.run(command, check=True, capture_output=True, text=True).stdout.strip())
         return 0
     pages = pages_with_truth(args.data, args.pages, Path(tempfile.mkdtemp(prefix="engine-memory-")))
-    engine = RapidOcrEngine(args.rss_of)
+    engine = make_engine(args.rss_of, args.shape_cache)
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     engine.read_page(pages[0][1])
     first = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -118,8 +133,8 @@ def memory(args: argparse.Namespace) -> int:
         for _label, work, _truth in pages[1:]:
             engine.read_page(work)
         peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-    print(f"{engine.version}: peak RSS {before / 1024:.0f} MiB with the pages decoded, {first / 1024:.0f} MiB "
-          f"after the first page, after each pass over {len(pages)} pages: "
+    print(f"{args.rss_of} ({engine.version}): peak RSS {before / 1024:.0f} MiB with the pages decoded, "
+          f"{first / 1024:.0f} MiB after the first page, after each pass over {len(pages)} pages: "
           + ", ".join(f"{peak / 1024:.0f}" for peak in peaks) + " MiB")  # fmt: skip
     return 0
 
@@ -129,24 +144,21 @@ def main() -> int:
     parser.add_argument("--set", dest="data", type=Path, default=DEFAULT_DATA, help="labelled scan set")
     parser.add_argument("--pages", type=int, default=12, help="at most this many non-blank pages")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--options", default="ort,ov,ort-b8,ov-b8", help=f"of: {', '.join(OPTIONS)}")
-    parser.add_argument("--memory", action="store_true", help="peak RSS per backend, one fresh process each")
-    parser.add_argument("--shape-cache", type=int, default=ocr.OPENVINO_SHAPE_CACHE,
+    parser.add_argument("--options", default="ort,ov-recf32,default", help=f"of: {', '.join(OPTIONS)}")
+    parser.add_argument("--memory", action="store_true", help="peak RSS per option, one fresh process each")
+    parser.add_argument("--shape-cache", type=int, default=backends.OPENVINO_SHAPE_CACHE,
                         help="how many input shapes' kernels OpenVINO's recogniser keeps")  # fmt: skip
     parser.add_argument("--rss-of", default=None, help=argparse.SUPPRESS)  # the child of --memory
     args = parser.parse_args()
-    ocr.OPENVINO_SHAPE_CACHE = args.shape_cache
+    backends.OPENVINO_SHAPE_CACHE = args.shape_cache
     if args.memory or args.rss_of:
         return memory(args)
     names = args.options.split(",")
-    engines = {}
-    for name in names:
-        backend, batch, f32 = OPTIONS[name]
-        ocr.OPENVINO_SHAPE_CACHE = SHAPE_CACHE.get(name, args.shape_cache)  # read as the engine is made
-        engines[name] = RapidOcrEngine(backend, rec_batch=batch, f32=f32)
+    engines = {name: make_engine(name, args.shape_cache) for name in names}
     pages = pages_with_truth(args.data, args.pages, Path(tempfile.mkdtemp(prefix="engine-options-")))
     for engine in engines.values():  # load the models and compile their kernels before timing
         engine.read_page(pages[0][1])
+        engine.lines_read_again = 0
     clocks = {name: cpu_timed(engine) for name, engine in engines.items()}
     cpu: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     errors = {name: 0 for name in names}
@@ -168,7 +180,9 @@ def main() -> int:
         per = {m: sum(p[m] for p in cpu[name]) / len(pages) for m in METHODS}
         print(f"  {name:12s} {engines[name].version:60s} total {sum(per.values()):.3f} s  "
               + "  ".join(f"{m} {v:.3f}" for m, v in per.items())
-              + f"   CER {100 * errors[name] / max(1, length):.2f}% ({errors[name]} errors)")  # fmt: skip
+              + f"   CER {100 * errors[name] / max(1, length):.2f}% ({errors[name]} errors)"
+              + (f", {engines[name].lines_read_again / args.repeat:.0f} lines read again in f32"
+                 if engines[name].lines_read_again else ""))  # fmt: skip
     return 0
 
 

@@ -42,6 +42,7 @@ OCRMYPDF_DESIGN_PAGES_PER_MIN = 8.3  # design notes §4: 42 dev pages in 304 s o
 PEAKS: dict[int, int] = {}  # pid -> its peak RSS
 CPU: dict[int, float] = {}  # pid -> CPU seconds (user + system) at its last sample
 KINDS: dict[int, str] = {}  # pid -> what the process is
+TIMELINE: list[tuple[float, dict[int, float]]] = []  # (seconds into the run, CPU so far by pid), each sample
 
 
 def _label(pid: int) -> str:
@@ -106,6 +107,7 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
         while process.poll() is None:
             total, largest = tree_rss(process.pid)
             peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
+            TIMELINE.append((time.monotonic() - started, dict(CPU)))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -174,6 +176,29 @@ def print_stages(report: dict, workers: int, seconds: float) -> None:
     print("CPU seconds by process: " + ", ".join(f"{kind} {used:.1f}" for kind, used in sorted(kinds.items()))
           + f"; all {total:.1f}, of which the OCR models {engine:.1f}: with perfect overlap the overhead could not "
           f"go below {100 * (1 - engine / total):.0f}%")  # fmt: skip
+
+
+def print_timeline(seconds: float, cores: int, step: float = 5.0) -> None:
+    """Cores busy in each process kind, ``step`` seconds at a time, and the core-seconds nobody
+    used: are the OCR workers busy all the time? (On a machine other work loads, its share
+    shows as idle here and as slower work there: compare quiet runs.)"""
+    print(f"cores busy per {step:g} s (CLI / prefect server / OCR workers / all):")
+    kinds = ("CLI", "prefect server", "OCR worker")
+    last_t, last = 0.0, {}
+    for t, cpu in TIMELINE:
+        if t - last_t < step and t != TIMELINE[-1][0]:
+            continue
+        used = {kind: 0.0 for kind in kinds}
+        for pid, value in cpu.items():
+            kind = KINDS.get(pid, "other")
+            used[kind] = used.get(kind, 0.0) + value - last.get(pid, 0.0)
+        span = max(t - last_t, 1e-6)
+        print(f"  {last_t:5.1f}-{t:5.1f} s  " + " / ".join(f"{used[k] / span:.2f}" for k in kinds)
+              + f" / {sum(used.values()) / span:.2f}")  # fmt: skip
+        last_t, last = t, cpu
+    total = sum(CPU.values())
+    print(f"core-seconds: {cores} cores x {seconds:.1f} s = {cores * seconds:.1f}, used by the run {total:.1f}, "
+          f"idle (or another's) {cores * seconds - total:.1f}")  # fmt: skip
 
 
 def run_ocrmypdf_rapidocr(binary: str, pdfs: list[Path], work: Path, workers: int) -> tuple[float, float, int]:
@@ -282,6 +307,7 @@ def main() -> int:
         print(f"  {pid} {KINDS.get(pid, 'other')}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
     print_stages(report, args.workers, seconds)
+    print_timeline(seconds, len(os.sched_getaffinity(0)))
     ours = {"pages": pages, "rate": rate, "engine": report["engine_seconds"], "cpu": sum(CPU.values()), "peak": peak,
             "overhead": 100 * (1 - report["engine_seconds"] / (args.workers * seconds))}  # fmt: skip
     # the set's truth: beside its scans/ folder (--set scans-dev/scans) or in it (--set scans-dev)

@@ -28,6 +28,7 @@ from prefect.tasks import exponential_backoff
 
 import index
 from archive.acceptance.report import render_markdown
+from archive.capture.backends import REREAD_BELOW
 from archive.capture.pageproc import DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGE_SECONDS, PageSettings
 from archive.capture.parallel import default_workers
 from archive.config import load_config
@@ -153,11 +154,14 @@ def ingest_batch(
     page_seconds: float = DEFAULT_PAGE_SECONDS,
     index_backend: str | None = None,
     run: str | None = None,
+    ocr_backend: str = "auto",
+    ocr_reread_below: float = REREAD_BELOW,
 ) -> dict:
     """Ingest every PDF under ``src``. ``distributed``: the flow runs on a Dask task
     runner, and document tasks read their own pages on the Dask workers. ``engine``,
-    ``low_confidence``, ``page_seconds`` travel with every document; ``index_backend``:
-    the backend of an index made now (each from the configuration: no worker reads its own).
+    ``low_confidence``, ``page_seconds``, ``ocr_backend``, ``ocr_reread_below`` travel with every
+    document; ``index_backend``: the backend of an index made now (each from the configuration:
+    no worker reads its own).
     ``run``: the flow run the report names (an inbox run's; else this run)."""
     _keep_stop_signals()
     archive = Archive.open(Path(archive_root), create=True)
@@ -169,10 +173,11 @@ def ingest_batch(
                                                       description=f"Batch {summary.batch}: pages done"))  # fmt: skip
         update_progress_artifact(artifact[0], 100.0 * progress.snapshot().fraction)
 
+    settings = PageSettings(engine, low_confidence, page_seconds, ocr_backend, ocr_reread_below)
     with archive.writer_lock(wait=wait):
         summary = run_batch(archive, Path(src), _submit, functools.partial(index.update, new_backend=index_backend),
-                            manifest, PageSettings(engine, low_confidence, page_seconds), workers or default_workers(),
-                            columns, distributed, on_document, run or str(flow_run.get_id() or "") or None)  # fmt: skip
+                            manifest, settings, workers or default_workers(), columns, distributed, on_document,
+                            run or str(flow_run.get_id() or "") or None)  # fmt: skip
     publish_artifacts([summary], f"batch-{summary.batch.lower()}")
     return summary.to_json()  # the flow run's result: plain JSON (``BatchSummary.from_json`` reads it back)
 
@@ -219,7 +224,7 @@ def ingest_now(
     settings = load_config()
     engine, workers = engine or settings.engine, workers or settings.workers or default_workers()
     bar = _live_progress() if show_progress else contextlib.nullcontext()
-    pool = contextlib.nullcontext() if dask else HOST.pages_ready(workers, engine)
+    pool = contextlib.nullcontext() if dask else HOST.pages_ready(workers, PageSettings.of(settings, engine))
     with stoppable(signal.SIGINT, signal.SIGTERM), bar, pool:
         if server is not None:
             server.wait_ready()
@@ -229,6 +234,7 @@ def ingest_now(
             src=str(Path(src).resolve()), archive_root=str(root), manifest=manifest and str(Path(manifest).resolve()),
             engine=engine, workers=workers, wait=wait, columns=columns_by_field, distributed=bool(dask),
             low_confidence=settings.low_confidence, page_seconds=settings.page_seconds, index_backend=settings.index,
+            ocr_backend=settings.ocr_backend, ocr_reread_below=settings.ocr_reread_below,
         ))  # fmt: skip
 
 

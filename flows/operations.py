@@ -16,6 +16,7 @@ from prefect.runtime import flow_run
 from prefect.schedules import Cron
 
 import index
+from archive.capture.backends import REREAD_BELOW
 from archive.capture.pageproc import DEFAULT_LOW_CONFIDENCE, DEFAULT_PAGE_SECONDS
 from archive.config import Config
 from archive.errors import InvalidValue
@@ -45,13 +46,16 @@ def inbox_batch(
     low_confidence: float = DEFAULT_LOW_CONFIDENCE,
     page_seconds: float = DEFAULT_PAGE_SECONDS,
     index_backend: str | None = None,
+    ocr_backend: str = "auto",
+    ocr_reread_below: float = REREAD_BELOW,
 ) -> dict:
     """Ingest what has settled in the inbox; move each file to done/ or failed/. Batches a
     stopped run left in processing/ are taken up first. The settings are parameters (from
     the configuration where the deployment was made): a worker machine's own do not count."""
     logger = get_run_logger()
     settings = {"engine": engine, "workers": workers, "low_confidence": low_confidence, "page_seconds": page_seconds,
-                "index_backend": index_backend, "run": str(flow_run.get_id() or "") or None}  # fmt: skip
+                "index_backend": index_backend, "ocr_backend": ocr_backend,
+                "ocr_reread_below": ocr_reread_below, "run": str(flow_run.get_id() or "") or None}  # fmt: skip
     reports: list[BatchSummary] = []  # each batch's, shown on this run's page: the one the admin lands on
     inbox_path = Path(inbox)
     for folder in ("processing", "done", "failed"):
@@ -139,7 +143,8 @@ def inbox_parameters(config: Config) -> dict:
     return {"inbox": str(Path(config.inbox).resolve()), "archive_root": str(Path(config.home).resolve()),
             "stable_seconds": config.stable_seconds, "engine": config.engine, "workers": config.workers or None,
             "low_confidence": config.low_confidence, "page_seconds": config.page_seconds,
-            "index_backend": config.index}  # fmt: skip
+            "index_backend": config.index, "ocr_backend": config.ocr_backend,
+            "ocr_reread_below": config.ocr_reread_below}  # fmt: skip
 
 
 def build_deployments(config: Config, prefix: str = "", **options: Any) -> list:

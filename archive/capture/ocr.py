@@ -9,22 +9,37 @@ measured 5-7x faster than oversubscribed threads on 2 cores.
 
 from __future__ import annotations
 
-import importlib.util
+import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
 from functools import cache
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
+from archive.capture import backends
+from archive.capture.backends import (
+    DEFAULT_MODELS,
+    OPENVINO_F32,
+    REREAD_BELOW,
+    ModelSettings,
+    compile_openvino,
+    has_bf16,
+    rapidocr_backend,
+    rapidocr_params,
+)
 from archive.capture.imaging import small_copy
 from archive.capture.orientation import skew_degrees, stand_upright
-from archive.han import join_han
+from archive.han import join_han, script_counts
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")  # tesseract's OpenMP
+
+# The recogniser's input widths in steps of this many px (RapidOcrEngine's width_step): with
+# OpenVINO, 0.63 -> 0.39 CPU s/page in the recogniser at the same CER (README, the engine's options).
+REC_WIDTH_STEP = 64
 
 
 @dataclass
@@ -96,40 +111,52 @@ class RapidOcrEngine:
     MIN_READ_SIDE = 1700
     LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
 
-    def __init__(self, backend: str | None = None, rec_batch: int = 1, f32: tuple[str, ...] | None = None) -> None:
-        """``backend``: onnxruntime, openvino or auto (default: the ``ocr_backend`` setting, see
+    def __init__(self, backend: str = "auto", rec_batch: int = 1, f32: tuple[str, ...] | None = None,
+                 reread_below: float = REREAD_BELOW, width_step: int = REC_WIDTH_STEP) -> None:  # fmt: skip
+        """``backend``: onnxruntime, openvino or auto (the ``ocr_backend`` setting, see
         ``rapidocr_backend``). ``rec_batch``: the most line crops recognised in one model run;
         only crops the model pads to the same width share a run (``_same_width_runs``).
-        ``f32``: on OpenVINO, the models held to 32-bit floats (default ``OPENVINO_F32``)."""
+        ``f32``: on OpenVINO, the models held to 32-bit floats (default ``OPENVINO_F32``).
+        ``reread_below``: on OpenVINO with bf16 units, a line the bf16 recogniser reads with less
+        confidence than this, or with a traditional-only character, is read again in 32-bit
+        floats (the ``ocr_reread_below`` setting; 1 or more: every line in f32, 0: none).
+        ``width_step``: the recogniser's input is padded to a width that is a multiple of this
+        (0: none), so that line crops share input shapes (see ``_padded_to_step``)."""
         import cv2
         from rapidocr import RapidOCR
 
         cv2.setNumThreads(1)
         self.backend = rapidocr_backend(backend)
         self.rec_batch = rec_batch
-        self._ocr = RapidOCR(params=_rapidocr_params(self.backend))
+        self.reread_below = reread_below
+        self._ocr = RapidOCR(params=rapidocr_params(self.backend))
+        if width_step:
+            recogniser = self._ocr._load_rec_model()
+            recogniser.resize_norm_img = _padded_to_step(recogniser.resize_norm_img, width_step)
+        self._exact = None  # the recogniser in 32-bit floats, for the lines read again
+        self.lines_read_again = 0  # how many lines it has read again (bench/engine_options.py)
         if self.backend == "openvino":
-            self._compile_again(OPENVINO_F32 if f32 is None else f32)
+            f32 = OPENVINO_F32 if f32 is None else f32
+            if reread_below >= 1 or not has_bf16():  # every line in f32 (without bf16 units, all is f32)
+                f32 = tuple({*f32, "rec"})
+            self._compile_again(f32)
+            if "rec" not in f32 and reread_below > 0:
+                model = self._ocr._load_rec_model().session.model
+                self._exact = compile_openvino(model, f32=True, shapes=backends.OPENVINO_SHAPE_CACHE)
 
     def _compile_again(self, f32: tuple[str, ...]) -> None:
         """Compile the recogniser, and the models in ``f32``, again with settings RapidOCR cannot
         pass. Precision: OpenVINO runs a model in bfloat16 where the CPU has bf16 units (AMX,
         AVX512-BF16); bf16 is what makes it fast, and it costs the recogniser a little accuracy
-        (bench/engine_options.py), so the models in ``f32`` keep 32-bit floats. Memory: it keeps
-        the kernels of every input shape it has seen (1,000s by default) and each line crop is a
-        new width, so the recogniser keeps only the last OPENVINO_SHAPE_CACHE (as fast:
-        bench/engine_options.py)."""
-        import openvino
-
+        (bench/engine_options.py), so the models in ``f32`` keep 32-bit floats (the recogniser's
+        uncertain lines are read again in f32 instead: ``_reread``). Memory: it keeps the kernels
+        of every input shape it has seen (1,000s by default) and each line crop is a new width, so
+        the recogniser keeps only the last OPENVINO_SHAPE_CACHE (as fast: bench/engine_options.py)."""
         loaders = {"det": self._ocr._load_det_model, "cls": self._ocr._load_cls_model, "rec": self._ocr._load_rec_model}
         for name in sorted({"rec", *f32}):
-            config: dict = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1}
-            if name in f32:
-                config["INFERENCE_PRECISION_HINT"] = "f32"
-            if name == "rec":
-                config["CPU_RUNTIME_CACHE_CAPACITY"] = OPENVINO_SHAPE_CACHE
             session = loaders[name]().session  # RapidOCR's OpenVINOInferSession: .model, .session
-            session.session = openvino.Core().compile_model(session.model, "CPU", config).create_infer_request()
+            shapes = backends.OPENVINO_SHAPE_CACHE if name == "rec" else None  # read now: the bench sets it
+            session.session = compile_openvino(session.model, name in f32, shapes)
 
     @property
     def version(self) -> str:
@@ -178,9 +205,36 @@ class RapidOcrEngine:
     @timed
     def recognise_lines(self, crops: list[np.ndarray | Image.Image]) -> tuple[list[str], list[float]]:
         """Recognition only, one text line per image (no detection)."""
+        arrays = [np.asarray(c) if isinstance(c, Image.Image) else c for c in crops]
+        texts, scores = self._recognise(arrays)
+        if self._exact is not None:
+            self._reread(arrays, texts, scores)
+        return texts, scores
+
+    def _reread(self, arrays: list[np.ndarray], texts: list[str], scores: list[float]) -> None:
+        """Read again in 32-bit floats, in place, the lines bf16 may have got wrong: those read
+        with little confidence, and those with a traditional-only character (on the simplified
+        pages of this domain a misread: 醫 for 医, 時 for 时, which f32 mostly reads right).
+        bench/engine_options.py: all-bf16 made 2-7 more errors per ~10k characters than all-f32;
+        re-reading the 3-5% of lines under 0.97 gave all-f32's CER on both dev sets."""
+        again = [i for i, (text, score) in enumerate(zip(texts, scores))
+                 if score < self.reread_below or script_counts(text)[1]]  # fmt: skip
+        self.lines_read_again += len(again)
+        if not again:
+            return
+        session = self._ocr._load_rec_model().session
+        fast, session.session = session.session, self._exact
+        try:
+            exact_texts, exact_scores = self._recognise([arrays[i] for i in again])
+        finally:
+            session.session = fast
+        for i, text, score in zip(again, exact_texts, exact_scores):
+            texts[i], scores[i] = text, score
+
+    def _recognise(self, arrays: list[np.ndarray]) -> tuple[list[str], list[float]]:
+        """The recogniser as it is compiled now, one line per run or in runs of like width."""
         from rapidocr.ch_ppocr_rec.typings import TextRecInput
 
-        arrays = [np.asarray(c) if isinstance(c, Image.Image) else c for c in crops]
         recogniser = self._ocr._load_rec_model()
         recogniser.rec_batch_num = self.rec_batch
         if self.rec_batch == 1:  # one line per run: RapidOCR's own loop
@@ -213,6 +267,20 @@ class RapidOcrEngine:
 
 
 REC_HEIGHT, REC_MIN_WIDTH = 48, 320  # the recogniser's input: 48 px high, padded to at least 320 wide
+
+
+def _padded_to_step(resize: Callable[[np.ndarray, float], np.ndarray],
+                    step: int) -> Callable[[np.ndarray, float], np.ndarray]:  # fmt: skip
+    """RapidOCR's ``resize_norm_img`` (a line crop scaled to 48 px high, padded on the right to the
+    width ``48 * max_wh_ratio``), padding instead to the next multiple of ``step`` px. Every crop is
+    a width of its own, and OpenVINO compiles kernels for every input shape it meets: with widths
+    in steps, lines share shapes (a batch pads its lines the same way)."""
+
+    def resize_norm_img(image: np.ndarray, max_wh_ratio: float) -> np.ndarray:
+        width = math.ceil(int(REC_HEIGHT * max_wh_ratio) / step) * step
+        return resize(image, (width + 0.5) / REC_HEIGHT)  # + 0.5: int() of the product is width again
+
+    return resize_norm_img
 
 
 def _same_width_runs(crops: list[np.ndarray], most: int) -> list[list[int]]:
@@ -299,61 +367,8 @@ class TesseractEngine:
 ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 
-OCR_BACKEND_ENV = "TRADE_ARCHIVE_OCR_BACKEND"  # the ``ocr_backend`` setting, as the OCR workers see it
-BACKENDS = ("auto", "onnxruntime", "openvino")
-OPENVINO_F32 = ("rec",)  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngine._compile_again)
-OPENVINO_SHAPE_CACHE = 100  # input shapes whose kernels the recogniser keeps (OpenVINO: 5,000)
-AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
-
-
-def rapidocr_backend(wanted: str | None = None) -> str:
-    """The inference library RapidOCR runs its models on: ``wanted`` or the ``ocr_backend`` setting
-    (auto: AUTO_BACKEND). OpenVINO is optional: where it cannot be imported, onnxruntime (a
-    dependency of rapidocr itself) runs the same models; the engine version records which ran."""
-    wanted = wanted or os.environ.get(OCR_BACKEND_ENV) or "auto"
-    if wanted not in BACKENDS:
-        raise ValueError(f"unknown OCR backend {wanted!r}; choose one of {', '.join(BACKENDS)}")
-    choice = AUTO_BACKEND if wanted == "auto" else wanted
-    if choice == "openvino" and not _importable("openvino"):
-        return "onnxruntime"
-    return choice
-
-
-def _importable(module: str) -> bool:
-    """Whether ``module`` is installed, without importing it (OpenVINO takes 0.35 s: the CLI
-    only needs the name for the engine version)."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):  # ValueError: a module set to None in sys.modules (blocked)
-        return False
-
-
-def _rapidocr_params(backend: str) -> dict:
-    """RapidOCR's settings: one thread, one line per recogniser run unless batched, and for
-    OpenVINO the very model files the wheel bundles (no download: the ONNX files load as they are)."""
-    from rapidocr import EngineType
-
-    params: dict = {
-        "Global.log_level": "error",
-        "Rec.rec_batch_num": 1,
-        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-    }
-    if backend == "openvino":
-        import rapidocr
-
-        models = Path(rapidocr.__file__).parent / "models"
-        params["EngineConfig.openvino.inference_num_threads"] = 1
-        params["EngineConfig.openvino.num_streams"] = 1
-        for task, model in (("Det", "PP-OCRv6_det_small"), ("Rec", "PP-OCRv6_rec_small"),
-                            ("Cls", "ch_ppocr_mobile_v2.0_cls_mobile")):  # fmt: skip
-            params[f"{task}.engine_type"] = EngineType.OPENVINO
-            params[f"{task}.model_path"] = str(models / f"{model}.onnx")
-    return params
-
-
 @cache
-def engine_version(name: str, backend: str | None = None) -> str:
+def engine_version(name: str, backend: str = "auto") -> str:
     """Engine, model and backend versions for the process metadata, without loading models
     (``backend``: as ``rapidocr_backend`` resolves it)."""
     from importlib.metadata import version
@@ -366,13 +381,21 @@ def engine_version(name: str, backend: str | None = None) -> str:
     return f"tesseract {pytesseract.get_tesseract_version()} chi_sim+eng (pytesseract {version('pytesseract')})"
 
 
+def get_engine(name: str, models: ModelSettings = DEFAULT_MODELS) -> OcrEngine:
+    """One engine per process and settings: models load once, not per page. ``models``: the
+    settings the page came with; pages of batches with different settings get different
+    engines, "auto" and the backend it picks the same one."""
+    if name not in ENGINES:
+        raise ValueError(f"unknown OCR engine {name!r}; choose one of {', '.join(ENGINES)}")
+    # Only PP-OCR's models have these settings: tesseract is one engine whatever they say.
+    return _engine(name, replace(models, backend=rapidocr_backend(models.backend)) if name == "rapidocr" else None)
+
+
 @cache
-def get_engine(name: str) -> OcrEngine:
-    """One engine per process: models load once, not per page."""
-    try:
+def _engine(name: str, models: ModelSettings | None) -> OcrEngine:
+    if models is None:
         return ENGINES[name]()
-    except KeyError:
-        raise ValueError(f"unknown OCR engine {name!r}; choose one of {', '.join(ENGINES)}") from None
+    return ENGINES[name](models.backend, reread_below=models.reread_below)
 
 
 def reading_order(boxes: list[OcrBox]) -> list[OcrLine]:

@@ -5,7 +5,8 @@ JSON-able record, so it crosses process (and Dask) boundaries cheaply.
 A page that brings its own text layer (``PageJob.text_boxes``, from a born-digital
 PDF) is not OCR'd: its lines come from the PDF (``text_source: "pdf"``).
 
-What decides how a page is read (engine, low-confidence threshold, time limit) is a
+What decides how a page is read (engine, the library that runs its models, low-confidence
+threshold, time limit) is a
 ``PageSettings``, carried in each ``PageJob``: a worker on another machine reads the
 page as the archivist configured it, never from its own environment.
 
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from archive.capture.backends import DEFAULT_MODELS, REREAD_BELOW, ModelSettings
 from archive.capture.imaging import (
     ANALYSIS_SIDE,
     NO_TEXT_BLANK_INK,
@@ -65,11 +67,18 @@ class PageSettings:
     engine: str = "rapidocr"
     low_confidence: float = DEFAULT_LOW_CONFIDENCE  # pages below this OCR confidence are flagged for QC
     page_seconds: float = DEFAULT_PAGE_SECONDS  # time limit for one page (0 or less: none)
+    ocr_backend: str = "auto"  # what runs RapidOCR's models: auto, onnxruntime, openvino
+    ocr_reread_below: float = REREAD_BELOW  # bf16 recogniser's lines below this read again in f32
 
     @classmethod
     def of(cls, config: Config, engine: str | None = None) -> PageSettings:
         """The settings of a configuration (``engine``: the command line's choice)."""
-        return cls(engine or config.engine, config.low_confidence, config.page_seconds)
+        return cls(engine or config.engine, config.low_confidence, config.page_seconds, config.ocr_backend,
+                   config.ocr_reread_below)  # fmt: skip
+
+    @property
+    def models(self) -> ModelSettings:
+        return ModelSettings(self.ocr_backend, self.ocr_reread_below)
 
 
 DEFAULT_SETTINGS = PageSettings()
@@ -93,6 +102,13 @@ class PageJob:
     low_confidence: float = DEFAULT_LOW_CONFIDENCE
     page_seconds: float = DEFAULT_PAGE_SECONDS
     image_boxes: tuple[tuple[float, float, float, float], ...] = ()  # pictures on a text-layer page
+    # PageSettings' model settings: the worker's own environment is not asked
+    ocr_backend: str = "auto"
+    ocr_reread_below: float = REREAD_BELOW
+
+    @property
+    def models(self) -> ModelSettings:
+        return ModelSettings(self.ocr_backend, self.ocr_reread_below)
 
     @property
     def key(self) -> str:
@@ -209,8 +225,8 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     if ink == 0.0:  # not a mark on it (either polarity): blank without asking the recogniser
         clock.lap("prepare")
         return _blank(record, size, started), as_scanned
-    engine = get_engine(job.engine)  # only now: blank pages and pages with a text layer need none
-    detector = get_engine("rapidocr")  # orientation for every engine; seals
+    engine = get_engine(job.engine, job.models)  # only now: blank pages and pages with a text layer need none
+    detector = _detector(job.models)  # orientation for every engine; seals
     model_before = model_seconds(engine, detector)
     work_dpi = job.dpi / scale
     thumb_scale = work.width / thumb.width
@@ -222,7 +238,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         reading = engine.read_page(body, size)  # one detection serves the layout and the text
         turn, skew, boxes = reading.turn, reading.skew, reading.boxes
     else:  # tesseract reads the full-resolution page
-        turn, skew = _detector().orientation_and_skew(body)
+        turn, skew = detector.orientation_and_skew(body)
         clock.lap("orient_deskew")
         master = master or load_page_image(job.image_path, job.number)
         boxes = engine.read(turn_upright(without_seals(master, [s.scaled(scale) for s in seals]), turn, skew))
@@ -231,7 +247,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
     # Seal names are read from the work copy, stood upright (a small image to turn); their
     # boxes are given in page pixels. Ring text is no body text: a red seal's, left where its
     # ink was too dark to paint out, and a black seal's (bitonal, grey scan), told by its outline.
-    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi) if seals else []
+    seal_records = read_seals(turn_upright(work, turn, skew, paper), work_dpi, job.models) if seals else []
     for seal in seal_records:
         seal["box"] = [round(v * scale) for v in seal["box"]]
     rings = [Ring.around(seal["box"]) for seal in seal_records]
@@ -337,14 +353,14 @@ def _born_digital_seals(image: Image.Image, job: PageJob) -> list[dict]:
     """Round seals on the rendered page, and the red pictures placed on it (a rectangular
     stamp, an electronic seal as an image) with the text read off them."""
     found = find_seals(image, job.dpi)
-    seals = read_seals(image, job.dpi, found) if found else []
+    seals = read_seals(image, job.dpi, job.models, found) if found else []
     for box in job.image_boxes:
         box = tuple(round(v) for v in box)
         if any(_overlaps(box, seal.box) for seal in found):
             continue  # a round seal, read already
         stamp = stamp_ink(image.crop(box))
         if stamp is not None:
-            lines = reading_order(get_engine("rapidocr").read(stamp))
+            lines = reading_order(_detector(job.models).read(stamp))
             text = "".join(line.text for line in lines)
             confidence = sum(line.confidence * len(line.text) for line in lines) / len(text) if text else 0.0
             seals.append({"text": text if confidence >= SEAL_LEGIBLE else None, "confidence": round(confidence, 4),
@@ -356,12 +372,12 @@ def _overlaps(a: tuple, b: tuple) -> bool:
     return min(a[2], b[2]) > max(a[0], b[0]) and min(a[3], b[3]) > max(a[1], b[1])
 
 
-def read_seals(upright: Image.Image, dpi: int, found: list[Seal] | None = None) -> list[dict]:
-    """Each seal on the upright page with the name around its ring, when legible.
-    ``found``: the seals already located on this very image (saves a second search)."""
+def read_seals(upright: Image.Image, dpi: int, models: ModelSettings = DEFAULT_MODELS,
+               found: list[Seal] | None = None) -> list[dict]:  # fmt: skip
+    """Each seal on the upright page with the name around its ring, when legible (PP-OCR's
+    recogniser, run as ``models`` say). ``found``: the seals already located on this very image."""
     seals = []
-    engine = get_engine("rapidocr")
-    assert isinstance(engine, RapidOcrEngine)
+    engine = _detector(models)
     for seal in find_seals(upright, dpi) if found is None else found:
         best_text, best_confidence = None, 0.0
         for radial in (False, True):  # characters set upright, or along the ring
@@ -377,8 +393,8 @@ def read_seals(upright: Image.Image, dpi: int, found: list[Seal] | None = None) 
     return seals
 
 
-def _detector() -> RapidOcrEngine:
-    """PP-OCR's detector and direction classifier, for pages another engine reads."""
-    detector = get_engine("rapidocr")
+def _detector(models: ModelSettings) -> RapidOcrEngine:
+    """PP-OCR's models, run as ``models`` say: orientation for every engine, seals' names."""
+    detector = get_engine("rapidocr", models)
     assert isinstance(detector, RapidOcrEngine)
     return detector

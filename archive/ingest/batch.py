@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Protocol
 
 from archive.acceptance.report import save_report
+from archive.capture.backends import ModelSettings
 from archive.capture.pageproc import DEFAULT_SETTINGS, PageSettings
 from archive.capture.parallel import PagePool, default_workers
 from archive.capture.timing import add_up
@@ -73,7 +74,8 @@ class BatchHost:
         self.ready_pools: list[PagePool] = []
         self.stopping = threading.Event()
         self.running: dict[str, tuple[PagePool, BatchProgress]] = {}
-        self._own_pools: dict[str, PagePool] = {}  # engine -> pool, for documents of batches run elsewhere
+        # (engine, model settings) -> pool, for documents of batches run elsewhere
+        self._own_pools: dict[tuple[str, ModelSettings], PagePool] = {}
         self._own_lock = threading.Lock()
 
     def stop(self) -> None:
@@ -84,15 +86,16 @@ class BatchHost:
         for pool in [*(pool for pool, _ in self.running.values()), *self.ready_pools]:
             pool.stop()
 
-    def own_pool(self, engine: str) -> PagePool:
+    def own_pool(self, settings: PageSettings) -> PagePool:
         """A pool for the pages of documents whose batch runs in another process (a Dask
         worker): pages read in worker processes, on their main thread, where the per-page
         time limit holds (a Dask worker's task thread has none). Kept for the process's
         life: the models load once, not for every document."""
+        key = (settings.engine, settings.models)
         with self._own_lock:
-            if engine not in self._own_pools:
-                self._own_pools[engine] = PagePool(default_workers(), engine).warm()
-            return self._own_pools[engine]
+            if key not in self._own_pools:
+                self._own_pools[key] = PagePool(default_workers(), settings.engine, models=settings.models).warm()
+            return self._own_pools[key]
 
     def close_own_pools(self) -> None:
         """Shut the pools ``own_pool`` started (their processes exit with this one anyway)."""
@@ -102,9 +105,9 @@ class BatchHost:
             pool.__exit__(None, None, None)
 
     @contextlib.contextmanager
-    def pages_ready(self, workers: int, engine: str) -> Iterator[PagePool]:
+    def pages_ready(self, workers: int, settings: PageSettings) -> Iterator[PagePool]:
         """OCR workers started before the batch: their models load while Prefect starts."""
-        with PagePool(workers, engine).warm() as pool:
+        with PagePool(workers, settings.engine, models=settings.models).warm() as pool:
             self.ready_pools.append(pool)
             try:
                 yield pool
@@ -139,7 +142,7 @@ def run_document(job: DocumentJob) -> DocumentOutcome:
     try:
         if stop_requested():
             raise BatchInterrupted("the batch was stopped before this document was started")
-        workers = pool or HOST.own_pool(job.settings.engine)
+        workers = pool or HOST.own_pool(job.settings)
         run_pages = functools.partial(workers.run, on_page=on_page)
         # pdfium in the workers too: a crash there costs this file only
         outcome = ingest_document(Path(job.source), Archive(Path(job.archive_root)), job.batch, job.manifest_row,
@@ -226,15 +229,18 @@ def _manifest_rows(summary: BatchSummary, pdfs: list[Path], src: Path, manifest:
     return row_of
 
 
-def _pool_for(workers: int, engine: str, distributed: bool) -> contextlib.AbstractContextManager[PagePool | None]:
+def _pool_for(workers: int, settings: PageSettings,
+              distributed: bool) -> contextlib.AbstractContextManager[PagePool | None]:  # fmt: skip
     """Locally, pages go to a process pool shared by the documents (one started before the
     batch where there is one); on Dask each document reads its pages on its worker."""
-    ready = next((p for p in HOST.ready_pools if (p.workers, p.engine) == (workers, engine)), None)
+    wanted = (workers, settings.engine, settings.models)
+    ready = next((p for p in HOST.ready_pools if (p.workers, p.engine, p.models) == wanted), None)
     if distributed:
         return contextlib.nullcontext()
     if ready is not None:
         return contextlib.nullcontext(ready)  # started by the caller, who also shuts it down
-    return PagePool(workers, engine).warm()  # models load while the first document is extracted
+    # models load while the first document is extracted
+    return PagePool(workers, settings.engine, models=settings.models).warm()
 
 
 def run_batch(
@@ -265,7 +271,7 @@ def run_batch(
     # Pages up front (milliseconds a file), so progress and time to go are in pages.
     progress = BatchProgress({str(p): count_pages(p) for p in pdfs}, list(HOST.listeners))
     log.info("batch %s: %d PDFs (%d pages) under %s", batch, len(pdfs), progress.snapshot().pages_total, src)
-    with _pool_for(workers, settings.engine, distributed) as pool:
+    with _pool_for(workers, settings, distributed) as pool:
         if pool is not None:
             HOST.running[batch] = (pool, progress)
         try:

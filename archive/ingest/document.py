@@ -242,7 +242,7 @@ def _build_package(
     jobs = [
         PageJob(img.number, str(img.path), settings.engine, img.dpi, None if force_ocr else img.text_boxes,
                 str(scratch / f"{img.number:04d}.pdf"), settings.low_confidence, settings.page_seconds,
-                img.image_boxes)
+                img.image_boxes, settings.ocr_backend, settings.ocr_reread_below)
         for img in images
     ]  # fmt: skip
     try:
@@ -287,7 +287,7 @@ def _build_package(
         access_pdf={"pdfa": conformance.pdfa, "problems": list(conformance.problems)},
         process={
             "pipeline_version": PIPELINE_VERSION,
-            "engine": engine_version(settings.engine),
+            "engine": engine_version(settings.engine, settings.ocr_backend),
             "low_confidence": settings.low_confidence,  # the threshold its low_confidence_page flags came from
             "batch": batch,
             "operator": getpass.getuser(),
@@ -328,7 +328,7 @@ def _build_package(
                 "Transaction-Type": str(meta.values.get("transaction_type") or ""),
                 "Document-Type": meta.doc_type,
                 "Source-SHA256": sha256,
-                "OCR-Engine": engine_version(settings.engine),
+                "OCR-Engine": engine_version(settings.engine, settings.ocr_backend),
                 "Pipeline-Version": PIPELINE_VERSION,
                 "Payload-Pages": str(len(images)),
                 "Batch": batch,
