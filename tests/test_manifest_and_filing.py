@@ -1,5 +1,6 @@
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from openpyxl import Workbook
@@ -78,21 +79,26 @@ def test_every_altered_manifest_value_is_flagged(field, value):
     assert meta.values[field] == (float(value) if field == "amount" else value)  # the manifest still wins
 
 
-def test_unfiled_document_is_filed_by_project_name_and_verify_follows(ingested_archive, tmp_path):
+def _notice_unfiled(ingested_archive, tmp_path) -> tuple[Archive, Path]:
+    """A copy of the archive with the notice (title: 关于做好档案数字化工作的通知) unfiled, as
+    if its code had been unreadable, and a transaction known by that project name (say, from
+    its award notice): (the copy, the notice's package in unfiled/)."""
     root = tmp_path / "archive"
     shutil.copytree(ingested_archive.root, root)
     archive = Archive(root)
-    # The notice (title: 关于做好档案数字化工作的通知) as if its code had been unreadable: unfiled.
     folder = archive.transaction_dir("GXZC2023-G1-001234-KWZB")
     notice = next(folder.glob("*/bagit.txt")).parent
     shutil.move(str(notice), str(root / "unfiled" / notice.name))
     shutil.rmtree(folder)
-    # A transaction known by that project name (say, from its award notice).
     record = archive.transaction_dir("GX-2023-77") / "transaction.json"
     record.parent.mkdir()
     record.write_text(json.dumps({"project_code": "GX-2023-77", "metadata": {"project_name": "做好档案数字化工作"},
                                   "provenance": {}, "documents": []}, ensure_ascii=False))  # fmt: skip
+    return archive, root / "unfiled" / notice.name
 
+
+def test_unfiled_document_is_filed_by_project_name_and_verify_follows(ingested_archive, tmp_path):
+    archive, notice = _notice_unfiled(ingested_archive, tmp_path)
     assert file_unfiled_by_project_name(archive) == [(notice.name, "GX-2023-77")]
     pages = [p for p in iter_pages(archive) if p["document"] == notice.name]
     assert pages[0]["metadata"]["project_code"] == "GX-2023-77"
@@ -388,20 +394,10 @@ def test_a_row_that_fits_several_files_is_given_to_none_and_folders_above_src_co
 
 
 def test_a_document_archived_without_a_project_name_is_filed_by_its_real_title(ingested_archive, tmp_path):
-    root = tmp_path / "archive"
-    shutil.copytree(ingested_archive.root, root)
-    archive = Archive(root)
-    folder = archive.transaction_dir("GXZC2023-G1-001234-KWZB")
-    notice = next(folder.glob("*/bagit.txt")).parent
-    shutil.move(str(notice), str(root / "unfiled" / notice.name))
-    shutil.rmtree(folder)
+    archive, notice = _notice_unfiled(ingested_archive, tmp_path)
     # As an archive from before red headers were read kept it: no project name in the record.
-    record_path = root / "unfiled" / notice.name / "data" / "document.json"
+    record_path = notice / "data" / "document.json"
     document = json.loads(record_path.read_text())
     document["metadata"]["project_name"] = None
     record_path.write_text(json.dumps(document, ensure_ascii=False))
-    record = archive.transaction_dir("GX-2023-77") / "transaction.json"
-    record.parent.mkdir()
-    record.write_text(json.dumps({"project_code": "GX-2023-77", "metadata": {"project_name": "做好档案数字化工作"},
-                                  "provenance": {}, "documents": []}, ensure_ascii=False))  # fmt: skip
     assert file_unfiled_by_project_name(archive) == [(notice.name, "GX-2023-77")]
