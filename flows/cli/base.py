@@ -4,6 +4,7 @@ error handler that maps the exception tree (archive.errors) to exit codes."""
 import json
 import os
 import sys
+from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import click
@@ -35,7 +36,7 @@ class _WithExamples:
     """A command with its examples (``example=``: one line or a list), printed after its
     help as written: click rewraps help text, and an example is there to be copied."""
 
-    def __init__(self, *args: Any, example: str | list[str] = (), **kwargs: Any) -> None:
+    def __init__(self, *args: Any, example: str | Sequence[str] = (), **kwargs: Any) -> None:
         self.examples = [example] if isinstance(example, str) else list(example)
         super().__init__(*args, **kwargs)
 
