@@ -29,3 +29,19 @@ def test_every_command_has_an_example_printed_unwrapped() -> None:
         for line in examples:  # whole on one line, however narrow the terminal
             assert line in result.output, (path, line)
     assert not missing, f"commands without an example: {missing}"
+
+
+def test_output_cut_short_by_a_pipe_is_no_error(monkeypatch, tmp_path) -> None:
+    """`trade-archive export | head`: the reader went away; click ends quietly (no "error:
+    Broken pipe: a disk or network problem", which would send an admin to the disks)."""
+    import errno
+
+    import flows.cli.records
+
+    def pipe_closed(*args, **kwargs):
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    monkeypatch.setattr(flows.cli.records, "open_archive", lambda archive_dir: None)
+    monkeypatch.setattr(flows.cli.records, "export_pages", pipe_closed)
+    result = CliRunner().invoke(cli, ["export", "--archive", str(tmp_path)])
+    assert "error" not in result.output and result.exit_code != 5, result.output

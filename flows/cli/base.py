@@ -1,6 +1,7 @@
 """The command group every command registers on, the options they share, and the one
 error handler that maps the exception tree (archive.errors) to exit codes."""
 
+import errno
 import json
 import os
 import sys
@@ -68,6 +69,8 @@ class _Commands(_WithExamples, click.Group):
         except TradeArchiveError as error:
             _fail(str(error), error.exit_code)
         except OSError as error:
+            if error.errno == errno.EPIPE:  # output piped into `head`: click ends quietly, as it should
+                raise
             _fail(explain_os_error(error), ExitCode.archive_error)
         if isinstance(outcome, ExitCode) and outcome:
             ctx.exit(int(outcome))
