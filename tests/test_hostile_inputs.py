@@ -568,6 +568,17 @@ def test_active_content_is_flagged_not_rejected(corpus, resources):
     assert open_source_pdf(resources / "award-notice.pdf")[0].qc_flags == []
 
 
+def test_looking_for_active_content_keeps_no_image_data(resources, tmp_path):
+    """The walk reads every stream's dictionary; a 300-page scan's images (~190 MB) must not
+    stay cached in the reader for the whole ingest. The pages still extract afterwards."""
+    from pypdf.generic import StreamObject
+
+    source, reader = open_source_pdf(resources / "award-notice.pdf")
+    assert not [kept for kept in reader.resolved_objects.values() if isinstance(kept, StreamObject)]
+    pages = list(extract_pages(reader, source.path, tmp_path / "pages"))
+    assert len(pages) == source.page_count and all(page.width > 0 for page in pages)
+
+
 # --- the page worker's time limit -----------------------------------------------------------
 
 

@@ -149,8 +149,9 @@ def active_content(reader: PdfReader, limit: int = ACTIVE_CONTENT_SCAN_LIMIT) ->
     """The kinds of ACTIVE_CONTENT in the file, found by walking the object graph from
     the trailer without recursion: each indirect object is visited once (cycles
     end there), direct nesting is walked with an explicit stack, stream data is
-    never decoded, and at most ``limit`` objects are looked at. Unreadable
-    objects are skipped: pages that need them fail later with their own reason."""
+    never decoded nor kept once its dictionary is read (a scan's images: 100s of
+    MB), and at most ``limit`` objects are looked at. Unreadable objects are
+    skipped: pages that need them fail later with their own reason."""
     found: set[str] = set()
     seen: set[tuple[int, int]] = set()
     stack: list[object] = [reader.trailer]
@@ -165,6 +166,8 @@ def active_content(reader: PdfReader, limit: int = ACTIVE_CONTENT_SCAN_LIMIT) ->
                     continue
                 seen.add(key)
                 node = node.get_object()
+                if isinstance(node, StreamObject):  # pypdf read its data with it
+                    reader.resolved_objects.pop((key[1], key[0]), None)
             if isinstance(node, (DictionaryObject, StreamObject)):
                 found.update(_active_kinds(node))
                 stack.extend(value for name, value in node.items() if name != "/Parent" and _container(value))
