@@ -2,6 +2,7 @@
 fallback to onnxruntime where OpenVINO is missing, and that the engine version says which ran."""
 
 import sys
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -172,3 +173,28 @@ def test_recogniser_input_widths_come_in_steps():
     for ratio in (320 / 48, 7.01, 1000 / 48, 1001 / 48, 37.3):
         padded(None, ratio)
     assert widths == [320, 352, 1024, 1024, 1792]
+
+
+@pytest.mark.skipif(not openvino_installed, reason="openvino not installed")
+def test_the_engine_line_says_what_the_reading_process_ran(tmp_path, resources, monkeypatch):
+    """With ocr_backend auto, a worker elsewhere without OpenVINO reads on onnxruntime: the document's
+    engine line and its bag-info say so, though this machine would have run OpenVINO."""
+    from archive.capture.pageproc import process_page
+    from archive.ingest.document import ingest_document
+    from archive.records.document import DocumentRecord
+    from archive.storage.package import read_bag_info
+    from archive.storage.store import Archive
+
+    def worker_without_openvino(jobs):  # noqa: ANN001, ANN202 - a run_pages on "another machine"
+        with pytest.MonkeyPatch.context() as there:
+            there.setitem(sys.modules, "openvino", None)
+            engine_version.cache_clear()
+            return [process_page(job) for job in jobs]
+
+    archive = Archive.open(tmp_path / "archive", create=True)
+    outcome = ingest_document(resources / "award-notice.pdf", archive, "b", run_pages=worker_without_openvino)
+    engine_version.cache_clear()
+    assert "(openvino " in engine_version("rapidocr", "auto")  # what this machine would have said
+    package = Path(outcome.path)
+    assert "(onnxruntime " in DocumentRecord.load(package).process["engine"]
+    assert read_bag_info(package)["OCR-Engine"] == DocumentRecord.load(package).process["engine"]

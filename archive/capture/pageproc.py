@@ -226,6 +226,7 @@ def _process_page(job: PageJob, clock: StageClock) -> tuple[dict, AccessPage]:
         clock.lap("prepare")
         return _blank(record, size, started), as_scanned
     engine = get_engine(job.engine, job.models)  # only now: blank pages and pages with a text layer need none
+    record["engine_version"] = engine.version  # as this process runs it (OpenVINO or not: this machine's install)
     detector = _detector(job.models)  # orientation for every engine; seals
     model_before = model_seconds(engine, detector)
     work_dpi = job.dpi / scale

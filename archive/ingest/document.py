@@ -287,7 +287,7 @@ def _build_package(
         access_pdf={"pdfa": conformance.pdfa, "problems": list(conformance.problems)},
         process={
             "pipeline_version": PIPELINE_VERSION,
-            "engine": engine_version(settings.engine, settings.ocr_backend),
+            "engine": _engine_line(records, settings),
             "low_confidence": settings.low_confidence,  # the threshold its low_confidence_page flags came from
             "batch": batch,
             "operator": getpass.getuser(),
@@ -328,7 +328,7 @@ def _build_package(
                 "Transaction-Type": str(meta.values.get("transaction_type") or ""),
                 "Document-Type": meta.doc_type,
                 "Source-SHA256": sha256,
-                "OCR-Engine": engine_version(settings.engine, settings.ocr_backend),
+                "OCR-Engine": document.process["engine"],
                 "Pipeline-Version": PIPELINE_VERSION,
                 "Payload-Pages": str(len(images)),
                 "Batch": batch,
@@ -363,5 +363,14 @@ def _page_images(source_pdf: SourcePdf, reader: pypdf.PdfReader, folder: Path, e
 
 
 def _without_paths(record: dict) -> dict:
-    """The OCR JSON keeps no scratch paths (they do not exist after filing), nor timings."""
-    return {k: v for k, v in record.items() if k not in ("page_pdf", "stages")}
+    """The OCR JSON keeps no scratch paths (they do not exist after filing), nor timings
+    (the engine's version is the document's, in its process record)."""
+    return {k: v for k, v in record.items() if k not in ("page_pdf", "stages", "engine_version")}
+
+
+def _engine_line(records: list[dict], settings: PageSettings) -> str:
+    """What read the pages, as the processes that read them report it: with ``ocr_backend``
+    auto, a worker on another machine runs OpenVINO only if it has it installed. Where no
+    page needed an engine (blank pages, a text layer), what this machine would run."""
+    ran = sorted({record["engine_version"] for record in records if record.get("engine_version")})
+    return "; ".join(ran) or engine_version(settings.engine, settings.ocr_backend)
