@@ -4,7 +4,7 @@ Runs ``trade-archive ingest`` (the real CLI, Prefect start-up included) on a
 folder of scans into a fresh archive, sampling the resident memory of the
 whole process tree (the CLI, its Prefect server and its OCR workers), and
 prints pages/min, seconds per stage, the share of time inside the OCR models
-(the rest is pipeline overhead), peak RSS, and, where the set has truth files,
+(the rest is pipeline overhead), peak RSS (and PSS: shared pages once), and, where the set has truth files,
 the CER of that same run. ``--big N`` instead builds one N-page scan by
 concatenating the set's pages and ingests that (the bounded-memory check).
 ``--vs-ocrmypdf`` also runs OCRmyPDF (``-l chi_sim+eng --rotate-pages --deskew
@@ -43,6 +43,8 @@ PEAKS: dict[int, int] = {}  # pid -> its peak RSS
 CPU: dict[int, float] = {}  # pid -> CPU seconds (user + system) at its last sample
 KINDS: dict[int, str] = {}  # pid -> what the process is
 TIMELINE: list[tuple[float, dict[int, float]]] = []  # (seconds into the run, CPU so far by pid), each sample
+TREE: list[int] = []  # the pids of the process tree at the last sample
+PSS_PEAK = [0]  # the tree's peak proportional set size (bytes), see tree_pss
 
 
 def _label(pid: int) -> str:
@@ -86,8 +88,10 @@ def tree_rss(pid: int) -> tuple[int, int]:
         except (OSError, IndexError, ValueError):
             continue
     total, largest, todo = 0, 0, [pid]
+    TREE.clear()
     while todo:
         current = todo.pop()
+        TREE.append(current)
         total += rss.get(current, 0)
         largest = max(largest, rss.get(current, 0))
         _label(current)
@@ -97,8 +101,22 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return total, largest
 
 
+def tree_pss(pids: list[int]) -> int:
+    """The processes' summed proportional set size in bytes (Linux smaps_rollup): a page that
+    several of them map (the OCR workers' shared libraries: ~90 MiB each) counts once in all,
+    where summed RSS counts it in each. What the tree costs the machine's memory."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as handle:
+                total += next(int(line.split()[1]) * 1024 for line in handle if line.startswith("Pss:"))
+        except (OSError, StopIteration, ValueError):
+            continue
+    return total
+
+
 def run_measured(command: list[str]) -> tuple[float, int, int]:
-    """Run ``command``; return (seconds, peak tree RSS, peak single-process RSS)."""
+    """Run ``command``; return (seconds, peak tree RSS, peak single-process RSS); the peak tree PSS goes to PSS_PEAK."""
     started = time.monotonic()
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     peak = [0, 0]
@@ -107,6 +125,7 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
         while process.poll() is None:
             total, largest = tree_rss(process.pid)
             peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
+            PSS_PEAK[0] = max(PSS_PEAK[0], tree_pss(TREE))
             TIMELINE.append((time.monotonic() - started, dict(CPU)))
             time.sleep(0.2)
 
@@ -302,7 +321,8 @@ def main() -> int:
     rate = 60 * pages / seconds
     print(f"trade-archive: {pages} pages in {seconds:.1f} s = {rate:.1f} pages/min "
           f"({args.workers} OCR workers, whole CLI run incl. Prefect start-up)")  # fmt: skip
-    print(f"peak RSS: {peak / 2**20:.0f} MiB for the whole process tree, {largest / 2**20:.0f} MiB largest process")
+    print(f"peak RSS: {peak / 2**20:.0f} MiB for the whole process tree, {largest / 2**20:.0f} MiB largest process; "
+          f"peak PSS of the tree {PSS_PEAK[0] / 2**20:.0f} MiB (shared pages counted once)")  # fmt: skip
     for pid, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
         print(f"  {pid} {KINDS.get(pid, 'other')}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
