@@ -18,12 +18,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from whoosh.analysis import Token, Tokenizer
-
 from archive.han import HAN, join_han
 
 if TYPE_CHECKING:  # numpy is imported where it is used, by the tantivy backend only
     import numpy
+    from whoosh.analysis import Tokenizer
 
 _RUN = re.compile(rf"([{HAN}]+)|([0-9a-z]+)")
 
@@ -230,36 +229,56 @@ def _tokens(text: str) -> Iterator[tuple[str, int, int, int]]:
         position += 1
 
 
-class CjkTokenizer(Tokenizer):
-    def __call__(  # whoosh's tokenizer protocol
-        self,
-        value: str,
-        positions: bool = False,
-        chars: bool = False,
-        keeporiginal: bool = False,
-        removestops: bool = True,
-        start_pos: int = 0,
-        start_char: int = 0,
-        tokenize: bool = True,
-        mode: str = "",
-        **kwargs: object,
-    ) -> Iterator[Token]:
-        token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
-        for text, pos, start, end in _tokens(normalise(value)):
-            token.text = text
-            token.boost = 1.0
-            token.stopped = False
-            if keeporiginal:
-                token.original = text
-            if positions:
-                token.pos = start_pos + pos
-            if chars:
-                token.startchar, token.endchar = start_char + start, start_char + end
-            yield token
+def __getattr__(name: str) -> type:
+    """``CjkTokenizer``, whoosh's tokenizer, made when first asked for (PEP 562).
+
+    It subclasses whoosh's ``Tokenizer``: defined at the top, it would import whoosh (~100 ms)
+    into every command's start-up, as the command line imports this module (through
+    index.query). Whoosh pickles the schema, analyzer included, into the index, so the
+    class keeps the name ``index.analysis.CjkTokenizer`` that indexes already built hold."""
+    if name == "CjkTokenizer":
+        return _cjk_tokenizer()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-def cjk_analyzer() -> CjkTokenizer:
-    return CjkTokenizer()
+@cache
+def _cjk_tokenizer() -> type[Tokenizer]:
+    from whoosh.analysis import Token, Tokenizer
+
+    class CjkTokenizer(Tokenizer):
+        __qualname__ = "CjkTokenizer"  # pickled by this name, as index.analysis.CjkTokenizer
+
+        def __call__(  # whoosh's tokenizer protocol
+            self,
+            value: str,
+            positions: bool = False,
+            chars: bool = False,
+            keeporiginal: bool = False,
+            removestops: bool = True,
+            start_pos: int = 0,
+            start_char: int = 0,
+            tokenize: bool = True,
+            mode: str = "",
+            **kwargs: object,
+        ) -> Iterator[Token]:
+            token = Token(positions, chars, removestops=removestops, mode=mode, **kwargs)
+            for text, pos, start, end in _tokens(normalise(value)):
+                token.text = text
+                token.boost = 1.0
+                token.stopped = False
+                if keeporiginal:
+                    token.original = text
+                if positions:
+                    token.pos = start_pos + pos
+                if chars:
+                    token.startchar, token.endchar = start_char + start, start_char + end
+                yield token
+
+    return CjkTokenizer
+
+
+def cjk_analyzer() -> Tokenizer:
+    return _cjk_tokenizer()()
 
 
 def code_terms(code: str | None) -> list[str]:

@@ -14,12 +14,14 @@ import re
 import unicodedata
 from dataclasses import dataclass, replace
 from datetime import date
-
-from whoosh import query as q
+from typing import TYPE_CHECKING
 
 from archive.errors import QueryError
 from archive.records.metadata import DOC_TYPE_ALIASES, DOC_TYPES
 from index.analysis import code_terms, flatten, fold, is_han, normalise, terms
+
+if TYPE_CHECKING:
+    from whoosh import query as q
 
 # The page text, the parties' names and what staff call the document type (the tantivy
 # schema adds these in this order: keep it, field numbers of existing indexes depend on it).
@@ -228,10 +230,14 @@ def date_number(value: str | None) -> int | None:
 
 
 # --- whoosh compilation --------------------------------------------------------------------------------------------
+# whoosh is imported in these functions, not at the top: every command imports this module (index.Filters),
+# and its start-up would pay ~100 ms for whoosh; the tantivy backend never needs it.
 
 
 def field_query(field: str, m: Match, boost: float = 1.0) -> q.Query | None:
     """A match within one analysed text field, as a whoosh query."""
+    from whoosh import query as q
+
     if not m.tokens:
         return None
     if m.prefix:
@@ -244,6 +250,8 @@ def field_query(field: str, m: Match, boost: float = 1.0) -> q.Query | None:
 def whoosh_match(m: Match, fields: tuple[str, ...] = SEARCH_FIELDS) -> q.Query:
     """``fields``: the analysed fields the index has (one built before a field existed lacks it).
     (doc_type_names carries its weight in the whoosh schema, as a field boost.)"""
+    from whoosh import query as q
+
     options = [query for field in fields if (query := field_query(field, m, FIELD_BOOSTS.get(field, 1.0))) is not None]
     if m.code:  # code_terms is a KEYWORD field, unscored: a match weighs its boost
         options.append(q.Term("code_terms", m.code, boost=m.code_boost))
@@ -262,6 +270,8 @@ def build_query(raw: str, fields: tuple[str, ...] = SEARCH_FIELDS) -> tuple[q.Qu
     Exclusions are for the searcher's ``mask``, not an ``AndNot`` query: whoosh-reloaded
     2.7.5's AndNot matcher keeps an excluded page when it is the first match of a segment
     whose first excluded page comes before it (so ``中标 -废标`` found a page with 废标)."""
+    from whoosh import query as q
+
     parsed = parse_query(raw)
     must = [
         whoosh_match(g[0], fields) if len(g) == 1 else q.Or([whoosh_match(m, fields) for m in g]) for g in parsed.must

@@ -45,3 +45,15 @@ def test_output_cut_short_by_a_pipe_is_no_error(monkeypatch, tmp_path) -> None:
     monkeypatch.setattr(flows.cli.records, "export_pages", pipe_closed)
     result = CliRunner().invoke(cli, ["export", "--archive", str(tmp_path)])
     assert "error" not in result.output and result.exit_code != 5, result.output
+
+
+def test_importing_the_command_line_loads_no_heavy_library() -> None:
+    """Every command's start-up imports the CLI: the libraries a command needs (numpy, OpenCV, pdfium,
+    pypdf, Pillow, whoosh, cryptography, bagit, asyncio) are imported where they are used."""
+    import subprocess
+    import sys
+
+    heavy = ("numpy", "cv2", "pypdf", "pypdfium2", "whoosh", "PIL", "cryptography", "bagit", "asyncio")
+    code = f"import flows.cli, sys; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

@@ -8,10 +8,7 @@ import html
 import io
 from pathlib import Path
 
-from PIL import Image
-
-from archive.acceptance.checks import Acceptance, Flag
-from archive.capture.imaging import turn_upright
+from archive.acceptance.checks import Acceptance, Flag, open_page_image
 from archive.records.corrections import latest_page_text
 from archive.storage.fixity import atomic_write_bytes, atomic_write_json
 from archive.storage.store import Archive, read_json
@@ -25,8 +22,11 @@ def page_png(archive: Archive, document: str, page: int, width: int | None = THU
     package = archive.find_document(document)
     if package is None:
         return None
+    # here, not at the top: it loads OpenCV and numpy, and every command imports this module (start-up)
+    from archive.capture.imaging import turn_upright
+
     ocr = read_json(package / "data" / "ocr" / f"{page:04d}.json")
-    with Image.open(package / "data" / ocr["master_image"]) as scanned:
+    with open_page_image(package / "data" / ocr["master_image"]) as scanned:
         # ``orientation`` is how far the scan was turned clockwise: the counter-clockwise turn that undoes it
         image = turn_upright(scanned.convert("RGB"), (360 - int(ocr.get("orientation") or 0)) % 360,
                              float(ocr.get("skew") or 0.0))  # fmt: skip

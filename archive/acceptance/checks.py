@@ -13,12 +13,9 @@ import hashlib
 import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import numpy as np
-from PIL import Image
+from typing import TYPE_CHECKING
 
 from archive.acceptance.report import load_report
-from archive.capture.pages import MAX_PIXELS
 from archive.errors import NotFound
 from archive.preservation.verify import verify_archive
 from archive.records.arrangement import (
@@ -38,9 +35,9 @@ from archive.records.manifest import TRANSACTION_TYPES
 from archive.records.metadata import DOC_TYPES, same_name
 from archive.storage.store import Archive, read_json
 
-# The archive's own page images, each held to this limit when it was taken in: no
-# decompression-bomb warning for a large (A0) scan (Pillow warns past 89 MP).
-Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+if TYPE_CHECKING:
+    import numpy as np
+    from PIL import Image
 
 MIN_DPI = 200
 MAX_SKEW = 3.0
@@ -208,9 +205,27 @@ def _completeness(summary: BatchSummary, documents: list[DocumentRecord]) -> Che
     return check
 
 
+def open_page_image(image_path: Path) -> Image.Image:
+    """One of the archive's own page images, opened with Pillow.
+
+    Pillow and the pixel limit (from archive.capture.pages, which loads pypdf and pdfium) are
+    imported here, not at the top: every command imports this module, and its start-up would
+    pay ~100 ms for them. The images were each held to that limit when they were taken in: no
+    decompression-bomb warning for a large (A0) scan (Pillow warns past 89 MP)."""
+    from PIL import Image
+
+    from archive.capture.pages import MAX_PIXELS
+
+    Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+    return Image.open(image_path)
+
+
 def _difference_hash(image_path: Path) -> int:
     """64-bit difference hash: which of each pair of neighbouring cells is brighter."""
-    with Image.open(image_path) as image:
+    import numpy as np  # here, not at the top: start-up of every command (see open_page_image)
+    from PIL import Image
+
+    with open_page_image(image_path) as image:
         image.draft("L", (64, 64))  # JPEG: decode at 1/8 size, this is a thumbnail's job
         cells = np.asarray(image.convert("L").resize((9, 8), Image.Resampling.BILINEAR), dtype=np.int16)
     bits = (cells[:, :-1] > cells[:, 1:]).flatten()
@@ -231,11 +246,14 @@ def _same_sheet(a: tuple[DocumentRecord, dict], b: tuple[DocumentRecord, dict]) 
         matcher = difflib.SequenceMatcher(None, text_a, text_b, autojunk=False)
         return matcher.quick_ratio() >= SAME_SHEET_TEXT and matcher.ratio() >= SAME_SHEET_TEXT
     thumbs = [_thumbnail(document.package / "data" / page["master_image"]) for document, page in (a, b)]
-    return float(np.abs(thumbs[0] - thumbs[1]).mean()) <= SAME_SHEET_GREY
+    return float(abs(thumbs[0] - thumbs[1]).mean()) <= SAME_SHEET_GREY  # abs of an array: numpy's absolute
 
 
 def _thumbnail(image_path: Path) -> np.ndarray:
-    with Image.open(image_path) as image:
+    import numpy as np  # here, not at the top: start-up of every command (see open_page_image)
+    from PIL import Image
+
+    with open_page_image(image_path) as image:
         image.draft("L", (128, 128))
         return np.asarray(image.convert("L").resize((32, 32), Image.Resampling.BILINEAR), dtype=np.float32)
 

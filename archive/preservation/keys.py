@@ -17,16 +17,16 @@ import datetime as dt
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from typing import TYPE_CHECKING
 
 from archive.errors import InvalidValue
+
+if TYPE_CHECKING:
+    from http.server import BaseHTTPRequestHandler
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 DEMO_MARK = "DEMO - NOT FOR PRODUCTION"
 README = f"""{DEMO_MARK}
@@ -63,6 +63,11 @@ class DemoKeys:
 def init_demo_keys(folder: Path) -> DemoKeys:
     """Write the demo root, centre and TSA keys into ``folder`` (refused where keys already are:
     overwriting them would orphan every signature made with them)."""
+    # cryptography is imported where keys are made, not at the top: the command line imports
+    # this module, and every command's start-up would pay for it
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.serialization import pkcs12
+
     keys = DemoKeys(folder)
     if any(path.exists() for path in (keys.ca, keys.centre, keys.tsa)):
         raise InvalidValue(f"{folder} already holds keys: choose an empty folder (signatures made with them stay)")
@@ -85,6 +90,8 @@ def init_demo_keys(folder: Path) -> DemoKeys:
 
 
 def _new_key() -> rsa.RSAPrivateKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa  # here: start-up (see init_demo_keys)
+
     # RSA: pyHanko's demo timestamper signs with RSA only, and every validator reads it
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
@@ -97,6 +104,10 @@ def _certificate(
     ca: bool = False,
     timestamping: bool = False,
 ) -> x509.Certificate:
+    from cryptography import x509  # here: start-up (see init_demo_keys)
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "trade-archive demo")])  # fmt: skip
     now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
@@ -140,6 +151,8 @@ class DemoTimestampServer:
     demo TSA key; ``url`` is what ``tsa_url`` takes. Use it as a context manager."""
 
     def __init__(self, tsa_p12: Path, port: int = 0) -> None:
+        from http.server import ThreadingHTTPServer  # here, not at the top: start-up (see init_demo_keys)
+
         from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
         from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -178,6 +191,8 @@ def serve_demo_tsa(tsa_p12: Path, port: int, on_ready: Callable[[str], None]) ->
 
 
 def _handler(stamper: object, server: DemoTimestampServer) -> type[BaseHTTPRequestHandler]:
+    from http.server import BaseHTTPRequestHandler
+
     from asn1crypto import tsp
 
     class Handler(BaseHTTPRequestHandler):

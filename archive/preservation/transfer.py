@@ -8,13 +8,15 @@ import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
-
-import bagit
+from typing import TYPE_CHECKING
 
 from archive.errors import DamagedBag, InvalidValue, NotFound
 from archive.records.export import iter_documents
 from archive.storage.fixity import atomic_write_json, sha256_file
 from archive.storage.store import Archive, is_inside, read_json
+
+if TYPE_CHECKING:
+    import bagit
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +65,8 @@ def transfer(archive: Archive, destination: Path, project_code: str | None = Non
 def copy_bag(package: Path, target: Path) -> bagit.Bag:
     """``package`` validated, copied to ``target`` and the copy validated (a bag already
     there from an earlier hand-over is kept when it is the same; anything else is refused)."""
+    import bagit  # here, not at the top: ~15 ms of every command's start-up (the CLI imports this module)
+
     try:
         bagit.Bag(str(package)).validate(processes=1)  # never hand over a bag that is already bad
     except bagit.BagError as error:
@@ -100,6 +104,8 @@ def _copy_bag(package: Path, target: Path) -> None:
 def _validated_copy(package: Path, target: Path) -> bagit.Bag:
     """The copy at ``target``, validated. An earlier copy that was altered since is set
     aside (``.<name>.damaged-<time>``, nothing is deleted) and the bag copied afresh."""
+    import bagit  # here: start-up of every command (see copy_bag)
+
     try:
         copied = bagit.Bag(str(target))
         copied.validate(processes=1)

@@ -13,8 +13,7 @@ import logging
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-
-import bagit
+from typing import TYPE_CHECKING
 
 from archive.config import load_config
 from archive.errors import ArchiveError
@@ -25,6 +24,9 @@ from archive.records.transaction import stale_records
 from archive.storage.events import check_chain, logged_tag_manifests, read_events
 from archive.storage.fixity import sha256_file
 from archive.storage.store import Archive, read_json
+
+if TYPE_CHECKING:
+    import bagit
 
 
 @dataclass
@@ -132,6 +134,8 @@ def bag_problems(root: Path, package: Path) -> tuple[int, list[Problem]]:
 
 
 def _verify_bag(root: Path, package: Path, problems: list[Problem]) -> int:
+    import bagit  # here, not at the top: ~15 ms of every command's start-up (the CLI imports this module)
+
     transaction = package.parent.name if package.parent.parent.name == "transactions" else None
     where = {"document": package.name, "transaction": transaction}
     relative = package.relative_to(root) if package.is_relative_to(root) else package
@@ -164,6 +168,8 @@ def _all_details(bag: bagit.Bag) -> list:
     """Every missing, unexpected and changed file. ``Bag.validate`` stops at the
     first failing stage (a file-count mismatch hides which file changed), so the
     stages run here one by one."""
+    import bagit  # here: start-up of every command (see _verify_bag)
+
     details = []
     for stage in (bag._validate_completeness, lambda: bag._validate_entries(1)):
         try:

@@ -20,8 +20,6 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import bagit
-
 from archive.config import RETENTION_CODES, ConfigError, load_config
 from archive.records.corrections import latest_metadata, latest_page_texts
 from archive.records.document import DocumentRecord
@@ -122,6 +120,8 @@ def arrange(archive: Archive, package: Path, unlogged: bool = False) -> Arrangem
     """Arrange a filed document (its arrangement as it stands where it has one: nothing is
     renumbered). An unfiled document waits for its filing. Completes an arrangement a
     stop cut short: numbered but not yet in the package, or (``unlogged``) not yet logged."""
+    import bagit  # here, not at the top: ~15 ms of every command's start-up (the CLI imports this module)
+
     if package.parent.parent.name != "transactions":
         return None
     record = DocumentRecord.load(package)
@@ -159,6 +159,8 @@ def arrange_pending(archive: Archive) -> list[str]:
     """Arrange every filed document not yet arranged, in the order they were filed (an
     archive from before arrangement, or arrangements a stop cut short); a package that
     fails its BagIt validation is left for ``verify`` to report. Returns those arranged."""
+    import bagit  # here: start-up of every command (see arrange)
+
     logged, order = set(), {}
     for number, event in enumerate(read_events(archive.events_path)):
         if event.get("type") == "arrangement" and event.get("outcome") == "success":

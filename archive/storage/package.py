@@ -12,8 +12,6 @@ import re
 import threading
 from pathlib import Path
 
-import bagit
-
 from archive.storage.fixity import atomic_write_bytes, fsync_dir, fsync_tree, sha256_file
 from archive.storage.store import Archive
 
@@ -27,6 +25,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # a value must stay
 
 def make_bag(staging: Path, bag_info: dict[str, str]) -> None:
     """Turn ``staging`` (its files become ``data/``) into a BagIt bag with SHA-256 manifests."""
+    import bagit  # here, not at the top: ~15 ms of every command's start-up (the CLI imports this module)
+
     with _BAGIT_CWD_LOCK:
         bagit.make_bag(str(staging), bag_info=bag_info, processes=1, checksums=["sha256"])
     fsync_tree(staging)
@@ -53,6 +53,8 @@ def update_bag(package: Path, payload: list[str], info: dict[str, str]) -> None:
     """After ``payload`` files (paths under the bag, e.g. ``data/document.json``) were rewritten
     in place: their manifest lines, ``info``'s tags in bag-info.txt (Payload-Oxum too) and the
     tag manifest, so the bag validates again. Only the rewritten files are hashed."""
+    import bagit  # here: start-up of every command (see make_bag)
+
     manifest = package / "manifest-sha256.txt"
     fresh = {name: sha256_file(package / name) for name in payload}
     lines = []
@@ -72,6 +74,8 @@ def update_bag(package: Path, payload: list[str], info: dict[str, str]) -> None:
 def rebag(package: Path) -> None:
     """Rewrite a bag's manifests after a payload file was replaced on purpose (signing an
     archived document): the new manifests are what the signing event records."""
+    import bagit  # here: start-up of every command (see make_bag)
+
     with _BAGIT_CWD_LOCK:
         bagit.Bag(str(package)).save(processes=1, manifests=True)
     fsync_tree(package)
