@@ -98,6 +98,27 @@ def test_a_cmyk_scan_is_drawn_from_an_rgb_copy_to_stay_pdfa(tmp_path):
     assert Image.open(scan).mode == "CMYK" and not list(tmp_path.rglob("*.rgb.jpg"))  # scan untouched, copy gone
 
 
+@pytest.mark.parametrize("mode", ["1", "L"])
+def test_a_bitonal_or_grey_scan_keeps_its_bits_of_grey(tmp_path, mode):
+    """Not 24-bit RGB (reportlab's way): 24x the pixels to compress for a bitonal page, a PDF twice
+    the master's size. The pixels are the master's, white is white, and the file is PDF/A."""
+    import numpy as np
+    import pypdfium2
+
+    master = Image.new("L", (400, 600), 255)
+    master.paste(0, (50, 100, 350, 140))  # a black bar
+    scan = tmp_path / "page.png"
+    master.convert(mode).save(scan)
+    out = tmp_path / "access.pdf"
+    assert write_access_pdf([AccessPage(scan, 400, 600, 72, LINES)], out).pdfa == "2b"
+    with pikepdf.open(out) as pdf:
+        (image,) = pdf.pages[0].get_images().values()
+        assert (image.ColorSpace, image.BitsPerComponent) == ("/DeviceGray", 1 if mode == "1" else 8)
+        assert pikepdf.PdfImage(image).as_pil_image().convert("L").tobytes() == master.tobytes()
+    shown = np.asarray(pypdfium2.PdfDocument(out)[0].render(scale=1).to_pil().convert("L"))
+    assert shown[120, 200] < 20 and shown[300, 200] > 235  # the bar black, the paper white
+
+
 def test_a_file_pdfa_refuses_is_saved_as_a_plain_searchable_pdf_and_says_why(tmp_path):
     image = tmp_path / "page.jpg"
     Image.new("RGB", (600, 800), "white").save(image)
