@@ -257,3 +257,20 @@ def test_a_package_filed_by_a_run_killed_before_it_logged_is_logged_when_the_bat
     assert record_stopped_filings(archive, [again], "b2") == [again.document]
     assert verify_archive(archive).ok
     assert record_stopped_filings(archive, [again], "b3") == []  # once
+
+
+def test_bag_info_reads_folded_tag_values(tmp_path):
+    """Another tool folds a long tag value onto lines that start with white space (RFC 8493)."""
+    from archive.storage.package import read_bag_info
+
+    (tmp_path / "bag-info.txt").write_text(
+        "Source-Organization: 某市公共资源交易中心\nExternal-Description: a long description\n"
+        "  folded onto a second line\n\tand a third\nPayload-Oxum: 1024.3\n",
+        encoding="utf-8",
+    )
+    assert read_bag_info(tmp_path) == {
+        "Source-Organization": "某市公共资源交易中心",
+        "External-Description": "a long description folded onto a second line and a third",
+        "Payload-Oxum": "1024.3",
+    }
+    assert read_bag_info(tmp_path / "missing") == {}

@@ -83,12 +83,18 @@ def rebag(package: Path) -> None:
 
 def read_bag_info(package: Path) -> dict[str, str]:
     """A package's bag-info.txt tags as written ({} where it cannot be read): the check of a
-    package reads what is there, and never fails on it."""
-    info = {}
+    package reads what is there, and never fails on it. A line that starts with white space
+    continues the tag before it (RFC 8493 2.2.2: another tool's long values are folded)."""
+    info: dict[str, str] = {}
+    key = None
     try:
         for line in (package / "bag-info.txt").read_text(encoding="utf-8").splitlines():
-            key, _, value = line.partition(":")
-            info[key.strip()] = value.strip()
-    except OSError:
+            if line[:1].isspace() and key is not None:
+                info[key] = f"{info[key]} {line.strip()}".strip()
+            elif line.strip():
+                key, _, value = line.partition(":")
+                key = key.strip()
+                info[key] = value.strip()
+    except (OSError, UnicodeDecodeError):
         pass
     return info
