@@ -50,22 +50,24 @@ def test_the_winners_price_is_checked_against_the_award() -> None:
     assert not winner_price_differs(bids, None, 110048.60)
 
 
-def test_acceptance_flags_a_winner_whose_bid_is_not_the_award() -> None:
+def test_acceptance_flags_a_winner_whose_bid_is_not_the_award(tmp_path) -> None:
     from archive.acceptance.checks import _metadata
     from archive.records.document import DocumentRecord
+    from archive.storage.store import Archive
 
+    archive = Archive.open(tmp_path / "archive", create=True)
     document = DocumentRecord.from_json({
-        "document": "d1", "source": "bidopen.pdf", "doc_type": "bid_opening", "qc_flags": [],
+        "document": "d000000000000001", "source": "bidopen.pdf", "doc_type": "bid_opening", "qc_flags": [],
         "metadata": {"project_code": "GX-1", "project_name": "某工程", "transaction_type": "政府采购",
                      "winner": "广西柳州宏达医疗器械有限公司", "amount": 110048.6},
         "bidders": [bid.to_json() for bid in bids_in_tables([TABLE])],
     })  # fmt: skip
-    flags = _metadata([document]).flags
+    flags = _metadata(archive, [document]).flags
     assert [f.message for f in flags] == [
         "the winner's bid 110048.06 in the bid-opening record is not the award amount 110048.6"
     ]
     document.metadata["amount"] = 110048.06
-    assert _metadata([document]).flags == []
+    assert _metadata(archive, [document]).flags == []
 
 
 # --- the bidders are the transaction's: transaction.json, export, the index and --party --------------------------
@@ -184,3 +186,81 @@ def test_a_losing_bidder_finds_the_transactions_documents_with_party(bidding_arc
                                                   str(bidding_archive.root)])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert {hit["document"] for hit in json.loads(result.output)} == transaction
+
+
+# --- an archivist corrects the bidders -----------------------------------------------------------------------------
+
+OPENING = "b000000000000001"
+
+
+def test_a_corrected_price_reaches_the_record_export_and_acceptance(bidding_archive) -> None:
+    """The table read 9973O.41 (an O for a 0): the archivist types the price from the paper."""
+    from archive.acceptance.checks import _metadata
+    from archive.preservation.verify import verify_archive
+    from archive.records.corrections import bidders_as_corrected
+    from archive.records.document import DocumentRecord
+    from archive.records.export import iter_pages
+    from archive.records.filing import correct_document_bidders
+    from archive.records.transaction import RECORD, stale_records
+
+    third = "广西柳州中联信息技术有限公司"
+    changed = correct_document_bidders(bidding_archive, OPENING, {third: "99730.41"}, "per the paper table")
+    assert set(changed) == {OPENING, "a000000000000001"}  # both documents of the transaction are reindexed
+    record = json.loads((bidding_archive.transaction_dir(METADATA["project_code"]) / RECORD).read_text())
+    assert record["bidders"][2] == {"name": third, "price": 99730.41}
+    assert record["provenance"]["bidders"] == f"correction:{OPENING}"
+    pages = {page["document"]: page for page in iter_pages(bidding_archive)}
+    assert pages["a000000000000001"]["bidders"] == record["bidders"]
+    assert list(stale_records(bidding_archive)) == []  # verify's fresh merge takes the correction too
+    assert not [p for p in verify_archive(bidding_archive).problems if "review/corrections" in p.path]
+    # The winner's price: flagged against an amount it does not match, clear once corrected.
+    opening = DocumentRecord.load(bidding_archive.find_document(OPENING))
+    opening.metadata["amount"] = 110048.6
+    assert [f.message for f in _metadata(bidding_archive, [opening]).flags] == [
+        "the winner's bid 110048.06 in the bid-opening record is not the award amount 110048.6"
+    ]
+    correct_document_bidders(bidding_archive, OPENING, {WINNER: "壹拾壹万零肆拾捌元陆角"}, "the capitals hold")
+    assert _metadata(bidding_archive, [opening]).flags == []
+    assert [bid["price"] for bid in bidders_as_corrected(bidding_archive, opening)] == [112337.24, 110048.6, 99730.41]
+    versions = sorted(path.name for path in (bidding_archive.root / "review" / "corrections" / OPENING).iterdir())
+    assert versions == ["bidders.v1.json", "bidders.v2.json"]  # each correction a new version; the table stays
+    assert DocumentRecord.load(bidding_archive.find_document(OPENING)).bidders[2]["price"] is None
+    latest = bidding_archive.root / "review" / "corrections" / OPENING / "bidders.v2.json"
+    latest.write_text(latest.read_text().replace("110048.6", "110048.66"))  # altered after it was recorded
+    assert [p.kind for p in verify_archive(bidding_archive).problems if "review/corrections" in p.path] == ["changed"]
+
+
+def test_a_missed_bidder_is_added_and_a_misread_row_taken_off(bidding_archive) -> None:
+    from archive.errors import InvalidValue
+    from archive.records.corrections import bidders_as_corrected, correct_bidders
+    from archive.records.document import DocumentRecord
+
+    correct_bidders(bidding_archive, OPENING, {"广西 某某 建设有限公司": "3570.12万", LOSER: ""}, "row 4 was missed")
+    opening = DocumentRecord.load(bidding_archive.find_document(OPENING))
+    assert [(bid["name"], bid["price"]) for bid in bidders_as_corrected(bidding_archive, opening)] == [
+        (WINNER, 110048.06), ("广西柳州中联信息技术有限公司", None), ("广西某某建设有限公司", 35701200.0)]  # fmt: skip
+    with pytest.raises(InvalidValue, match="not among the bidders"):
+        correct_bidders(bidding_archive, OPENING, {LOSER: ""}, "twice")
+    with pytest.raises(InvalidValue, match="cannot be taken"):
+        correct_bidders(bidding_archive, OPENING, {WINNER: "about 11万"}, "a guess")
+
+
+def test_review_fix_bids_finds_the_new_bidder_by_party(bidding_archive, monkeypatch) -> None:
+    from click.testing import CliRunner
+
+    import index
+    from flows.cli import cli
+
+    config = bidding_archive.root.parent / "config.toml"
+    config.write_text("")
+    monkeypatch.setenv("TRADE_ARCHIVE_CONFIG", str(config))
+    index.reindex(bidding_archive)
+    result = CliRunner().invoke(cli, ["review", "fix-bids", OPENING, "广西某某建设有限公司=3570.12万", "--note",
+                                      "row 4 was missed", "--archive", str(bidding_archive.root)])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "reindexed 2 document(s)" in result.output
+    hits = index.search(bidding_archive, "某公司", index.Filters(party="广西某某建设有限公司"), 20)
+    assert {hit["document"] for hit in hits} == {"a000000000000001", OPENING}
+    wrong = CliRunner().invoke(cli, ["review", "fix-bids", OPENING, "nobody=", "--note", "x", "--archive",
+                                     str(bidding_archive.root)])  # fmt: skip
+    assert wrong.exit_code != 0 and "not among the bidders" in wrong.output

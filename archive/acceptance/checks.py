@@ -28,7 +28,7 @@ from archive.records.arrangement import (
 )
 from archive.records.batch import BatchSummary
 from archive.records.bidders import Bid, winner_price_differs
-from archive.records.corrections import latest_metadata, latest_page_text, resolved_flags
+from archive.records.corrections import bidders_as_corrected, latest_metadata, latest_page_text, resolved_flags
 from archive.records.document import DocumentRecord
 from archive.records.export import archival_description, document_record
 from archive.records.manifest import TRANSACTION_TYPES
@@ -130,7 +130,7 @@ def check_batch(archive: Archive, batch: str | None = None, integrity: bool = Tr
         _duplicates(summary, documents, pages),
         _readability(documents, pages),
         _image_quality(documents, pages),
-        _metadata(documents),
+        _metadata(archive, documents),
         *([_integrity(archive)] if integrity else []),
         _filing(documents),
         _preservation_format(documents),
@@ -345,7 +345,7 @@ def _image_quality(documents: list[DocumentRecord], pages: dict[str, list[dict]]
     return check
 
 
-def _metadata(documents: list[DocumentRecord]) -> Check:
+def _metadata(archive: Archive, documents: list[DocumentRecord]) -> Check:
     check = Check("metadata")
     for document in documents:
         meta = document.metadata
@@ -369,8 +369,8 @@ def _metadata(documents: list[DocumentRecord]) -> Check:
             elif qc == "amount_figures_vs_capitals":
                 capitals = document.extracted.get("amount_capitals")
                 _flag(check, f"amount in figures and in capitals ({capitals}) disagree", document, key=qc)
-        # The bid-opening record's price of the winner against the transaction's award amount.
-        bids = [Bid(b["name"], b["price"]) for b in document.bidders or []]
+        # The bid-opening record's price of the winner (as an archivist corrected it) against the award amount.
+        bids = [Bid(b["name"], b["price"]) for b in bidders_as_corrected(archive, document)]
         if winner_price_differs(bids, meta.get("winner"), meta.get("amount")):
             price = next(b.price for b in bids if same_name(b.name, meta["winner"]) and b.price is not None)
             _flag(check, f"the winner's bid {price} in the bid-opening record is not the award amount "

@@ -17,7 +17,7 @@ from archive.preservation.signing import reseal
 from archive.records.corrections import EDITABLE, correct_page_text, field_values, resolve_flag
 from archive.records.document import DocumentRecord
 from archive.records.export import ExportedDocument, visible_document
-from archive.records.filing import Reindex, correct_document_metadata, file_document
+from archive.records.filing import Reindex, correct_document_bidders, correct_document_metadata, file_document
 from archive.storage.audit import record_use
 from archive.storage.store import Archive, check_project_code
 
@@ -161,6 +161,15 @@ def fix_metadata(archive: Archive, document: str, fields: dict[str, str] | tuple
     with archive.writer_lock():
         changed = correct_document_metadata(archive, document, values, note)
         reseal(archive, [document])  # a corrected code files it: its 档号 may have gone into bag-info.txt
+        reindex(archive, changed)
+    return changed
+
+
+def fix_bidders(archive: Archive, document: str, prices: tuple[str, ...], note: str, reindex: Reindex) -> list[str]:
+    """Bidders' prices as corrected (``NAME=PRICE``; ``NAME=`` takes a bidder off), a new
+    version; returns the documents reindexed (the transaction's, which share its bidders)."""
+    with archive.writer_lock():
+        changed = correct_document_bidders(archive, document, field_values(prices), note)
         reindex(archive, changed)
     return changed
 

@@ -4,6 +4,7 @@ them, so the bags and their checksums stay as ingested):
     ARCHIVE/review/resolutions.jsonl              closed QC flags, with who and why
     ARCHIVE/review/corrections/<document>/page-0003.v1.json   corrected page text
     ARCHIVE/review/corrections/<document>/metadata.v1.json    corrected metadata fields
+    ARCHIVE/review/corrections/<document>/bidders.v1.json     the corrected list of bidders
 
 Each correction is a new version file (earlier versions and the original OCR
 stay), its SHA-256 recorded in the event log, so ``verify`` can tell if one
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from archive.errors import BadArgument, InvalidValue, NotFound
+from archive.records.bidders import Bid, parse_price
 from archive.records.document import DocumentRecord
 from archive.records.manifest import (
     TRANSACTION_TYPES,
@@ -121,6 +123,36 @@ def _field_value(name: str, raw: str) -> object:
         hint = f"one of: {', '.join(choices)}" if choices else f"e.g. {example[name]}"
         raise InvalidValue(f"{name} {raw!r} cannot be taken: {hint}")
     return value
+
+
+def correct_bidders(archive: Archive, document: str, prices: dict[str, str], note: str) -> Path:
+    """A bid-opening record's bidders as corrected: ``prices`` by bidder name, as typed
+    (``35701155.08``, ``3570.12万``, capitals); a name not listed yet is added (a row the
+    table reader missed), an empty price takes the bidder off (a row misread as one). The
+    whole list is the new version, starting from the latest one (or the list read at ingest)."""
+    package = archive.find_document(document) if DOCUMENT_ID.fullmatch(document) else None
+    if package is None:
+        raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
+    bids = {bid["name"]: bid["price"] for bid in bidders_as_corrected(archive, DocumentRecord.load(package))}
+    for name, raw in prices.items():
+        name = "".join(name.split())  # as the table reader keeps a name: no white space
+        if not raw.strip():
+            if bids.pop(name, False) is False:
+                raise InvalidValue(f"{name!r} is not among the bidders of {document}: {', '.join(bids) or 'none'}")
+            continue
+        price = parse_price(raw)
+        if price is None:
+            raise InvalidValue(f"price {raw!r} for {name} cannot be taken: e.g. {name}=35701155.08 or =3570.12万")
+        bids[name] = price
+    body = {"bidders": [Bid(name, price).to_json() for name, price in bids.items()]}
+    return _write_version(archive, document, "bidders", body, note)
+
+
+def bidders_as_corrected(archive: Archive, document: DocumentRecord) -> list[dict]:
+    """A document's bidders ``{"name", "price"}``: the latest corrected list, else as read at ingest."""
+    versions = _versions(_folder(archive, document.document), "bidders")
+    listed = read_archived(versions[-1])["bidders"] if versions else document.bidders or []
+    return [dict(bid) for bid in listed]
 
 
 def latest_page_text(archive: Archive, document: str, page: int) -> str | None:

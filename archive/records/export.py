@@ -10,7 +10,7 @@ from pathlib import Path
 
 from archive.errors import NotFound
 from archive.records.arrangement import Arrangement
-from archive.records.corrections import latest_metadata, latest_page_texts
+from archive.records.corrections import bidders_as_corrected, latest_metadata, latest_page_texts
 from archive.records.document import DocumentRecord
 from archive.records.metadata import DESCRIPTION, FIELDS
 from archive.records.transaction import bidders_of
@@ -91,7 +91,7 @@ def iter_documents(
             metadata = {name: corrected.get(name, document.metadata.get(name)) for name in FIELDS}
         doc_type = corrected.get("doc_type", document.doc_type)
         level = access_level(doc_type, document.manifest_row, corrected)
-        bidders = bidders_of(records.get(package.parent)) or [dict(bid) for bid in document.bidders or []]
+        bidders = bidders_of(records.get(package.parent)) or bidders_as_corrected(archive, document)
         if visible is None or level in visible:
             yield ExportedDocument(package, document, metadata, doc_type, level,
                                    archival_description(document, corrected), bidders)  # fmt: skip

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from archive.errors import InvalidValue, NotFound
 from archive.records.arrangement import arrange, note_group_change
-from archive.records.corrections import correct_metadata
+from archive.records.corrections import correct_bidders, correct_metadata
 from archive.records.document import DocumentRecord
 from archive.records.metadata import same_name
 from archive.records.redhead import project_name_in_title, read_red_header
@@ -73,6 +73,18 @@ def correct_document_metadata(archive: Archive, document_id: str, fields: dict[s
     note_group_change(archive, package)
     in_transaction = package.parent.parent.name == "transactions"
     return _with(document_id, refresh_folder(archive, package.parent) if in_transaction else [])
+
+
+def correct_document_bidders(archive: Archive, document_id: str, prices: dict[str, str], note: str) -> list[str]:
+    """An archivist's correction of a document's bidders (``corrections.correct_bidders``),
+    carried to its transaction's record. Returns the documents whose index entries are now
+    stale: a transaction's bidders are searched on all its documents."""
+    correct_bidders(archive, document_id, prices, note)
+    note_stale_index(archive, [document_id])
+    package = archive.find_document(document_id)
+    if package is None or package.parent.parent.name != "transactions":
+        return [document_id]
+    return _with(document_id, refresh_folder(archive, package.parent))
 
 
 def _with(document_id: str, documents: list[str]) -> list[str]:

@@ -20,20 +20,22 @@ among equals the first filed), ``provenance["bidders"]`` names it. A record
 whose documents list no bidder has no ``bidders`` key at all, as records written
 before they were kept: such a record still matches a fresh merge. A record an
 older version wrote for a transaction whose documents list bidders is taken as it
-is, not as damaged (``reindex`` adds them). Archivists cannot correct bidders
-(``records.corrections`` takes single fields only).
+is, not as damaged (``reindex`` adds them). An archivist's correction of a
+document's bidders (``records.corrections.correct_bidders``) replaces its list, and
+the provenance then says ``correction:<document>``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
 from archive.errors import ArchiveError
-from archive.records.corrections import latest_metadata
+from archive.records.corrections import bidders_as_corrected, latest_metadata
 from archive.records.document import DocumentRecord
 from archive.records.metadata import FIELDS, TEXT_PRIORITY
 from archive.storage.events import read_events
@@ -186,7 +188,7 @@ def merged_record(project_code: str, documents: list[tuple[DocumentRecord, dict]
     record: dict = {"project_code": project_code, "metadata": metadata}
     if listed := _bidding_record(ordered):
         record["bidders"] = list(listed.bidders or [])
-        provenance["bidders"] = f"table:{listed.document}"
+        provenance["bidders"] = f"{listed.provenance.get('bidders', 'table')}:{listed.document}"
     record["provenance"] = provenance
     record["documents"] = [
         {"document": d.document, "source": d.source, "doc_type": c.get("doc_type") or d.doc_type} for d, c in ordered
@@ -245,7 +247,16 @@ def _readings(
 def _documents_in(archive: Archive, folder: Path) -> list[tuple[DocumentRecord, dict]]:
     packages = sorted(bag.parent for bag in folder.glob("*/bagit.txt"))
     documents = [DocumentRecord.load(package) for package in packages]
-    return [(document, latest_metadata(archive, document.document)) for document in documents]
+    return [(_with_corrected_bidders(archive, document), latest_metadata(archive, document.document))
+            for document in documents]  # fmt: skip
+
+
+def _with_corrected_bidders(archive: Archive, document: DocumentRecord) -> DocumentRecord:
+    """The document as the transaction sees it: its bidders as an archivist corrected them."""
+    bidders = bidders_as_corrected(archive, document)
+    if bidders == (document.bidders or []):
+        return document
+    return dataclasses.replace(document, bidders=bidders, provenance={**document.provenance, "bidders": "correction"})
 
 
 def code_of_folder(archive: Archive, folder: Path) -> str | None:

@@ -5,7 +5,16 @@ from pathlib import Path
 import click
 
 import index
-from archive.acceptance.review import accept_batch, fix_metadata, fix_text, open_flags, render_flags, resolve, show_flag
+from archive.acceptance.review import (
+    accept_batch,
+    fix_bidders,
+    fix_metadata,
+    fix_text,
+    open_flags,
+    render_flags,
+    resolve,
+    show_flag,
+)
 from archive.errors import ExitCode
 from flows.cli.base import archive_option, cli, open_archive
 
@@ -85,6 +94,22 @@ def review_fix_metadata(document: str, fields: tuple[str, ...], note: str, archi
     changed = fix_metadata(open_archive(archive_dir), document, fields, note, reindex=index.refresh)
     others = len(set(changed) - {document})  # a transaction's record is merged from all its documents
     click.echo(f"corrected {document}" + (f"; reindexed {others} more of its transaction" if others else ""))
+
+
+@review.command(
+    "fix-bids",
+    example='trade-archive review fix-bids 737f17a0e625e281 鑫源环境科技有限公司=35701155.08 --note "per the paper"',
+)
+@click.argument("document")
+@click.argument("prices", nargs=-1, required=True, metavar="NAME=PRICE...")
+@note_option
+@archive_option
+def review_fix_bids(document: str, prices: tuple[str, ...], note: str, archive_dir: str | None) -> None:
+    """Correct the bidders a bid-opening record's table gave (a new version) and reindex its
+    transaction. NAME=PRICE sets a price (123.45万 and capitals are read too) or adds a bidder
+    the table missed; NAME= takes off a row misread as a bidder."""
+    changed = fix_bidders(open_archive(archive_dir), document, prices, note, reindex=index.refresh)
+    click.echo(f"corrected the bidders of {document}; reindexed {len(changed)} document(s) of its transaction")
 
 
 @review.command("resolve", example='trade-archive review resolve 3f2a9c0b1d --note "checked against the paper"')
