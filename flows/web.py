@@ -32,6 +32,7 @@ from archive.acceptance.checks import Flag
 from archive.acceptance.review import (
     CORRECTABLE,
     FlagView,
+    fix_bidders,
     fix_metadata,
     fix_text,
     open_flags,
@@ -95,6 +96,7 @@ def create_app(archive: Archive, batch: str | None = None, token: str | None = N
         Route("/flag/{flag_id}/page.png", _endpoint(state, _page_image)),
         Route("/flag/{flag_id}/text", _endpoint(state, _save_text), methods=["POST"]),
         Route("/flag/{flag_id}/metadata", _endpoint(state, _save_metadata), methods=["POST"]),
+        Route("/flag/{flag_id}/bidders", _endpoint(state, _save_bidders), methods=["POST"]),
         Route("/flag/{flag_id}/resolve", _endpoint(state, _resolve), methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=[Middleware(TokenCheck, token=state.token)])
@@ -196,8 +198,9 @@ def _flag_page(state: ReviewState, request: Request, **shown: object) -> Respons
     view = state.show(flag_id)
     previous, following = _neighbours(state, request, flag_id)
     metadata = _metadata_values(view)
+    prices = [_price(bid) for bid in view.bidders or []]
     return _render("flag.html", state, request, view=view, previous=previous, following=following,
-                   metadata=metadata, **({"text": view.text} | shown))  # fmt: skip
+                   metadata=metadata, prices=prices, **({"text": view.text} | shown))  # fmt: skip
 
 
 def _metadata_values(view: FlagView) -> dict[str, str]:
@@ -252,6 +255,32 @@ def _save_metadata(state: ReviewState, request: Request) -> Response:
         return _flag_page(state, request, typed=typed, metadata_error=str(error), status_code=400)
     state.corrected()
     return _back(request, f"corrected {', '.join(changed)}")
+
+
+def _save_bidders(state: ReviewState, request: Request) -> Response:
+    """The bidders' table as edited: a price changed or emptied (the bidder taken off), a row added."""
+    form = request.state.form
+    view = state.show(request.path_params["flag_id"])
+    listed = view.bidders or []
+    changed = {bid["name"]: form.get(f"price-{i}", "") for i, bid in enumerate(listed)
+               if form.get(f"price-{i}", "").strip() != _price(bid)}  # fmt: skip
+    if form.get("new-name", "").strip():
+        changed[form["new-name"]] = form.get("new-price", "")
+    try:
+        if view.flag.document is None or view.bidders is None:
+            raise InvalidValue("this flag's document lists no bidders to correct")
+        if not changed:
+            raise InvalidValue("no bidder was changed")
+        fix_bidders(state.archive, view.flag.document, changed, _note(request), reindex=index.refresh)
+    except TradeArchiveError as error:
+        return _flag_page(state, request, bidders_error=str(error), status_code=400)
+    state.corrected()
+    return _back(request, f"corrected the bidders: {', '.join(changed)}")
+
+
+def _price(bid: dict) -> str:
+    """A bidder's price as the form shows it: to the fen, or empty where the table gave none."""
+    return "" if bid["price"] is None else f"{bid['price']:.2f}"
 
 
 def _resolve(state: ReviewState, request: Request) -> Response:

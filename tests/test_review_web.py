@@ -299,3 +299,25 @@ def test_review_serve_prints_its_address_and_stops_on_ctrl_c(review_archive):
         assert refused.value.code == 403
         served.send_signal(signal.SIGINT)
         assert served.wait(30) == 0, served.stderr.read()
+
+
+def test_bidders_are_corrected_on_the_flag_page(server):
+    """A bid-opening record's table as the page shows it: a price corrected, a missed row added."""
+    from archive.acceptance.review import open_flags
+    from archive.records.corrections import bidders_as_corrected, correct_bidders
+    from archive.records.document import DocumentRecord
+
+    archive, url = server
+    flag = next(f for f in open_flags(archive)[1] if f.document)
+    request = _client(url)
+    assert 'id="bidders-form"' not in request(f"/flag/{flag.id}")[1]  # it lists none and opens no bids
+    correct_bidders(archive, flag.document, {"广西甲公司": "100.5"}, "as the table read it")
+    status, page = request(f"/flag/{flag.id}")
+    assert status == 200 and 'id="bidders-form"' in page and 'value="100.50"' in page
+    assert request(f"/flag/{flag.id}/bidders", {"price-0": "100.50", "note": "n"})[0] == 400  # nothing changed
+    status, _page = request(f"/flag/{flag.id}/bidders", {"price-0": "105.5", "new-name": "广西乙公司",
+                                                         "new-price": "12万", "note": "per the paper"})  # fmt: skip
+    assert status == 200
+    record = DocumentRecord.load(archive.find_document(flag.document))
+    assert bidders_as_corrected(archive, record) == [{"name": "广西甲公司", "price": 105.5},
+                                                     {"name": "广西乙公司", "price": 120000.0}]  # fmt: skip

@@ -14,10 +14,11 @@ from archive.acceptance.checks import Acceptance, Flag, check_batch, find_flag, 
 from archive.config import load_config
 from archive.errors import NotFound
 from archive.preservation.signing import reseal
-from archive.records.corrections import EDITABLE, correct_page_text, field_values, resolve_flag
+from archive.records.corrections import EDITABLE, bidders_as_corrected, correct_page_text, field_values, resolve_flag
 from archive.records.document import DocumentRecord
 from archive.records.export import ExportedDocument, visible_document
 from archive.records.filing import Reindex, correct_document_bidders, correct_document_metadata, file_document
+from archive.records.transaction import BID_OPENING
 from archive.storage.audit import record_use
 from archive.storage.store import Archive, check_project_code
 
@@ -86,6 +87,9 @@ class FlagView:
     # the lines the OCR read with a confidence under the threshold (the original OCR's, for the
     # reviewer's eye: a corrected text may no longer hold them)
     low_lines: list[str] = field(default_factory=list)
+    # the document's own bidders as corrected ({"name", "price"}); None where it lists none and is no
+    # bid-opening record (nothing to correct there: a transaction's bidders are its bid-opening record's)
+    bidders: list[dict] | None = None
 
     def png(self, archive: Archive, width: int | None = None) -> bytes:
         """The flagged page as PNG (the master image, upright); empty for a flag on no page."""
@@ -104,6 +108,9 @@ class FlagView:
         if self.document is not None:
             metadata = self.document.metadata | {"doc_type": self.document.doc_type}
             lines += ["--- metadata ---", json.dumps(metadata, ensure_ascii=False, indent=2)]
+        if self.bidders:
+            lines += ["--- bidders (review fix-bids corrects them) ---"]
+            lines += [f"{bid['name']}\t{'' if bid['price'] is None else bid['price']}" for bid in self.bidders]
         return "\n".join(lines)
 
 
@@ -122,12 +129,18 @@ def show_flag(archive: Archive, flag_id: str, batch: str | None = None, known: I
         if document is None:
             raise missing
         record_use(archive, "show", 1, document=flag.document, page=flag.page, flag=flag.id)
+    bidders = _own_bidders(archive, document) if document is not None else None
     if not (flag.document and flag.page):
-        return FlagView(flag, document, None)
+        return FlagView(flag, document, None, bidders=bidders)
     lines = page_lines(archive, flag.document, flag.page)
     threshold = low_confidence_of(document.record) if document is not None else load_config().low_confidence
     low = [text for text, confidence in lines if confidence < threshold]
-    return FlagView(flag, document, page_text(archive, flag.document, flag.page), low)
+    return FlagView(flag, document, page_text(archive, flag.document, flag.page), low, bidders)
+
+
+def _own_bidders(archive: Archive, document: ExportedDocument) -> list[dict] | None:
+    bidders = bidders_as_corrected(archive, document.record)
+    return bidders if bidders or document.doc_type == BID_OPENING else None
 
 
 def low_confidence_of(record: DocumentRecord) -> float:
@@ -165,11 +178,13 @@ def fix_metadata(archive: Archive, document: str, fields: dict[str, str] | tuple
     return changed
 
 
-def fix_bidders(archive: Archive, document: str, prices: tuple[str, ...], note: str, reindex: Reindex) -> list[str]:
-    """Bidders' prices as corrected (``NAME=PRICE``; ``NAME=`` takes a bidder off), a new
-    version; returns the documents reindexed (the transaction's, which share its bidders)."""
+def fix_bidders(archive: Archive, document: str, prices: dict[str, str] | tuple[str, ...], note: str,
+                reindex: Reindex) -> list[str]:  # fmt: skip
+    """Bidders' prices as corrected, by name or as typed (``NAME=PRICE``; an empty price takes
+    a bidder off), a new version; returns the documents reindexed (its transaction's)."""
+    values = prices if isinstance(prices, dict) else field_values(prices)
     with archive.writer_lock():
-        changed = correct_document_bidders(archive, document, field_values(prices), note)
+        changed = correct_document_bidders(archive, document, values, note)
         reindex(archive, changed)
     return changed
 
