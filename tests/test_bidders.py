@@ -236,9 +236,11 @@ def test_a_missed_bidder_is_added_and_a_misread_row_taken_off(bidding_archive) -
     from archive.records.document import DocumentRecord
 
     correct_bidders(bidding_archive, OPENING, {"广西 某某 建设有限公司": "3570.12万", LOSER: ""}, "row 4 was missed")
+    correct_bidders(bidding_archive, OPENING, {"广西某某（建设）有限公司": "3570.12万"}, "the name as on the paper")
     opening = DocumentRecord.load(bidding_archive.find_document(OPENING))
     assert [(bid["name"], bid["price"]) for bid in bidders_as_corrected(bidding_archive, opening)] == [
-        (WINNER, 110048.06), ("广西柳州中联信息技术有限公司", None), ("广西某某建设有限公司", 35701200.0)]  # fmt: skip
+        (WINNER, 110048.06), ("广西柳州中联信息技术有限公司", None), ("广西某某建设有限公司", 35701200.0),
+        ("广西某某(建设)有限公司", 35701200.0)]  # fmt: skip
     with pytest.raises(InvalidValue, match="not among the bidders"):
         correct_bidders(bidding_archive, OPENING, {LOSER: ""}, "twice")
     with pytest.raises(InvalidValue, match="cannot be taken"):

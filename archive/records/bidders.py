@@ -86,3 +86,9 @@ def _column(header: list[str], keywords: tuple[str, ...], skip: int | None = Non
 
 def _clean(cell: str) -> str:
     return "".join(unicodedata.normalize("NFKC", cell).split())
+
+
+def bidder_name(typed: str) -> str:
+    """A bidder's name as the table reader keeps it (NFKC: half-width brackets; no white space),
+    for a name an archivist types to match the one read."""
+    return _clean(typed)

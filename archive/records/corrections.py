@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from archive.errors import BadArgument, InvalidValue, NotFound
-from archive.records.bidders import Bid, parse_price
+from archive.records.bidders import Bid, bidder_name, parse_price
 from archive.records.document import DocumentRecord
 from archive.records.manifest import (
     TRANSACTION_TYPES,
@@ -134,11 +134,12 @@ def correct_bidders(archive: Archive, document: str, prices: dict[str, str], not
     if package is None:
         raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
     bids = {bid["name"]: bid["price"] for bid in bidders_as_corrected(archive, DocumentRecord.load(package))}
-    for name, raw in prices.items():
-        name = "".join(name.split())  # as the table reader keeps a name: no white space
+    for typed, raw in prices.items():
+        name = bidder_name(typed)
         if not raw.strip():
-            if bids.pop(name, False) is False:
+            if name not in bids:
                 raise InvalidValue(f"{name!r} is not among the bidders of {document}: {', '.join(bids) or 'none'}")
+            del bids[name]
             continue
         price = parse_price(raw)
         if price is None:
