@@ -57,6 +57,27 @@ def scan_copy(tmp_path, resources):
     return src
 
 
+@pytest.fixture
+def page_jobs_of(tmp_path):
+    """``page_jobs_of(pdf, **ingest_document arguments)``: the page jobs an ingest of ``pdf`` hands
+    to its OCR workers, and its outcome (stopped there: nothing is read or filed)."""
+    from archive.errors import InputRejected
+    from archive.ingest.document import ingest_document
+    from archive.storage.store import Archive
+
+    def run(pdf: Path, **arguments):  # noqa: ANN003, ANN202
+        jobs: list = []
+
+        def capture(page_jobs):  # noqa: ANN001, ANN202 - stops the ingest once the jobs are seen
+            jobs.extend(page_jobs)
+            raise InputRejected("stopped", "stopped by the test")
+
+        archive = Archive.open(tmp_path / "archive", create=True)
+        return ingest_document(pdf, archive, "b", run_pages=capture, **arguments), jobs
+
+    return run
+
+
 @pytest.fixture(autouse=True)
 def _settings_stay_in_their_test():
     """A command run in a test exports its configuration file's settings to the environment

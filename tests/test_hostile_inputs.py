@@ -537,17 +537,8 @@ def test_born_digital_page_uses_its_own_text_layer(corpus, tmp_path, monkeypatch
 
 
 @pytest.mark.parametrize("force_ocr", [False, True])
-def test_force_ocr_reaches_the_page_jobs(corpus, tmp_path, force_ocr):
-    from archive.ingest.document import ingest_document
-
-    jobs: list[PageJob] = []
-
-    def capture(page_jobs):  # noqa: ANN001, ANN202 - stops the ingest once the jobs are seen
-        jobs.extend(page_jobs)
-        raise InputRejected("stopped", "stopped by the test")
-
-    archive = Archive.open(tmp_path / "archive", create=True)
-    outcome = ingest_document(corpus / "born-digital.pdf", archive, "b", run_pages=capture, force_ocr=force_ocr)
+def test_force_ocr_reaches_the_page_jobs(corpus, page_jobs_of, force_ocr):
+    outcome, jobs = page_jobs_of(corpus / "born-digital.pdf", force_ocr=force_ocr)
     assert outcome.reason == "stopped" and len(jobs) == 1
     assert (jobs[0].text_boxes is None) == force_ocr
 

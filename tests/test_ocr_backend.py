@@ -13,7 +13,7 @@ from pypdf import PdfReader
 from archive.capture import backends, ocr
 from archive.capture.backends import ModelSettings, rapidocr_backend
 from archive.capture.ocr import _same_width_runs, engine_version, get_engine
-from archive.capture.pageproc import PageJob, PageSettings
+from archive.capture.pageproc import PageSettings
 from archive.config import ConfigError, load_config
 
 openvino_installed = backends.importable("openvino")
@@ -133,24 +133,13 @@ def test_both_backends_read_the_same_page_alike(resources):
     assert texts["openvino"] == texts["onnxruntime"]
 
 
-def test_the_config_files_backend_travels_with_each_page(tmp_path, resources):
+def test_the_config_files_backend_travels_with_each_page(tmp_path, resources, page_jobs_of):
     """In the page settings a document carries (pickled to a Dask worker), and so in every page job."""
-    from archive.errors import InputRejected
-    from archive.ingest.document import ingest_document
-    from archive.storage.store import Archive
-
     (tmp_path / "trade-archive.toml").write_text('ocr_backend = "onnxruntime"\nocr_reread_below = 0.9\n',
                                                  encoding="utf-8")  # fmt: skip
     settings = PageSettings.of(load_config(str(tmp_path / "trade-archive.toml")))
     assert settings.models == ModelSettings("onnxruntime", 0.9)
-    jobs: list[PageJob] = []
-
-    def capture(page_jobs):  # noqa: ANN001, ANN202 - stops the ingest once the jobs are seen
-        jobs.extend(page_jobs)
-        raise InputRejected("stopped", "stopped by the test")
-
-    archive = Archive.open(tmp_path / "archive", create=True)
-    outcome = ingest_document(resources / "award-notice.pdf", archive, "b", settings=settings, run_pages=capture)
+    outcome, jobs = page_jobs_of(resources / "award-notice.pdf", settings=settings)
     assert outcome.reason == "stopped" and jobs and {job.models for job in jobs} == {settings.models}
 
 
