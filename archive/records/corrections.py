@@ -93,10 +93,14 @@ def correct_metadata(archive: Archive, document: str, fields: dict[str, str], no
 
 
 def _pages_of(archive: Archive, document: str) -> int:
+    return _record_of(archive, document).pages
+
+
+def _record_of(archive: Archive, document: str) -> DocumentRecord:
     package = archive.find_document(document) if DOCUMENT_ID.fullmatch(document) else None
     if package is None:
         raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
-    return DocumentRecord.load(package).pages
+    return DocumentRecord.load(package)
 
 
 def _field_value(name: str, raw: str) -> object:
@@ -130,10 +134,8 @@ def correct_bidders(archive: Archive, document: str, prices: dict[str, str], not
     (``35701155.08``, ``3570.12万``, capitals); a name not listed yet is added (a row the
     table reader missed), an empty price takes the bidder off (a row misread as one). The
     whole list is the new version, starting from the latest one (or the list read at ingest)."""
-    package = archive.find_document(document) if DOCUMENT_ID.fullmatch(document) else None
-    if package is None:
-        raise NotFound(f"no document {document} in {archive.root}; search or `trade-archive export` lists them")
-    bids = {bid["name"]: bid["price"] for bid in bidders_as_corrected(archive, DocumentRecord.load(package))}
+    record = _record_of(archive, document)
+    bids = {bid["name"]: bid["price"] for bid in bidders_as_corrected(archive, record)}
     for typed, raw in prices.items():
         name = bidder_name(typed)
         if not raw.strip():

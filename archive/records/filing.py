@@ -67,12 +67,9 @@ def correct_document_metadata(archive: Archive, document_id: str, fields: dict[s
         target, changed = file_document(archive, document_id, code, f"project code corrected: {note}")
         note_group_change(archive, target)
         return changed
-    package = archive.find_document(document_id)
-    if package is None:  # checked by correct_metadata; moved by hand since?
-        raise InvalidValue(f"document {document_id} left the archive while it was corrected")
+    package = _still_there(archive, document_id)
     note_group_change(archive, package)
-    in_transaction = package.parent.parent.name == "transactions"
-    return _with(document_id, refresh_folder(archive, package.parent) if in_transaction else [])
+    return _with_its_transaction(archive, document_id, package)
 
 
 def correct_document_bidders(archive: Archive, document_id: str, prices: dict[str, str], note: str) -> list[str]:
@@ -81,10 +78,21 @@ def correct_document_bidders(archive: Archive, document_id: str, prices: dict[st
     stale: a transaction's bidders are searched on all its documents."""
     correct_bidders(archive, document_id, prices, note)
     note_stale_index(archive, [document_id])
+    return _with_its_transaction(archive, document_id, _still_there(archive, document_id))
+
+
+def _still_there(archive: Archive, document_id: str) -> Path:
+    """The package of a document just corrected (the correction found it; moved by hand since?)."""
     package = archive.find_document(document_id)
-    if package is None or package.parent.parent.name != "transactions":
-        return [document_id]
-    return _with(document_id, refresh_folder(archive, package.parent))
+    if package is None:
+        raise InvalidValue(f"document {document_id} left the archive while it was corrected")
+    return package
+
+
+def _with_its_transaction(archive: Archive, document_id: str, package: Path) -> list[str]:
+    """The document, and the others of its transaction once its record is merged again."""
+    in_transaction = package.parent.parent.name == "transactions"
+    return _with(document_id, refresh_folder(archive, package.parent) if in_transaction else [])
 
 
 def _with(document_id: str, documents: list[str]) -> list[str]:
