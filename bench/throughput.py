@@ -43,7 +43,6 @@ PEAKS: dict[int, int] = {}  # pid -> its peak RSS
 CPU: dict[int, float] = {}  # pid -> CPU seconds (user + system) at its last sample
 KINDS: dict[int, str] = {}  # pid -> what the process is
 TIMELINE: list[tuple[float, dict[int, float]]] = []  # (seconds into the run, CPU so far by pid), each sample
-TREE: list[int] = []  # the pids of the process tree at the last sample
 PSS_PEAK = [0]  # the tree's peak proportional set size (bytes), see tree_pss
 
 
@@ -70,9 +69,9 @@ def _label(pid: int) -> str:
     return f"{pid} {KINDS[pid]}"
 
 
-def tree_rss(pid: int) -> tuple[int, int]:
-    """(sum, largest) resident set size in bytes of ``pid`` and all its descendants (Linux /proc);
-    notes each one's peak RSS in PEAKS and its CPU time so far in CPU."""
+def tree_rss(pid: int) -> tuple[int, int, list[int]]:
+    """(sum, largest) resident set size in bytes of ``pid`` and all its descendants (Linux /proc),
+    and their pids; notes each one's peak RSS in PEAKS and its CPU time so far in CPU."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     cpu: dict[int, float] = {}
@@ -87,18 +86,17 @@ def tree_rss(pid: int) -> tuple[int, int]:
             cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
         except (OSError, IndexError, ValueError):
             continue
-    total, largest, todo = 0, 0, [pid]
-    TREE.clear()
+    total, largest, todo, tree = 0, 0, [pid], []
     while todo:
         current = todo.pop()
-        TREE.append(current)
+        tree.append(current)
         total += rss.get(current, 0)
         largest = max(largest, rss.get(current, 0))
         _label(current)
         PEAKS[current] = max(PEAKS.get(current, 0), rss.get(current, 0))
         CPU[current] = max(CPU.get(current, 0.0), cpu.get(current, 0.0))
         todo.extend(children.get(current, []))
-    return total, largest
+    return total, largest, tree
 
 
 def tree_pss(pids: list[int]) -> int:
@@ -124,11 +122,11 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
     def sample() -> None:
         samples = 0
         while process.poll() is None:
-            total, largest = tree_rss(process.pid)
+            total, largest, tree = tree_rss(process.pid)
             # PSS costs the kernel a walk of each process's page tables (~4 ms for an OCR worker,
             # slowing the workers' own page faults): at a new RSS peak and once a second only
             if total > peak[0] or samples % 5 == 0:
-                PSS_PEAK[0] = max(PSS_PEAK[0], tree_pss(TREE))
+                PSS_PEAK[0] = max(PSS_PEAK[0], tree_pss(tree))
             peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
             samples += 1
             TIMELINE.append((time.monotonic() - started, dict(CPU)))
