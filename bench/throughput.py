@@ -33,6 +33,9 @@ from pathlib import Path
 
 from pypdf import PdfReader, PdfWriter
 
+sys.path.insert(0, str(Path(__file__).parent))
+from memcap import MemoryCap, parse_size  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SET = ROOT.parent / "shared" / "data" / "scans-dev" / "scans"
 BENCH_OCRMYPDF = ROOT / ".bench-venv" / "bin" / "ocrmypdf"  # where `make bench-throughput` installs it
@@ -44,6 +47,7 @@ CPU: dict[int, float] = {}  # pid -> CPU seconds (user + system) at its last sam
 KINDS: dict[int, str] = {}  # pid -> what the process is
 TIMELINE: list[tuple[float, dict[int, float]]] = []  # (seconds into the run, CPU so far by pid), each sample
 PSS_PEAK = [0]  # the tree's peak proportional set size (bytes), see tree_pss
+ANON_PEAK = [0]  # with --memory-cap: the cgroup's peak anonymous memory (bytes), each page once
 
 
 def _label(pid: int) -> str:
@@ -113,10 +117,12 @@ def tree_pss(pids: list[int]) -> int:
     return total
 
 
-def run_measured(command: list[str]) -> tuple[float, int, int]:
-    """Run ``command``; return (seconds, peak tree RSS, peak single-process RSS); the peak tree PSS goes to PSS_PEAK."""
+def run_measured(command: list[str], cap: MemoryCap | None = None) -> tuple[float, int, int]:
+    """Run ``command`` (in ``cap``'s cgroup, where given); return (seconds, peak tree RSS, peak
+    single-process RSS); the peak tree PSS goes to PSS_PEAK, the cgroup's peak anonymous memory to ANON_PEAK."""
     started = time.monotonic()
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=cap.join if cap else None)  # fmt: skip
     peak = [0, 0]
 
     def sample() -> None:
@@ -128,6 +134,8 @@ def run_measured(command: list[str]) -> tuple[float, int, int]:
             if total > peak[0] or samples % 5 == 0:
                 PSS_PEAK[0] = max(PSS_PEAK[0], tree_pss(tree))
             peak[0], peak[1] = max(peak[0], total), max(peak[1], largest)
+            if cap is not None:
+                ANON_PEAK[0] = max(ANON_PEAK[0], cap.anon())
             samples += 1
             TIMELINE.append((time.monotonic() - started, dict(CPU)))
             time.sleep(0.2)
@@ -294,6 +302,9 @@ def main() -> int:
                         help="also time OCRmyPDF on the same files, in the same run")  # fmt: skip
     parser.add_argument("--vs-ocrmypdf-rapidocr", dest="rapidocr", action="store_true",
                         help="also time OCRmyPDF with the ocrmypdf-rapidocr plugin, in the same run")  # fmt: skip
+    parser.add_argument("--memory-cap", type=parse_size, default=None, metavar="SIZE",
+                        help="run our ingest in a memory cgroup limited to SIZE (2000000000, 2G, 2GiB; root): "
+                             "does it finish with no process killed?")  # fmt: skip
     parser.add_argument("--pages", type=int, default=0, help="only the first N PDFs' worth of at least N pages")
     parser.add_argument("--ocrmypdf-bin", default=shutil.which("ocrmypdf") or str(BENCH_OCRMYPDF),
                         help="the ocrmypdf program (default: on PATH, else .bench-venv/bin/ocrmypdf)")  # fmt: skip
@@ -320,7 +331,16 @@ def main() -> int:
     pages = count_pages(pdfs)
     command = [sys.executable, "-m", "flows.cli", "ingest", str(source), "--archive", str(work / "archive"),
                "--workers", str(args.workers), "--no-progress"]  # fmt: skip
-    seconds, peak, largest = run_measured(command)
+    cap = MemoryCap.make(args.memory_cap) if args.memory_cap else None
+    if isinstance(cap, str):
+        print(f"--memory-cap: {cap}; running without a cap")
+        cap = None
+    try:
+        seconds, peak, largest = run_measured(command, cap)
+        kills = cap.oom_kills() if cap else 0
+    finally:
+        if cap:
+            cap.close()
     rate = 60 * pages / seconds
     print(f"trade-archive: {pages} pages in {seconds:.1f} s = {rate:.1f} pages/min "
           f"({args.workers} OCR workers, whole CLI run incl. Prefect start-up)")  # fmt: skip
@@ -329,6 +349,13 @@ def main() -> int:
     for pid, value in sorted(PEAKS.items(), key=lambda item: -item[1])[:5]:
         print(f"  {pid} {KINDS.get(pid, 'other')}: peak {value / 2**20:.0f} MiB")
     report = json.loads(next((work / "archive" / "reports").glob("*.json")).read_text())
+    if cap:
+        whole = report["archived"] == len(pdfs) and not report["quarantined"] and not kills
+        print(f"memory cap {cap.limit:,} bytes ({cap.limit / 2**20:,.0f} MiB, a cgroup's hard limit, page cache "
+              f"included): {'PASS' if whole else 'FAIL'}: {report['archived']} of {len(pdfs)} files archived, "
+              f"{len(report['quarantined'])} quarantined, {kills} processes killed by the cgroup's OOM killer; "
+              f"anonymous memory charged to the cgroup at its peak {ANON_PEAK[0] / 2**20:,.0f} MiB (each page once; "
+              "it can hold memory freed but not yet taken back, which the kernel reclaims under the cap)")  # fmt: skip
     print_stages(report, args.workers, seconds)
     print_timeline(seconds, len(os.sched_getaffinity(0)))
     ours = {"pages": pages, "rate": rate, "engine": report["engine_seconds"], "cpu": sum(CPU.values()), "peak": peak,
