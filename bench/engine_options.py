@@ -60,6 +60,7 @@ OPTIONS.update({f"ov-reread98-d{n}": {**OPTIONS["ov-reread98"], "detect_side": n
 # "-wN": the recogniser's input padded to a width in steps of N px (RapidOcrEngine's width_step)
 OPTIONS.update({f"{name}-w{n}": {**OPTIONS[name], "width_step": n} for name in ("ort", "ov", "ov-recf32", "ov-reread97",
                 "ov-reread98") for n in (16, 32, 64, 128, 256)})  # fmt: skip
+OPTIONS["default-b8"] = {"rec_batch": 8}  # the pipeline's engine, lines recognised 8 at a time
 OPTIONS.update({f"ov-reread97-w64-d{n}": {**OPTIONS["ov-reread97-w64"], "detect_side": n} for n in (1024, 768, 640)})
 # option name -> how many input shapes' kernels OpenVINO's recogniser keeps (default: --shape-cache)
 SHAPE_CACHE = {"ov-recf32-c0": 0, "ov-recf32-c20": 20, "ov-recf32-c100": 100, "ov-recf32-c5000": 5000}

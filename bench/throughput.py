@@ -195,7 +195,7 @@ def print_stages(report: dict, workers: int, seconds: float) -> None:
           + f"; of all these, inside the OCR models: {engine:.1f}")  # fmt: skip
     engine_share = engine / (workers * seconds)
     print(f"time inside the OCR models: {engine:.0f} s over {workers} workers = {100 * engine_share:.0f}% of "
-          f"wall x workers; pipeline overhead {100 * (1 - engine_share):.0f}% (target <= 15%)")  # fmt: skip
+          f"wall x workers; pipeline overhead {100 * (1 - engine_share):.0f}% (300-page scan: <= 10%)")  # fmt: skip
     # What the run cost in CPU, by kind of process: however well the work overlapped,
     # the overhead cannot be less than the share of CPU spent outside the models.
     kinds: dict[str, float] = {}
