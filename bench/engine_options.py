@@ -60,6 +60,11 @@ OPTIONS.update({f"ov-reread98-d{n}": {**OPTIONS["ov-reread98"], "detect_side": n
 # "-wN": the recogniser's input padded to a width in steps of N px (RapidOcrEngine's width_step)
 OPTIONS.update({f"{name}-w{n}": {**OPTIONS[name], "width_step": n} for name in ("ort", "ov", "ov-recf32", "ov-reread97",
                 "ov-reread98") for n in (16, 32, 64, 128, 256)})  # fmt: skip
+# "int8...": the 8-bit recogniser (bench/quantize_recogniser.py makes it); lines under 0.97
+# (0.NNN; none) read again in f32
+OPTIONS["int8"] = {"rec_int8": True}
+OPTIONS["int8-noreread"] = {"rec_int8": True, "reread_below": 0.0}
+OPTIONS.update({f"int8-reread{n}": {"rec_int8": True, "reread_below": n / 1000} for n in (985, 990, 995)})
 OPTIONS["default-b8"] = {"rec_batch": 8}  # the pipeline's engine, lines recognised 8 at a time
 OPTIONS.update({f"ov-reread97-w64-d{n}": {**OPTIONS["ov-reread97-w64"], "detect_side": n} for n in (1024, 768, 640)})
 # option name -> how many input shapes' kernels OpenVINO's recogniser keeps (default: --shape-cache)
@@ -92,6 +97,9 @@ def make_engine(name: str, shape_cache: int) -> RapidOcrEngine:
     arguments = dict(OPTIONS[name])
     detect_side = arguments.pop("detect_side", None)
     backends.OPENVINO_SHAPE_CACHE = SHAPE_CACHE.get(name, shape_cache)  # read as the engine is made
+    if arguments.get("rec_int8") and not backends.INT8_RECOGNISER.is_file():
+        raise SystemExit(f"{name}: no 8-bit recogniser at {backends.INT8_RECOGNISER}; make it first: "
+                         ".venv/bin/pip install nncf && .venv/bin/python bench/quantize_recogniser.py")  # fmt: skip
     engine = RapidOcrEngine(**arguments)
     if detect_side:  # the detector's input at most this long (RapidOCR's own default: short side >= 736)
         engine.DETECT_SIDE = detect_side

@@ -31,6 +31,9 @@ def test_openvino_is_reported_in_the_engine_version():
     assert rapidocr_backend("auto") == backends.AUTO_BACKEND
     assert "(openvino " in engine_version("rapidocr", "openvino")
     assert "(onnxruntime " in engine_version("rapidocr", "onnxruntime")
+    # the pipeline's recogniser is bf16/f32; the 8-bit one (a bench option) is named where it reads
+    assert "8-bit" not in engine_version("rapidocr", "openvino")
+    assert engine_version("rapidocr", "openvino", rec_int8=True).endswith(", 8-bit recogniser)")
 
 
 def test_without_openvino_the_same_models_run_on_onnxruntime(monkeypatch):

@@ -36,6 +36,10 @@ OPENVINO_F32 = ()  # the models OpenVINO runs in 32-bit floats (see RapidOcrEngi
 OPENVINO_CPU = {"INFERENCE_NUM_THREADS": 1, "NUM_STREAMS": 1, "ENABLE_CPU_PINNING": False}
 OPENVINO_SHAPE_CACHE = 100  # input shapes whose kernels the recogniser keeps (OpenVINO: 5,000)
 AUTO_BACKEND = "openvino"  # what "auto" picks where it is installed: see the README's engine measurements
+# PP-OCRv6's recogniser quantized to 8 bits, made by bench/quantize_recogniser.py (not shipped):
+# measured against bf16 by bench/engine_options.py; at equal CER on the hard set it saved too
+# little to replace bf16 (README, the engine's options).
+INT8_RECOGNISER = Path(__file__).parent / "models" / "PP-OCRv6_rec_small_int8.xml"
 
 
 def rapidocr_backend(wanted: str = "auto") -> str:
@@ -50,6 +54,13 @@ def rapidocr_backend(wanted: str = "auto") -> str:
     if choice == "openvino" and not importable("openvino"):
         return "onnxruntime"
     return choice
+
+
+def int8_recogniser() -> object | None:
+    """The 8-bit recogniser as an OpenVINO model, or None where its files are missing."""
+    import openvino
+
+    return openvino.Core().read_model(INT8_RECOGNISER) if INT8_RECOGNISER.is_file() else None
 
 
 def compile_openvino(model: object, f32: bool, shapes: int | None = None) -> object:

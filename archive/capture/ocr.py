@@ -28,6 +28,7 @@ from archive.capture.backends import (
     ModelSettings,
     compile_openvino,
     has_bf16,
+    int8_recogniser,
     rapidocr_backend,
     rapidocr_params,
 )
@@ -112,7 +113,8 @@ class RapidOcrEngine:
     LAYOUT_SIDE = 1280  # orientation alone (for another engine) needs less than reading
 
     def __init__(self, backend: str = "auto", rec_batch: int = 1, f32: tuple[str, ...] | None = None,
-                 reread_below: float = REREAD_BELOW, width_step: int = REC_WIDTH_STEP) -> None:  # fmt: skip
+                 reread_below: float = REREAD_BELOW, width_step: int = REC_WIDTH_STEP,
+                 rec_int8: bool = False) -> None:  # fmt: skip
         """``backend``: onnxruntime, openvino or auto (the ``ocr_backend`` setting, see
         ``rapidocr_backend``). ``rec_batch``: the most line crops recognised in one model run;
         only crops the model pads to the same width share a run (``_same_width_runs``).
@@ -121,7 +123,11 @@ class RapidOcrEngine:
         confidence than this, or with a traditional-only character, is read again in 32-bit
         floats (the ``ocr_reread_below`` setting; 1 or more: every line in f32, 0: none).
         ``width_step``: the recogniser's input is padded to a width that is a multiple of this
-        (0: none), so that line crops share input shapes (see ``_padded_to_step``)."""
+        (0: none), so that line crops share input shapes (see ``_padded_to_step``).
+        ``rec_int8``: on OpenVINO, the lines are read by the 8-bit recogniser (``INT8_RECOGNISER``,
+        made by bench/quantize_recogniser.py; an option of bench/engine_options.py, not the
+        pipeline's: README, the engine's options) and those it reads with less confidence than
+        ``reread_below`` read again in f32; ``reread_below`` of 1 or more reads every line in f32."""
         import cv2
         from rapidocr import RapidOCR
 
@@ -135,32 +141,37 @@ class RapidOcrEngine:
             recogniser.resize_norm_img = _padded_to_step(recogniser.resize_norm_img, width_step)
         self._exact = None  # the recogniser in 32-bit floats, for the lines read again
         self.lines_read_again = 0  # how many lines it has read again (bench/engine_options.py)
+        self.rec_int8 = False  # whether the 8-bit recogniser reads the lines (engine_version says so)
         if self.backend == "openvino":
             f32 = OPENVINO_F32 if f32 is None else f32
-            if reread_below >= 1 or not has_bf16():  # every line in f32 (without bf16 units, all is f32)
+            int8 = int8_recogniser() if rec_int8 and reread_below < 1 and "rec" not in f32 else None
+            self.rec_int8 = int8 is not None
+            if int8 is None and (reread_below >= 1 or not has_bf16()):  # every line in f32 (no bf16 units: all f32)
                 f32 = tuple({*f32, "rec"})
-            self._compile_again(f32)
+            self._compile_again(f32, int8)
             if "rec" not in f32 and reread_below > 0:
                 model = self._ocr._load_rec_model().session.model
                 self._exact = compile_openvino(model, f32=True, shapes=backends.OPENVINO_SHAPE_CACHE)
 
-    def _compile_again(self, f32: tuple[str, ...]) -> None:
+    def _compile_again(self, f32: tuple[str, ...], int8: object | None = None) -> None:
         """Compile the recogniser, and the models in ``f32``, again with settings RapidOCR cannot
         pass. Precision: OpenVINO runs a model in bfloat16 where the CPU has bf16 units (AMX,
         AVX512-BF16); bf16 is what makes it fast, and it costs the recogniser a little accuracy
         (bench/engine_options.py), so the models in ``f32`` keep 32-bit floats (the recogniser's
         uncertain lines are read again in f32 instead: ``_reread``). Memory: it keeps the kernels
         of every input shape it has seen (1,000s by default) and each line crop is a new width, so
-        the recogniser keeps only the last OPENVINO_SHAPE_CACHE (as fast: bench/engine_options.py)."""
+        the recogniser keeps only the last OPENVINO_SHAPE_CACHE (as fast: bench/engine_options.py).
+        ``int8``: the 8-bit recogniser, compiled in place of RapidOCR's."""
         loaders = {"det": self._ocr._load_det_model, "cls": self._ocr._load_cls_model, "rec": self._ocr._load_rec_model}
         for name in sorted({"rec", *f32}):
             session = loaders[name]().session  # RapidOCR's OpenVINOInferSession: .model, .session
             shapes = backends.OPENVINO_SHAPE_CACHE if name == "rec" else None  # read now: the bench sets it
-            session.session = compile_openvino(session.model, name in f32, shapes)
+            model = int8 if name == "rec" and int8 is not None else session.model
+            session.session = compile_openvino(model, name in f32, shapes)
 
     @property
     def version(self) -> str:
-        return engine_version(self.name, self.backend)
+        return engine_version(self.name, self.backend, self.rec_int8)
 
     def read(self, image: Image.Image) -> list[OcrBox]:
         return self.read_page(image).boxes
@@ -368,14 +379,15 @@ ENGINES = {"rapidocr": RapidOcrEngine, "tesseract": TesseractEngine}
 
 
 @cache
-def engine_version(name: str, backend: str = "auto") -> str:
+def engine_version(name: str, backend: str = "auto", rec_int8: bool = False) -> str:
     """Engine, model and backend versions for the process metadata, without loading models
-    (``backend``: as ``rapidocr_backend`` resolves it)."""
+    (``backend``: as ``rapidocr_backend`` resolves it; ``rec_int8``: the 8-bit recogniser reads the lines)."""
     from importlib.metadata import version
 
     if name == "rapidocr":
         runs_on = rapidocr_backend(backend)
-        return f"rapidocr {version('rapidocr')} PP-OCR ({runs_on} {version(runs_on)})"
+        int8 = ", 8-bit recogniser" if rec_int8 else ""
+        return f"rapidocr {version('rapidocr')} PP-OCR ({runs_on} {version(runs_on)}{int8})"
     import pytesseract
 
     return f"tesseract {pytesseract.get_tesseract_version()} chi_sim+eng (pytesseract {version('pytesseract')})"
