@@ -38,11 +38,15 @@ class MemoryCap:
             if v2 and "memory" not in _read(parent / "cgroup.subtree_control").split():
                 (parent / "cgroup.subtree_control").write_text("+memory")
             (parent / name).mkdir()
-            (parent / name / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(limit))
-            if v2:
-                (parent / name / "memory.swap.max").write_text("0")  # the limit is RAM, not RAM + swap
         except OSError as error:
             return f"could not make a memory cgroup in {parent}: {error.strerror} (run as root?)"
+        try:
+            (parent / name / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(limit))
+        except OSError as error:
+            (parent / name).rmdir()
+            return f"could not limit the memory cgroup {parent / name}: {error.strerror}"
+        if v2 and (parent / name / "memory.swap.max").exists():
+            (parent / name / "memory.swap.max").write_text("0")  # the limit is RAM, not RAM + swap
         return cls(parent / name, v2, limit)
 
     def join(self) -> None:
