@@ -7,8 +7,8 @@ run that finishes under ``--memory-cap 2000000000`` with no process killed by th
 OOM killer needed no more than 2 GB, page cache included (the kernel reclaims cache first).
 The cgroup also counts the tree's anonymous memory once per page (``anon``).
 
-Needs root (or a delegated cgroup); where none can be made, ``MemoryCap.make`` says why and
-returns None, and the bench runs without a cap.
+Needs root (or a delegated cgroup); where none can be made, ``MemoryCap.make`` raises
+``NoMemoryCap`` saying why, and the bench runs without a cap.
 """
 
 from __future__ import annotations
@@ -20,6 +20,10 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 
 
+class NoMemoryCap(Exception):
+    """No memory cgroup can be made here; the message says why."""
+
+
 class MemoryCap:
     """One cgroup with a memory limit; ``join`` (a ``preexec_fn``) puts the calling process in it."""
 
@@ -27,24 +31,24 @@ class MemoryCap:
         self.folder, self.v2, self.limit = folder, v2, limit
 
     @classmethod
-    def make(cls, limit: int) -> MemoryCap | str:
-        """A fresh cgroup limited to ``limit`` bytes, or why there is none."""
+    def make(cls, limit: int) -> MemoryCap:
+        """A fresh cgroup limited to ``limit`` bytes (``NoMemoryCap`` where none can be made)."""
         name = f"trade-archive-bench-{os.getpid()}"
         v2 = "memory" in _read(CGROUP_ROOT / "cgroup.controllers").split()
         parent = _own_cgroup(v2)
         if not v2 and not (parent / "memory.limit_in_bytes").exists():
-            return "no memory cgroup controller here (neither v2 nor v1's memory hierarchy)"
+            raise NoMemoryCap("no memory cgroup controller here (neither v2 nor v1's memory hierarchy)")
         try:
             if v2 and "memory" not in _read(parent / "cgroup.subtree_control").split():
                 (parent / "cgroup.subtree_control").write_text("+memory")
             (parent / name).mkdir()
         except OSError as error:
-            return f"could not make a memory cgroup in {parent}: {error.strerror} (run as root?)"
+            raise NoMemoryCap(f"could not make a memory cgroup in {parent}: {error.strerror} (run as root?)") from error
         try:
             (parent / name / ("memory.max" if v2 else "memory.limit_in_bytes")).write_text(str(limit))
         except OSError as error:
             (parent / name).rmdir()
-            return f"could not limit the memory cgroup {parent / name}: {error.strerror}"
+            raise NoMemoryCap(f"could not limit the memory cgroup {parent / name}: {error.strerror}") from error
         if v2 and (parent / name / "memory.swap.max").exists():
             (parent / name / "memory.swap.max").write_text("0")  # the limit is RAM, not RAM + swap
         return cls(parent / name, v2, limit)

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from archive.capture.backends import INT8_RECOGNISER  # noqa: E402
-from archive.capture.ocr import REC_HEIGHT, REC_MIN_WIDTH, REC_WIDTH_STEP, _padded_to_step  # noqa: E402
+from archive.capture.ocr import REC_HEIGHT, REC_MIN_WIDTH, RapidOcrEngine  # noqa: E402
 
 NOTO = "/usr/share/fonts/opentype/noto/"
 FONTS = [NOTO + "NotoSansCJK-Regular.ttc", NOTO + "NotoSerifCJK-Regular.ttc"]
@@ -96,20 +96,11 @@ def line_image(text: str, rng: random.Random) -> np.ndarray:
     return pixels
 
 
-def recogniser_input(line: np.ndarray) -> np.ndarray:
-    """The tensor RapidOCR's recogniser is given for one line (our width steps included)."""
-    from rapidocr.ch_ppocr_rec.main import TextRecognizer
-
+def recogniser_input(recogniser: object, line: np.ndarray) -> np.ndarray:
+    """The tensor ``recogniser`` (the pipeline engine's, width steps included) is given for one
+    line run alone (RapidOCR's TextRecognizer: a run is padded to its widest line, at least 320 px)."""
     height, width = line.shape[:2]
-    ratio = max(REC_MIN_WIDTH / REC_HEIGHT, width / height)
-    resize = _padded_to_step(lambda image, r: TextRecognizer.resize_norm_img(_Shape, image, r), REC_WIDTH_STEP)
-    return resize(line, ratio)[None].astype(np.float32)
-
-
-class _Shape:
-    """What ``TextRecognizer.resize_norm_img`` reads of its recogniser: the input shape."""
-
-    rec_image_shape = [3, REC_HEIGHT, REC_MIN_WIDTH]
+    return recogniser.resize_norm_img(line, max(REC_MIN_WIDTH / REC_HEIGHT, width / height))[None]
 
 
 def main() -> int:
@@ -122,7 +113,8 @@ def main() -> int:
     import rapidocr
 
     rng = random.Random(args.seed)
-    data = [recogniser_input(line_image(line_text(rng), rng)) for _ in range(args.lines)]
+    recogniser = RapidOcrEngine("onnxruntime")._ocr._load_rec_model()  # its input, whatever the backend
+    data = [recogniser_input(recogniser, line_image(line_text(rng), rng)) for _ in range(args.lines)]
     source = Path(rapidocr.__file__).parent / "models" / "PP-OCRv6_rec_small.onnx"
     model = openvino.Core().read_model(source)
     # TRANSFORMER: SVTR's attention blocks keep their sensitive ops in floats (the default

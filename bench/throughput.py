@@ -34,7 +34,7 @@ from pathlib import Path
 from pypdf import PdfReader, PdfWriter
 
 sys.path.insert(0, str(Path(__file__).parent))
-from memcap import MemoryCap, parse_size  # noqa: E402
+from memcap import MemoryCap, NoMemoryCap, parse_size  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SET = ROOT.parent / "shared" / "data" / "scans-dev" / "scans"
@@ -165,7 +165,6 @@ def build_big_pdf(pdfs: list[Path], pages: int, out: Path) -> None:
 
 def same_run_cer(archive: Path, truth: Path) -> tuple[int, int]:
     """(errors, characters) of this run's text against the set's truth, as bench/ocr_quality.py counts them."""
-    sys.path.insert(0, str(Path(__file__).parent))
     from ocr_quality import clean, levenshtein
 
     exported = subprocess.run([sys.executable, "-m", "flows.cli", "export", "--format", "jsonl", "--archive",
@@ -331,10 +330,12 @@ def main() -> int:
     pages = count_pages(pdfs)
     command = [sys.executable, "-m", "flows.cli", "ingest", str(source), "--archive", str(work / "archive"),
                "--workers", str(args.workers), "--no-progress"]  # fmt: skip
-    cap = MemoryCap.make(args.memory_cap) if args.memory_cap else None
-    if isinstance(cap, str):
-        print(f"--memory-cap: {cap}; running without a cap")
-        cap = None
+    cap = None
+    if args.memory_cap:
+        try:
+            cap = MemoryCap.make(args.memory_cap)
+        except NoMemoryCap as why:
+            print(f"--memory-cap: {why}; running without a cap")
     try:
         seconds, peak, largest = run_measured(command, cap)
         kills = cap.oom_kills() if cap else 0
